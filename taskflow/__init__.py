@@ -1,0 +1,58 @@
+"""taskflow: workflows of plain Python tasks, run on Dask.
+
+>>> from taskflow import flow, task
+>>> @task
+... def extract(n: int) -> list[int]:
+...     return list(range(n))
+>>> @task
+... def total(xs: list[int]) -> int:
+...     return sum(xs)
+>>> @flow
+... def etl(n: int = 10):
+...     return total(extract(n))
+>>> run = etl.run(n=100)            # doctest: +SKIP
+>>> run.state, run.result()         # doctest: +SKIP
+(Success(...), 4950)
+"""
+from taskflow import config as _config  # registers the `taskflow` dask.config section
+from taskflow import triggers
+from taskflow.engine.flow_runner import FlowRun
+from taskflow.exceptions import (
+    FAIL,
+    SKIP,
+    FlowDefinitionError,
+    FlowRunError,
+    ParameterError,
+    SchedulerUnreachableError,
+    TaskflowError,
+    UnpicklableTaskError,
+)
+from taskflow.flow import Flow, Parameter, flow
+from taskflow.logs import get_run_logger
+from taskflow.states import State, StateType
+from taskflow.task import Task, task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FAIL",
+    "SKIP",
+    "Flow",
+    "FlowDefinitionError",
+    "FlowRun",
+    "FlowRunError",
+    "Parameter",
+    "ParameterError",
+    "SchedulerUnreachableError",
+    "State",
+    "StateType",
+    "Task",
+    "TaskflowError",
+    "UnpicklableTaskError",
+    "flow",
+    "get_run_logger",
+    "task",
+    "triggers",
+]
+
+del _config

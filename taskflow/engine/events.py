@@ -1,0 +1,81 @@
+"""State events: the small messages a task run sends as its state changes.
+
+An event is a msgpack-friendly dict (Dask's ``log_event`` requires that): names,
+numbers, strings, and the exception as pickled bytes.  Never data.
+
+Examples
+--------
+>>> from taskflow.states import State, StateType
+>>> ev = state_event("run1", "load", "load-abc", State(StateType.SUCCESS, attempts=1))
+>>> name, state = decode_state(ev)
+>>> name, state.type, state.attempts
+('load', <StateType.SUCCESS: 'SUCCESS'>, 1)
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cloudpickle
+
+from taskflow.states import State, StateType
+
+__all__ = ["decode_state", "portable_exception", "state_event"]
+
+
+def portable_exception(exc: BaseException) -> BaseException | str:
+    """``exc`` itself when it pickles (it will cross processes), else its repr."""
+    try:
+        cloudpickle.dumps(exc)
+    except Exception:
+        return repr(exc)
+    return exc
+
+
+def state_event(
+    run_id: str,
+    name: str,
+    key: Any,
+    state: State,
+    *,
+    worker: str = "",
+    map_index: int | None = None,
+) -> dict[str, Any]:
+    """Encode a task run's state change."""
+    exc = state.exception
+    return {
+        "kind": "state",
+        "run": run_id,
+        "name": name,
+        "key": str(key),
+        "map_index": map_index,
+        "type": state.type.value,
+        "message": state.message,
+        "attempt": state.attempts,
+        "started": state.started_at,
+        "ended": state.ended_at,
+        "time": time.time(),
+        "worker": worker,
+        "exc": cloudpickle.dumps(exc) if isinstance(exc, BaseException) else None,
+        "exc_repr": repr(exc) if isinstance(exc, BaseException) else exc,
+        "tb": state.traceback,
+    }
+
+
+def decode_state(event: dict[str, Any]) -> tuple[str, State]:
+    """The task-run name and State an event describes."""
+    exc: BaseException | str | None = event.get("exc_repr")
+    if event.get("exc") is not None:
+        try:
+            exc = cloudpickle.loads(event["exc"])
+        except Exception:  # class not importable here: keep the repr
+            pass
+    return event["name"], State(
+        StateType(event["type"]),
+        message=event.get("message") or "",
+        exception=exc,
+        traceback=event.get("tb"),
+        attempts=event.get("attempt") or 0,
+        started_at=event.get("started"),
+        ended_at=event.get("ended"),
+    )

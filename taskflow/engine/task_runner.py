@@ -1,0 +1,173 @@
+"""Run one task run on a worker: trigger, attempts, retries, timeout, events.
+
+This is the worker side.  It receives the outputs of its upstreams (raw values
+as Dask holds them, or :class:`StateMarker` objects left by upstreams that did
+not succeed), decides with :mod:`taskflow.engine.transitions` whether and how
+to run, calls the function, and reports each state change through ``emit``.
+
+What it returns becomes the value of the task's Dask key:
+
+* on success, the function's **raw output**, so Dask's memory accounting,
+  spilling and transfers see the real object;
+* otherwise a small :class:`StateMarker`, which downstream runs read to apply
+  their triggers.
+
+It knows nothing of the client, and nothing of Dask: the executor passes in how
+to emit events (``emit``) and how to wait between attempts without holding a
+worker thread (``wait``).
+"""
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import threading
+import time
+import traceback as tb
+from collections.abc import Callable
+from typing import Any
+
+from taskflow.context import TaskRunContext, reset_current, set_current
+from taskflow.engine import transitions
+from taskflow.engine.events import portable_exception, state_event
+from taskflow.engine.markers import StateMarker
+from taskflow.engine.plan import TaskRunSpec
+from taskflow.exceptions import TaskTimeoutError
+from taskflow.states import State, StateType
+
+__all__ = ["run_task"]
+
+Emit = Callable[[dict[str, Any]], None]
+
+_SUCCESS = State(StateType.SUCCESS)
+
+
+def run_task(
+    spec: TaskRunSpec,
+    upstream: list[Any],
+    *,
+    emit: Emit,
+    wait: Callable[[float], None] = time.sleep,
+    worker: str = "",
+    forward_logs: Emit | None = None,
+) -> Any:
+    """Run ``spec`` given its upstream values; return its output or a marker.
+
+    Parameters
+    ----------
+    spec : TaskRunSpec
+        The task run, from the plan.
+    upstream : list
+        One value per name in ``spec.upstream``: outputs, markers, or probe results.
+    emit : callable
+        Receives each state event (a dict).
+    wait : callable
+        Sleeps between attempts; on Dask it leaves the worker's thread pool.
+    worker : str
+        The worker's address, recorded in events.
+    forward_logs : callable, optional
+        Receives log records made by the task when they must travel elsewhere.
+    """
+    task, run = spec.task, spec.run
+
+    def report(state: State) -> None:
+        emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker))
+
+    values = upstream
+    if upstream:
+        states: dict[str, State] = {}
+        values = []
+        for name, v in zip(spec.upstream, upstream):
+            if type(v) is StateMarker:
+                states[name] = v.state
+                values.append(v.downstream_value())
+            else:
+                states[name] = _SUCCESS
+                values.append(v)
+        decided = transitions.decide_trigger(task.trigger, states)
+        if decided is not None:
+            report(decided)
+            return StateMarker(decided)
+
+    args, kwargs = spec.build_arguments(values)
+    policy = task.retry_policy
+    started = time.time()
+    attempt = 0
+    while True:
+        attempt += 1
+        report(State(StateType.RUNNING, attempts=attempt, started_at=started))
+        token = set_current(
+            TaskRunContext(run.flow_name, run.run_id, spec.name, str(spec.key), attempt, forward_logs)
+        )
+        try:
+            if task.timeout is None:
+                result = task.fn(*args, **kwargs)
+            else:
+                result = _call_with_timeout(spec, args, kwargs, task.timeout)
+        except Exception as exc:
+            state, delay = transitions.after_exception(
+                portable_exception(exc),  # type: ignore[arg-type]
+                attempt=attempt,
+                policy=policy,
+                started_at=started,
+                traceback=_format_traceback(exc),
+            )
+            report(state)
+            if delay is None:
+                return StateMarker(state)
+            wait(delay)
+            continue
+        finally:
+            reset_current(token)
+        report(transitions.after_success(attempt, started))
+        return result
+
+
+def _format_traceback(exc: BaseException) -> str:
+    frames = exc.__traceback__
+    # drop this module's own frame so the text starts in the user's code
+    if frames is not None and frames.tb_frame.f_code.co_filename == __file__:
+        frames = frames.tb_next
+    return "".join(tb.format_exception(type(exc), exc, frames))
+
+
+def _call_with_timeout(
+    spec: TaskRunSpec, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
+) -> Any:
+    """Call the task's function in a helper thread and stop waiting at ``timeout``.
+
+    Python cannot kill a thread: on timeout the attempt is abandoned and an
+    exception is raised inside it at its next Python instruction (best effort;
+    code blocked in C keeps going until it returns).
+    """
+    outcome: dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["value"] = ctx.run(spec.task.fn, *args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed back to the runner
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target, name=f"taskflow-{spec.name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        _interrupt(thread)
+        raise TaskTimeoutError(
+            f"task {spec.name!r} ran longer than its timeout of {timeout:g} s",
+            task=spec.name, timeout=timeout,
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class _Abandoned(BaseException):
+    """Raised inside an attempt that timed out, to stop it where possible."""
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)
+        )

@@ -1,0 +1,271 @@
+"""Which state comes next: pure functions, no I/O, no Dask.
+
+The task runner (:mod:`taskflow.engine.task_runner`) does the I/O: it runs the
+function, sleeps, emits events.  Each decision it needs is one small function
+here, taking plain values and returning a :class:`~taskflow.states.State` (and,
+for retries, a delay), so every rule is tested without a cluster:
+
+* :func:`decide_trigger` -- may the task run, given its upstreams' states?
+* :func:`after_success` / :func:`after_exception` -- how an attempt ended,
+  including whether to retry and after how long (:func:`retry_delay`).
+* :func:`crashed` -- the worker died under the task and Dask gave up.
+* :func:`flow_state` -- a flow run's state from its reference tasks' states.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from taskflow.exceptions import FAIL, SKIP, TaskTimeoutError
+from taskflow.states import State, StateType
+
+__all__ = [
+    "RetryPolicy",
+    "after_exception",
+    "after_success",
+    "crashed",
+    "decide_trigger",
+    "flow_state",
+    "retry_delay",
+]
+
+RetryDelay = float | Sequence[float] | Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a task retries: ``retries`` extra attempts, spaced by ``delay``.
+
+    ``delay`` is seconds, a list of seconds per retry (the last one repeats), or
+    a callable ``attempt -> seconds``.  ``retry_on`` limits which exceptions are
+    retried (all by default).
+    """
+
+    retries: int = 0
+    delay: RetryDelay = 0.0
+    retry_on: tuple[type[BaseException], ...] | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + self.retries
+
+
+def retry_delay(delay: RetryDelay, attempt: int) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based) before the next one.
+
+    Examples
+    --------
+    >>> retry_delay(2, 1)
+    2.0
+    >>> [retry_delay([1, 5], a) for a in (1, 2, 3)]
+    [1.0, 5.0, 5.0]
+    >>> retry_delay(lambda a: 2 ** a, 3)
+    8.0
+    """
+    if callable(delay):
+        value = delay(attempt)
+    elif isinstance(delay, (int, float)):
+        value = delay
+    else:
+        seq = list(delay)
+        value = seq[min(attempt, len(seq)) - 1] if seq else 0.0
+    return max(0.0, float(value))
+
+
+def _names(items: Iterable[str], limit: int = 5) -> str:
+    items = list(items)
+    shown = ", ".join(repr(n) for n in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def decide_trigger(
+    trigger: Callable[[Sequence[State]], bool],
+    upstream: Mapping[str, State],
+    *,
+    now: float | None = None,
+) -> State | None:
+    """``None`` when the task may run, else the final state it ends in.
+
+    A trigger that is not met ends the task TRIGGER_FAILED when an upstream
+    failed, and SKIPPED otherwise.
+
+    Examples
+    --------
+    >>> from taskflow import triggers
+    >>> ok, bad = State(StateType.SUCCESS), State(StateType.FAILED)
+    >>> decide_trigger(triggers.all_successful, {"a": ok}) is None
+    True
+    >>> decide_trigger(triggers.all_successful, {"a": ok, "b": bad})
+    TriggerFailed(message="upstream task 'b' failed")
+    >>> decide_trigger(triggers.all_successful, {"a": State(StateType.SKIPPED)})
+    Skipped(message="upstream task 'a' was skipped")
+    """
+    states = list(upstream.values())
+    if trigger(states):
+        return None
+    now = time.time() if now is None else now
+    failed = [n for n, s in upstream.items() if s.is_failed()]
+    if failed:
+        plural = "s" if len(failed) > 1 else ""
+        return State(
+            StateType.TRIGGER_FAILED,
+            message=f"upstream task{plural} {_names(failed)} failed",
+            ended_at=now,
+        )
+    skipped = [n for n, s in upstream.items() if s.is_skipped()]
+    if skipped:
+        many = len(skipped) > 1
+        return State(
+            StateType.SKIPPED,
+            message=f"upstream task{'s' if many else ''} {_names(skipped)} "
+            f"{'were' if many else 'was'} skipped",
+            ended_at=now,
+        )
+    name = getattr(trigger, "__name__", repr(trigger))
+    return State(StateType.SKIPPED, message=f"trigger {name} was not met", ended_at=now)
+
+
+def after_success(attempt: int, started_at: float, *, now: float | None = None) -> State:
+    """The final state of an attempt that returned."""
+    return State(
+        StateType.SUCCESS,
+        attempts=attempt,
+        started_at=started_at,
+        ended_at=time.time() if now is None else now,
+    )
+
+
+def after_exception(
+    exc: BaseException,
+    *,
+    attempt: int,
+    policy: RetryPolicy,
+    started_at: float,
+    traceback: str | None = None,
+    now: float | None = None,
+) -> tuple[State, float | None]:
+    """The state after an attempt raised ``exc``, and the delay before a retry.
+
+    Returns ``(state, delay)``: ``delay`` is ``None`` when the state is final,
+    else the seconds to wait before attempt ``attempt + 1``.
+
+    Examples
+    --------
+    >>> p = RetryPolicy(retries=1, delay=0.5)
+    >>> after_exception(ValueError("x"), attempt=1, policy=p, started_at=0.0, now=1.0)
+    (Retrying(message="attempt 1 of 2 failed: ValueError('x'); retrying in 0.5 s"), 0.5)
+    >>> after_exception(ValueError("x"), attempt=2, policy=p, started_at=0.0, now=1.0)[0]
+    Failed(message="attempt 2 of 2 failed: ValueError('x')", attempts=2)
+    >>> after_exception(SKIP("later"), attempt=1, policy=p, started_at=0.0, now=1.0)[0]
+    Skipped(message='later')
+    """
+    now = time.time() if now is None else now
+    common = dict(attempts=attempt, started_at=started_at, ended_at=now)
+    if isinstance(exc, SKIP):
+        return State(StateType.SKIPPED, message=exc.message or "skipped", **common), None
+    if isinstance(exc, FAIL):
+        return (
+            State(
+                StateType.FAILED,
+                message=exc.message or "failed",
+                exception=exc,
+                traceback=traceback,
+                **common,
+            ),
+            None,
+        )
+    timed_out = isinstance(exc, TaskTimeoutError)
+    what = str(exc) if timed_out else repr(exc)
+    retryable = policy.retry_on is None or isinstance(exc, policy.retry_on)
+    prefix = f"attempt {attempt} of {policy.max_attempts}"
+    if retryable and attempt < policy.max_attempts:
+        delay = retry_delay(policy.delay, attempt)
+        return (
+            State(
+                StateType.RETRYING,
+                message=f"{prefix} failed: {what}; retrying in {delay:g} s",
+                exception=exc,
+                traceback=traceback,
+                attempts=attempt,
+                started_at=started_at,
+            ),
+            delay,
+        )
+    if not retryable and attempt < policy.max_attempts:
+        what += f" (not retried: not one of retry_on={_type_names(policy.retry_on)})"
+    return (
+        State(
+            StateType.TIMED_OUT if timed_out else StateType.FAILED,
+            message=f"{prefix} failed: {what}",
+            exception=exc,
+            traceback=traceback,
+            **common,
+        ),
+        None,
+    )
+
+
+def _type_names(types: tuple[type[BaseException], ...] | None) -> str:
+    return "(" + ", ".join(t.__name__ for t in types or ()) + ")"
+
+
+def crashed(reason: str, *, now: float | None = None) -> State:
+    """The state of a task whose worker died under it and was not re-run."""
+    return State(StateType.CRASHED, message=reason, ended_at=time.time() if now is None else now)
+
+
+def flow_state(
+    reference: Mapping[str, State],
+    *,
+    started_at: float | None = None,
+    now: float | None = None,
+    result: Any = None,
+) -> State:
+    """A flow run's state from its reference tasks' final states.
+
+    SUCCESS when every reference task is successful or skipped, else FAILED with
+    a message naming the tasks that failed.
+
+    Examples
+    --------
+    >>> flow_state({"a": State(StateType.SUCCESS), "b": State(StateType.SKIPPED)}).type
+    <StateType.SUCCESS: 'SUCCESS'>
+    >>> flow_state({"a": State(StateType.FAILED, message="boom")})
+    Failed(message="task 'a' failed: boom")
+    """
+    now = time.time() if now is None else now
+    failed = {n: s for n, s in reference.items() if not (s.is_successful() or s.is_skipped())}
+    if not failed:
+        n = len(reference)
+        return State(
+            StateType.SUCCESS,
+            message=f"{n} reference task{'s' if n != 1 else ''} finished",
+            started_at=started_at,
+            ended_at=now,
+            result=result,
+        )
+    if len(failed) == 1:
+        ((name, st),) = failed.items()
+        message = f"task {name!r} {_verb(st)}: {st.message}" if st.message else f"task {name!r} failed"
+    else:
+        message = f"{len(failed)} tasks did not succeed: {_names(failed)}"
+    first = next(iter(failed.values()))
+    return State(
+        StateType.FAILED,
+        message=message,
+        exception=first.exception,
+        traceback=first.traceback,
+        started_at=started_at,
+        ended_at=now,
+    )
+
+
+def _verb(state: State) -> str:
+    return {
+        StateType.TRIGGER_FAILED: "did not run",
+        StateType.CRASHED: "crashed",
+        StateType.TIMED_OUT: "timed out",
+        StateType.CANCELLED: "was cancelled",
+    }.get(state.type, "failed")

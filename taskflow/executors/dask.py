@@ -1,0 +1,377 @@
+"""Run a plan on a Dask cluster: one graph submission, raw outputs, state events.
+
+How a flow run goes through Dask:
+
+1. **One submission.**  Every step of the plan becomes one key of one Dask graph,
+   sent with a single ``client.get(..., sync=False)``.  A task's dependencies are
+   its upstreams' keys, so Dask moves outputs from worker to worker; the client
+   never sees them.  Tasks with resources or a priority go in annotated layers.
+2. **Raw outputs.**  Each key runs :func:`_run_on_worker`, which calls the
+   worker-side runner; the key's value is the task's raw output (or a small
+   marker when it did not succeed).  The client holds futures only for the
+   flow's return keys and its reference (terminal) tasks; Dask releases every
+   other output once its dependents are done.
+3. **States as events.**  Runners send state changes and log records with the
+   worker's ``log_event`` on one topic; this client subscribes once and routes
+   each event to the run it belongs to.  Events travel on the same ordered
+   streams as task completions, so when the last key finishes every earlier
+   event has arrived.
+4. **Losses.**  A key Dask could not compute (its workers kept dying, the
+   scheduler went away) is reported in :attr:`Outcome.lost` with the key at the
+   origin, which the flow runner turns into CRASHED states.
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import cloudpickle
+import dask
+from distributed import Client, get_worker, rejoin, secede, span, wait
+from distributed.scheduler import KilledWorker
+
+from taskflow import config
+from taskflow.engine.plan import Plan, PlannedTask, Probe, TaskRunSpec
+from taskflow.engine.markers import state_probe
+from taskflow.engine.task_runner import run_task
+from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, UnpicklableTaskError
+from taskflow.executors.base import Executor, OnEvent, Outcome
+from taskflow.logs import prepare_worker
+
+__all__ = ["DaskExecutor", "default_executor"]
+
+
+# -- worker side ----------------------------------------------------------------
+def _wait_seceded(seconds: float) -> None:
+    """Sleep between attempts without holding one of the worker's threads."""
+    secede()
+    try:
+        time.sleep(seconds)
+    finally:
+        rejoin()
+
+
+def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
+    """The function behind every task key: run the task, emit events via Dask."""
+    worker = get_worker()
+    topic = spec.run.topic
+
+    def emit(event: dict[str, Any]) -> None:
+        worker.log_event(topic, event)
+
+    forward = None
+    if not spec.run.is_client_process():
+        prepare_worker(spec.run.log_level)
+        forward = emit
+    return run_task(
+        spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address, forward_logs=forward
+    )
+
+
+# -- client side ----------------------------------------------------------------
+class _Router:
+    """One subscription per client; events go to the run they name."""
+
+    def __init__(self, client: Client, topic: str) -> None:
+        self.topic = topic
+        self._lock = threading.Lock()
+        self._listeners: dict[str, OnEvent] = {}
+        client.subscribe_topic(topic, self._handle)
+
+    def _handle(self, event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        listener = self._listeners.get(msg.get("run", ""))
+        if listener is not None:
+            listener(msg)
+
+    def add(self, run_id: str, listener: OnEvent) -> None:
+        with self._lock:
+            self._listeners[run_id] = listener
+
+    def remove(self, run_id: str) -> None:
+        with self._lock:
+            self._listeners.pop(run_id, None)
+
+
+def _import(path: str, what: str) -> Any:
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise TaskflowError(f"{what} {path!r} must be an import path like 'package.module.Class'")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        package = module.split(".")[0].replace("_", "-")
+        raise TaskflowError(
+            f"{what} {path!r} cannot be imported: {e}. Install the package that "
+            f"provides it (for example `pip install {package}`).",
+            path=path,
+        ) from None
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise TaskflowError(f"{what} {path!r}: module {module!r} has no {name!r}", path=path) from None
+
+
+class DaskExecutor(Executor):
+    """Runs flows on a Dask cluster.
+
+    Give at most one of ``address``, ``cluster_class`` or ``client``.  With none,
+    it connects to ``taskflow.executor.address`` when that is set, else starts an
+    embedded ``LocalCluster`` (worker processes, dashboard on 127.0.0.1) on first
+    use.
+
+    Parameters
+    ----------
+    address : str, optional
+        Address of a running Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``.
+    cluster_class : type or str, optional
+        A Dask cluster class, or its import path (``"distributed.LocalCluster"``,
+        ``"dask_jobqueue.SLURMCluster"``...), started on first use.
+    cluster_kwargs : dict, optional
+        Keyword arguments for ``cluster_class`` (or for the embedded LocalCluster).
+    adapt_kwargs : dict, optional
+        If given, ``cluster.adapt(**adapt_kwargs)`` (e.g. ``{"minimum": 0, "maximum": 10}``).
+    client_kwargs : dict, optional
+        Extra keyword arguments for :class:`distributed.Client`.
+    client : distributed.Client, optional
+        An existing client; the executor uses it and never closes it.
+
+    Examples
+    --------
+    >>> from taskflow.executors import DaskExecutor
+    >>> ex = DaskExecutor(address="tcp://127.0.0.1:8786")  # doctest: +SKIP
+    >>> etl.run(n=10, executor=ex)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_class: type | str | None = None,
+        cluster_kwargs: Mapping[str, Any] | None = None,
+        adapt_kwargs: Mapping[str, Any] | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        client: Client | None = None,
+    ) -> None:
+        given = [n for n, v in (("address", address), ("cluster_class", cluster_class),
+                                ("client", client)) if v is not None]
+        if len(given) > 1:
+            raise TaskflowError(
+                f"DaskExecutor takes one of address, cluster_class or client; got {given}"
+            )
+        self._address = address
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
+        self.client_kwargs = dict(client_kwargs or {})
+        self._client = client
+        self._owns_client = client is None
+        self._cluster: Any = None
+        self._router: _Router | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = self._address or self.cluster_class or ("client" if self._client else "LocalCluster")
+        return f"DaskExecutor({where!r})"
+
+    # -- connection -------------------------------------------------------------
+    @property
+    def client(self) -> Client:
+        """The Dask client, connecting or starting the cluster on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> Client:
+        timeout = dask.utils.parse_timedelta(config.get("executor.connect-timeout"))
+        address = self._address
+        cluster_class = self.cluster_class
+        if address is None and cluster_class is None:
+            address = config.get("executor.address")
+        if address is not None:
+            try:
+                return Client(address, timeout=timeout, **self.client_kwargs)
+            except (OSError, TimeoutError) as e:
+                raise SchedulerUnreachableError(
+                    f"no Dask scheduler answered at {address!r} within {timeout:g} s ({e}). "
+                    "Check the address and that `dask scheduler` runs there, or leave the "
+                    "address unset to use an embedded LocalCluster.",
+                    address=address,
+                ) from None
+        if cluster_class is None:
+            from distributed import LocalCluster
+
+            cls: Any = LocalCluster
+            kwargs = {
+                "host": "127.0.0.1",
+                "dashboard_address": "127.0.0.1:8787",
+                **(config.get("executor.local-cluster") or {}),
+                **self.cluster_kwargs,
+            }
+        else:
+            cls = _import(cluster_class, "cluster class") if isinstance(cluster_class, str) else cluster_class
+            kwargs = self.cluster_kwargs
+        self._cluster = cls(**kwargs)
+        if self.adapt_kwargs is not None:
+            self._cluster.adapt(**self.adapt_kwargs)
+        return Client(self._cluster, timeout=timeout, **self.client_kwargs)
+
+    @property
+    def address(self) -> str | None:
+        return self.client.scheduler.address if self._client is not None else self._address
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    def close(self) -> None:
+        """Close the client and cluster this executor started (not a given client)."""
+        with self._lock:
+            if self._owns_client and self._client is not None:
+                self._client.close()
+                self._client = None
+                self._router = None
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
+
+    # -- running ----------------------------------------------------------------
+    def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
+        client = self.client
+        _check_picklable(plan)
+        router = self._ensure_router(client, plan.run.topic)
+        router.add(plan.run.run_id, on_event)
+        try:
+            graph = _to_dask_graph(plan)
+            wanted = plan.wanted_keys
+            try:
+                with span(f"flow {plan.run.flow_name}", plan.run.run_id):
+                    futures = client.get(graph, wanted, sync=False)
+            except Exception as e:
+                raise TaskflowError(
+                    f"flow {plan.run.flow_name!r} could not be sent to Dask: {e}",
+                    flow=plan.run.flow_name,
+                ) from e
+            by_key = dict(zip(wanted, futures))
+            try:
+                wait(futures)
+            except BaseException:
+                client.cancel(futures)
+                raise
+            lost = {k: _loss(f) for k, f in by_key.items() if f.status != "finished"}
+            done = [k for k in plan.return_keys if by_key[k].status == "finished"]
+            values = dict(zip(done, client.gather([by_key[k] for k in done]))) if done else {}
+            for f in futures:
+                f.release()
+            return Outcome(values=values, lost=lost)
+        finally:
+            router.remove(plan.run.run_id)
+
+    def _ensure_router(self, client: Client, topic: str) -> _Router:
+        with self._lock:
+            if self._router is None or self._router.topic != topic:
+                self._router = _Router(client, topic)
+            return self._router
+
+
+def _loss(future: Any) -> tuple[str, Any]:
+    if future.status == "cancelled":
+        return ("Dask cancelled it (the scheduler went away or the client disconnected)", None)
+    exc = future.exception()
+    if isinstance(exc, KilledWorker):
+        return (
+            f"the worker running it died and Dask gave up after {exc.allowed_failures + 1} "
+            f"attempts (last worker {exc.last_worker.address})",
+            exc.task,
+        )
+    return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
+
+
+def _check_picklable(plan: Plan) -> None:
+    seen: set[int] = set()
+    for step in plan.tasks.values():
+        t = step.spec.task
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        try:
+            cloudpickle.dumps(t)
+        except Exception as e:
+            raise UnpicklableTaskError(
+                f"task {t.name!r} cannot be sent to Dask workers: its function does not "
+                f"pickle ({type(e).__name__}: {e}). Keep locks, connections, open files and "
+                "clients out of its closure and defaults (create them inside the task), "
+                "or run with taskflow.executors.LocalExecutor().",
+                task=t.name,
+            ) from None
+
+
+def _to_dask_graph(plan: Plan) -> Any:
+    """The plan as one Dask graph: a dict, or annotated layers when needed."""
+    plain: dict[Any, Any] = {}
+    annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
+    for step in plan.steps:
+        if isinstance(step, Probe):
+            plain[step.key] = (state_probe, step.of)
+            continue
+        assert isinstance(step, PlannedTask)
+        task = (_run_on_worker, step.spec, list(step.deps))
+        ann = step.annotations
+        if ann:
+            annotated.setdefault(_freeze(ann), {})[step.key] = task
+        else:
+            plain[step.key] = task
+    if not annotated:
+        return plain
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+    layers: dict[str, Any] = {"taskflow-plain": MaterializedLayer(plain)}
+    for i, (ann, dsk) in enumerate(annotated.items()):
+        layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=dict(_thaw(ann)))
+    deps = {name: set(layers) - {name} for name in layers}
+    return HighLevelGraph(layers, deps)
+
+
+def _freeze(ann: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in ann.items()))
+
+
+def _thaw(ann: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {k: dict(v) if k == "resources" else v for k, v in ann}
+
+
+# -- the shared default ---------------------------------------------------------
+_default: dict[str | None, DaskExecutor] = {}
+_default_lock = threading.Lock()
+
+
+def default_executor() -> DaskExecutor:
+    """The executor used when none is given: one per process, made on first use.
+
+    It follows ``taskflow.executor.address``: set, it connects there; unset, it
+    starts an embedded LocalCluster, reused by every later run in this process
+    and closed when the process exits.
+    """
+    address = config.get("executor.address")
+    with _default_lock:
+        ex = _default.get(address)
+        if ex is None:
+            ex = _default[address] = DaskExecutor(address=address)
+        return ex
+
+
+@atexit.register
+def _close_defaults() -> None:
+    for ex in list(_default.values()):
+        try:
+            ex.close()
+        except Exception:
+            pass
+    _default.clear()

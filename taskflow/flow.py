@@ -1,0 +1,318 @@
+"""Flows: a graph of task calls, traced before it runs.
+
+Two ways to define one, producing the same :class:`Flow`:
+
+* ``@flow`` on a function whose parameters are the flow's parameters.  The body
+  is traced once, on first use: task calls record nodes and return handles.
+* ``with Flow("name") as f:`` with :func:`Parameter` and task calls, then
+  ``f.set_return(...)`` (the imperative style of Prefect 1).
+
+Running is handed to the engine through one call (:meth:`Flow.run`); this module
+imports no engine module at import time.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from taskflow.exceptions import FlowDefinitionError, ParameterError
+from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
+
+if TYPE_CHECKING:
+    from taskflow.engine.flow_runner import FlowRun
+    from taskflow.executors.base import Executor
+
+__all__ = ["Flow", "Parameter", "flow"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Flow(Generic[P, R]):
+    """A named graph of task calls with parameters and a return value.
+
+    Parameters
+    ----------
+    name : str
+        The flow's name.
+    fn : callable, optional
+        The function to trace (what ``@flow`` passes).  Without one, build the
+        flow in a ``with`` block.
+    executor : Executor, optional
+        Where runs go by default (default: a DaskExecutor on the embedded
+        LocalCluster, or on ``taskflow.executor.address``).
+
+    Examples
+    --------
+    >>> from taskflow import Flow, Parameter, task
+    >>> @task
+    ... def double(x):
+    ...     return 2 * x
+    >>> with Flow("doubler") as f:
+    ...     n = Parameter("n", default=2)
+    ...     f.set_return(double(n))
+    >>> sorted(f.parameters)
+    ['n']
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        fn: Callable[P, R] | None = None,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
+        if name is None:
+            if fn is None:
+                raise FlowDefinitionError("a Flow needs a name or a function")
+            name = fn.__name__
+        if not isinstance(name, str) or not name:
+            raise FlowDefinitionError(f"a flow's name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.fn = fn
+        self.executor = executor
+        self._graph: FlowGraph | None = None
+        self._builder: FlowBuilder | None = None
+        if fn is not None:
+            self.__doc__ = fn.__doc__
+            self.__wrapped__ = fn
+            self._check_signature()
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.name!r}>"
+
+    def _check_signature(self) -> None:
+        assert self.fn is not None
+        for p in inspect.signature(self.fn).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise FlowDefinitionError(
+                    f"flow {self.name!r}: parameters must be named; "
+                    f"*{p.name} / **{p.name} is not allowed",
+                    flow=self.name,
+                )
+
+    # -- the graph --------------------------------------------------------------
+    @property
+    def graph(self) -> FlowGraph:
+        """The traced graph (tracing the function on first access)."""
+        if self._graph is None:
+            if self.fn is not None:
+                self._graph = self._trace()
+            elif self._builder is not None:
+                return self._builder.freeze()
+            else:
+                raise FlowDefinitionError(
+                    f"flow {self.name!r} has no tasks: decorate a function with @flow "
+                    "or add tasks inside `with Flow(...) as f:`",
+                    flow=self.name,
+                )
+        return self._graph
+
+    def _trace(self) -> FlowGraph:
+        assert self.fn is not None
+        builder = FlowBuilder(self.name)
+        handles = {
+            p.name: builder.add_parameter(
+                p.name, _NO_DEFAULT if p.default is p.empty else p.default
+            )
+            for p in inspect.signature(self.fn).parameters.values()
+        }
+        with builder:
+            try:
+                returned = self.fn(**handles)  # type: ignore[call-arg]
+            except FlowDefinitionError:
+                raise
+            except Exception as e:
+                raise FlowDefinitionError(
+                    f"defining flow {self.name!r} failed: {type(e).__name__}: {e}. "
+                    "Inside a flow, task calls return handles, not values: do "
+                    "computations inside tasks.",
+                    flow=self.name,
+                ) from e
+        builder.set_return(returned)
+        return builder.freeze()
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Parameter names and their defaults (``inspect.Parameter.empty`` if required)."""
+        return {
+            name: inspect.Parameter.empty if p.required else p.default
+            for name, p in self.graph.parameters.items()
+        }
+
+    def bind_parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """All parameter values of a run: the given ones plus defaults.
+
+        Raises :class:`~taskflow.exceptions.ParameterError` naming unknown or
+        missing parameters and listing the valid names.
+        """
+        params = self.graph.parameters
+        unknown = sorted(set(given) - set(params))
+        valid = ", ".join(
+            n if p.required else f"{n}={p.default!r}" for n, p in params.items()
+        ) or "none"
+        if unknown:
+            raise ParameterError(
+                f"flow {self.name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; its parameters are: {valid}",
+                flow=self.name, unknown=unknown,
+            )
+        missing = [n for n, p in params.items() if p.required and n not in given]
+        if missing:
+            raise ParameterError(
+                f"flow {self.name!r} needs a value for parameter"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
+                f"its parameters are: {valid}",
+                flow=self.name, missing=missing,
+            )
+        return {n: given[n] if n in given else p.default for n, p in params.items()}
+
+    # -- the builder style ------------------------------------------------------
+    def __enter__(self) -> Flow[P, R]:
+        if self.fn is not None:
+            raise FlowDefinitionError(f"flow {self.name!r} is defined by a function; "
+                                      "`with` is for flows built step by step")
+        if self._builder is None:
+            self._builder = FlowBuilder(self.name)
+        self._builder.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._builder is not None
+        self._builder.__exit__(*exc)
+
+    def set_return(self, value: Any) -> None:
+        """Say what a flow built with ``with Flow(...)`` returns (handles, nested)."""
+        if self._builder is None:
+            raise FlowDefinitionError(
+                f"flow {self.name!r}: set_return is for flows built with `with Flow(...)`; "
+                "a @flow function returns its value"
+            )
+        self._builder.set_return(value)
+
+    # -- running ----------------------------------------------------------------
+    def run(self, executor: Executor | None = None, **parameters: Any) -> FlowRun:
+        """Run the flow to its end and return the :class:`~taskflow.FlowRun`.
+
+        Parameters
+        ----------
+        executor : Executor, optional
+            Where to run (default: the flow's executor, else the default one).
+        **parameters
+            Values of the flow's parameters.
+
+        Examples
+        --------
+        >>> run = etl.run(n=100)  # doctest: +SKIP
+        >>> run.state.is_successful(), run.result()  # doctest: +SKIP
+        (True, 4950)
+        """
+        from taskflow.engine.flow_runner import run_flow
+
+        return run_flow(self, parameters, executor=executor or self.executor)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        builder = current_builder()
+        if builder is not None:
+            return self._embed(builder, args, kwargs)
+        return self.run(**self._bind_call(args, kwargs)).result()  # type: ignore[no-any-return]
+
+    def _bind_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not args:
+            return kwargs
+        names = list(self.graph.parameters)
+        if len(args) > len(names):
+            raise ParameterError(
+                f"flow {self.name!r} takes {len(names)} parameter(s) "
+                f"({', '.join(names)}) but {len(args)} positional values were given",
+                flow=self.name,
+            )
+        both = [n for n in names[: len(args)] if n in kwargs]
+        if both:
+            raise ParameterError(f"flow {self.name!r} got parameter {both[0]!r} twice", flow=self.name)
+        return {**dict(zip(names, args)), **kwargs}
+
+    def _embed(self, builder: FlowBuilder, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Called inside another flow: add this flow's tasks to it, names prefixed."""
+        if self.fn is None:
+            raise FlowDefinitionError(
+                f"flow {self.name!r} was built with `with Flow(...)` and cannot be "
+                "called inside another flow; define it with @flow to use it as a subflow"
+            )
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except TypeError as e:
+            raise FlowDefinitionError(
+                f"subflow {self.name!r} was called with arguments that do not fit "
+                f"its parameters: {e}", flow=self.name,
+            ) from None
+        bound.apply_defaults()
+        with builder.prefixed(self.name):
+            return self.fn(**bound.arguments)
+
+
+def Parameter(name: str, default: Any = _NO_DEFAULT) -> Any:  # noqa: N802 - a node kind
+    """Declare a flow parameter inside ``with Flow(...)``; returns its handle.
+
+    Without ``default`` the parameter is required.
+    """
+    builder = current_builder()
+    if builder is None:
+        raise FlowDefinitionError(
+            f"Parameter({name!r}) must be declared inside `with Flow(...) as f:`"
+        )
+    return builder.add_parameter(name, default)
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+
+
+@overload
+def flow(
+    *, name: str | None = ..., executor: Executor | None = ...
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    executor: Executor | None = None,
+) -> Any:
+    """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
+
+    The function's parameters are the flow's parameters (a default makes one
+    optional).  Its body is traced once: task calls inside record the graph and
+    return handles, which may be passed to other tasks (also nested in lists,
+    dicts and tuples) and returned.  ``wait_for=[h, ...]`` on a task call adds
+    an ordering edge without data.  Calling another ``@flow`` inside embeds its
+    tasks, their names prefixed ``subflow/``.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task
+    >>> @task
+    ... def extract(n):
+    ...     return list(range(n))
+    >>> @task
+    ... def total(xs):
+    ...     return sum(xs)
+    >>> @flow
+    ... def etl(n: int = 10):
+    ...     return total(extract(n))
+    >>> [node.name for node in etl.graph.nodes]
+    ['extract', 'total']
+    """
+    if fn is not None:
+        return Flow(fn.__name__, fn)
+
+    def decorate(f: Callable[P, R]) -> Flow[P, R]:
+        return Flow(name or f.__name__, f, executor=executor)
+
+    return decorate
+
+
+_ = Handle  # re-exported for type checkers reading flow.py

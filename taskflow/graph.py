@@ -1,0 +1,400 @@
+"""The flow graph: nodes, handles, and the builder that records them.
+
+Inside a flow, calling a task does not run it: the active :class:`FlowBuilder`
+records a :class:`TaskNode` and the call returns a :class:`Handle` to it.
+Arguments are stored as *templates*: the same nested lists, tuples, dicts and
+sets the user passed, with every handle replaced by a :class:`Ref` (to a task
+node) or a :class:`ParamRef` (to a flow parameter).  The engine later swaps
+those markers for values (:func:`substitute`).
+
+Nothing here runs anything or knows about Dask.
+"""
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from taskflow.exceptions import FlowDefinitionError
+
+if TYPE_CHECKING:
+    from taskflow.task import Task
+
+__all__ = [
+    "FlowBuilder",
+    "FlowGraph",
+    "Handle",
+    "ParamRef",
+    "ParameterNode",
+    "Ref",
+    "TaskNode",
+    "current_builder",
+    "substitute",
+]
+
+_NO_DEFAULT: Any = object()
+
+_builder: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
+    "taskflow_builder", default=None
+)
+
+
+def current_builder() -> FlowBuilder | None:
+    """The builder of the flow being defined right now, if any."""
+    return _builder.get()
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to task node ``id`` inside an argument template."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """A reference to flow parameter ``name`` inside an argument template."""
+
+    name: str
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
+    """Rebuild ``template`` with every non-container leaf passed through ``leaf``.
+
+    Lists, tuples (named tuples too), dicts (values only), sets and frozensets are
+    walked; anything else is a leaf.
+
+    Examples
+    --------
+    >>> substitute([1, (2, {"a": 3})], lambda x: x * 10)
+    [10, (20, {'a': 30})]
+    """
+    typ = type(template)
+    if typ is list:
+        return [substitute(v, leaf) for v in template]
+    if typ is dict:
+        return {k: substitute(v, leaf) for k, v in template.items()}
+    if typ is tuple:
+        return tuple(substitute(v, leaf) for v in template)
+    if isinstance(template, tuple) and hasattr(template, "_fields"):
+        return typ(*(substitute(v, leaf) for v in template))
+    if typ is set or typ is frozenset:
+        return typ(substitute(v, leaf) for v in template)
+    return leaf(template)
+
+
+def iter_leaves(template: Any) -> Iterator[Any]:
+    """Every leaf of a template, depth first."""
+    if isinstance(template, dict):
+        for v in template.values():
+            yield from iter_leaves(v)
+    elif isinstance(template, _CONTAINERS):
+        for v in template:
+            yield from iter_leaves(v)
+    else:
+        yield template
+
+
+class Handle:
+    """What calling a task inside a flow returns: a placeholder for its output.
+
+    Pass it to other tasks, nest it in lists or dicts, return it from the flow.
+    It has no value while the flow is being defined, so Python control flow on
+    it (``if``, ``len``, iteration) is an error: use conditional tasks
+    (``taskflow.case``) or mapping (``task.map``) instead.
+    """
+
+    __slots__ = ("_builder", "_ref", "name")
+
+    def __init__(self, builder: FlowBuilder, ref: Ref | ParamRef, name: str) -> None:
+        self._builder = builder
+        self._ref = ref
+        self.name = name
+
+    def __repr__(self) -> str:
+        kind = "parameter" if isinstance(self._ref, ParamRef) else "task"
+        return f"<Handle of {kind} {self.name!r}>"
+
+    def _what(self) -> str:
+        kind = "parameter" if isinstance(self._ref, ParamRef) else "task"
+        return f"the output of {kind} {self.name!r}"
+
+    def __bool__(self) -> bool:
+        raise FlowDefinitionError(
+            f"cannot use {self._what()} in `if`, `and`, `or` or bool() while the flow "
+            "is defined: it has no value yet. Branch with conditional tasks instead: "
+            "`with taskflow.case(handle, value): ...` runs the tasks inside only when "
+            "the handle's value equals `value`.",
+            handle=self.name,
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        raise FlowDefinitionError(
+            f"cannot iterate over {self._what()} while the flow is defined: it has no "
+            "value yet. Use `some_task.map(handle)` to run a task on each element.",
+            handle=self.name,
+        )
+
+    def __len__(self) -> int:
+        raise FlowDefinitionError(
+            f"cannot take len() of {self._what()} while the flow is defined: it has no "
+            "value yet. Compute it inside a task.",
+            handle=self.name,
+        )
+
+    def set_upstream(self, *handles: Handle) -> Handle:
+        """Make this task wait for ``handles`` (an ordering edge, no data)."""
+        for h in handles:
+            self._builder.add_order_edge(h, self)
+        return self
+
+    def set_downstream(self, *handles: Handle) -> Handle:
+        """Make ``handles`` wait for this task (an ordering edge, no data)."""
+        for h in handles:
+            self._builder.add_order_edge(self, h)
+        return self
+
+
+@dataclass
+class TaskNode:
+    """One call of a task inside a flow."""
+
+    id: int
+    name: str
+    task: Task[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    data_upstream: list[int]
+    wait_for: list[int]
+
+    @property
+    def upstream(self) -> list[int]:
+        """Data upstreams then ordering upstreams, without repeats."""
+        seen = dict.fromkeys(self.data_upstream)
+        seen.update(dict.fromkeys(self.wait_for))
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class ParameterNode:
+    """A flow parameter; ``default`` is ``_NO_DEFAULT`` when it is required."""
+
+    name: str
+    default: Any = _NO_DEFAULT
+
+    @property
+    def required(self) -> bool:
+        return self.default is _NO_DEFAULT
+
+
+@dataclass
+class FlowGraph:
+    """A traced flow: task nodes in a valid run order, parameters, return value."""
+
+    name: str
+    nodes: list[TaskNode]
+    parameters: dict[str, ParameterNode]
+    returns: Any = None
+    _by_id: dict[int, TaskNode] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {n.id: n for n in self.nodes}
+
+    def node(self, node_id: int) -> TaskNode:
+        return self._by_id[node_id]
+
+    def terminal(self) -> list[TaskNode]:
+        """Nodes no other node depends on."""
+        used = {u for n in self.nodes for u in n.upstream}
+        return [n for n in self.nodes if n.id not in used]
+
+    def return_ids(self) -> list[int]:
+        """Ids of the task nodes the flow's return value refers to."""
+        return list(dict.fromkeys(r.id for r in iter_leaves(self.returns) if isinstance(r, Ref)))
+
+
+class FlowBuilder:
+    """Records task calls, parameters and edges while a flow is defined."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes: dict[int, TaskNode] = {}
+        self.parameters: dict[str, ParameterNode] = {}
+        self.returns: Any = None
+        self._names: dict[str, int] = {}
+        self._prefix: list[str] = []
+        self._token: contextvars.Token[FlowBuilder | None] | None = None
+
+    # -- activation -------------------------------------------------------------
+    def __enter__(self) -> FlowBuilder:
+        self._token = _builder.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _builder.reset(self._token)
+        self._token = None
+
+    def prefixed(self, prefix: str) -> _Prefix:
+        """Context in which new node names start with ``prefix/`` (subflows)."""
+        return _Prefix(self, prefix)
+
+    # -- recording --------------------------------------------------------------
+    def add_parameter(self, name: str, default: Any = _NO_DEFAULT) -> Handle:
+        if not name.isidentifier():
+            raise FlowDefinitionError(
+                f"parameter name {name!r} of flow {self.name!r} is not a valid "
+                "Python identifier", flow=self.name, parameter=name,
+            )
+        if name in self.parameters:
+            raise FlowDefinitionError(
+                f"flow {self.name!r} already has a parameter named {name!r}",
+                flow=self.name, parameter=name,
+            )
+        self.parameters[name] = ParameterNode(name, default)
+        return Handle(self, ParamRef(name), name)
+
+    def _unique_name(self, base: str) -> str:
+        base = "/".join([*self._prefix, base])
+        count = self._names.get(base, 0) + 1
+        self._names[base] = count
+        return base if count == 1 else f"{base}-{count}"
+
+    def to_template(self, value: Any, *, where: str) -> tuple[Any, list[int]]:
+        """Replace handles in ``value`` by refs; also return the task ids used."""
+        used: list[int] = []
+
+        def leaf(v: Any) -> Any:
+            if isinstance(v, Handle):
+                if v._builder is not self:
+                    raise FlowDefinitionError(
+                        f"{where} uses {v._what()}, which belongs to flow "
+                        f"{v._builder.name!r}, not to flow {self.name!r}",
+                        flow=self.name, handle=v.name,
+                    )
+                if isinstance(v._ref, Ref):
+                    used.append(v._ref.id)
+                return v._ref
+            return v
+
+        return substitute(value, leaf), list(dict.fromkeys(used))
+
+    def add_task_call(
+        self,
+        task: Task[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        wait_for: Any = None,
+    ) -> Handle:
+        try:
+            task.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise FlowDefinitionError(
+                f"task {task.name!r} was called with arguments that do not fit "
+                f"its signature {task.name}{task.signature}: {e}",
+                task=task.name, flow=self.name,
+            ) from None
+        where = f"task {task.name!r}"
+        (targs, tkwargs), data = self.to_template((tuple(args), dict(kwargs)), where=where)
+        order: list[int] = []
+        if wait_for is not None:
+            items = wait_for if isinstance(wait_for, (list, tuple, set)) else [wait_for]
+            bad = [w for w in items if not isinstance(w, Handle) or isinstance(w._ref, ParamRef)]
+            if bad:
+                raise FlowDefinitionError(
+                    f"wait_for of task {task.name!r} takes handles of task calls, "
+                    f"got {bad[0]!r}", task=task.name,
+                )
+            _, order = self.to_template(list(items), where=where)
+        node_id = len(self.nodes)
+        node = TaskNode(
+            id=node_id,
+            name=self._unique_name(task.name),
+            task=task,
+            args=targs,
+            kwargs=tkwargs,
+            data_upstream=data,
+            wait_for=order,
+        )
+        self.nodes[node_id] = node
+        return Handle(self, Ref(node_id), node.name)
+
+    def add_order_edge(self, upstream: Handle, downstream: Handle) -> None:
+        for h in (upstream, downstream):
+            if not isinstance(h, Handle) or isinstance(h._ref, ParamRef):
+                raise FlowDefinitionError(
+                    f"ordering edges join task calls, got {h!r}", flow=self.name
+                )
+            if h._builder is not self:
+                raise FlowDefinitionError(
+                    f"{h._what()} belongs to flow {h._builder.name!r}, not {self.name!r}",
+                    flow=self.name,
+                )
+        up, down = upstream._ref.id, downstream._ref.id  # type: ignore[union-attr]
+        path = self._path(down, up)
+        if path is not None:
+            names = [self.nodes[i].name for i in [*path, down]]
+            raise FlowDefinitionError(
+                f"making {downstream.name!r} wait for {upstream.name!r} in flow "
+                f"{self.name!r} would create a cycle: {' -> '.join(names)}",
+                flow=self.name, cycle=names,
+            )
+        node = self.nodes[down]
+        if up not in node.wait_for:
+            node.wait_for.append(up)
+
+    def _path(self, start: int, goal: int) -> list[int] | None:
+        """If ``start`` is upstream of ``goal``, the ids from ``start`` to ``goal``."""
+        # Walk upstream from goal: if we reach start, start is upstream of goal.
+        parents: dict[int, int | None] = {goal: None}
+        stack = [goal]
+        while stack:
+            cur = stack.pop()
+            if cur == start:
+                chain = []
+                node: int | None = cur
+                while node is not None:
+                    chain.append(node)
+                    node = parents[node]
+                return chain  # start ... goal, upstream to downstream
+            for u in self.nodes[cur].upstream:
+                if u not in parents:
+                    parents[u] = cur
+                    stack.append(u)
+        return None
+
+    def set_return(self, value: Any) -> None:
+        self.returns, _ = self.to_template(value, where=f"the return value of flow {self.name!r}")
+
+    def freeze(self) -> FlowGraph:
+        """The recorded graph, nodes in an order where upstreams come first."""
+        order: list[TaskNode] = []
+        done: set[int] = set()
+        for start in self.nodes:
+            stack = [(start, False)]
+            while stack:
+                nid, expanded = stack.pop()
+                if nid in done:
+                    continue
+                if expanded:
+                    done.add(nid)
+                    order.append(self.nodes[nid])
+                    continue
+                stack.append((nid, True))
+                stack.extend((u, False) for u in reversed(self.nodes[nid].upstream) if u not in done)
+        return FlowGraph(self.name, order, dict(self.parameters), self.returns)
+
+
+class _Prefix:
+    def __init__(self, builder: FlowBuilder, prefix: str) -> None:
+        self.builder, self.prefix = builder, prefix
+
+    def __enter__(self) -> None:
+        self.builder._prefix.append(self.prefix)
+
+    def __exit__(self, *exc: object) -> None:
+        self.builder._prefix.pop()

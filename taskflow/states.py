@@ -1,0 +1,147 @@
+"""States: what a task run or a flow run is, or ended as.
+
+A state is data: one closed enum of types (:class:`StateType`) and one frozen
+:class:`State` record.  There is no class hierarchy; sub-kinds are not needed
+because every type that matters to the engine is its own enum member.  Which
+state follows which is decided by the pure functions of
+:mod:`taskflow.engine.transitions`.
+
+The result of a successful run rides along only in memory (``State.result``): it
+is dropped when a state is pickled, so states stay small when they travel as
+events or sit in history.
+
+Examples
+--------
+>>> from taskflow.states import State, StateType
+>>> s = State(StateType.SKIPPED, message="nothing to do")
+>>> s.is_finished(), s.is_successful(), s.is_failed()
+(True, False, False)
+>>> State(StateType.SUCCESS)
+Success()
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["State", "StateType"]
+
+
+class StateType(str, enum.Enum):
+    """The closed set of state types."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    RETRYING = "RETRYING"
+    SUCCESS = "SUCCESS"
+    CACHED = "CACHED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    TRIGGER_FAILED = "TRIGGER_FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def title(self) -> str:
+        """The type as a class-like name, e.g. ``TriggerFailed``."""
+        return "".join(part.capitalize() for part in self.value.split("_"))
+
+
+_SUCCESSFUL = frozenset({StateType.SUCCESS, StateType.CACHED})
+_FAILED = frozenset(
+    {
+        StateType.FAILED,
+        StateType.TRIGGER_FAILED,
+        StateType.TIMED_OUT,
+        StateType.CRASHED,
+        StateType.CANCELLED,
+    }
+)
+_FINISHED = _SUCCESSFUL | _FAILED | {StateType.SKIPPED}
+
+
+@dataclass(frozen=True)
+class State:
+    """The state of one task run or flow run.
+
+    Parameters
+    ----------
+    type : StateType
+        What kind of state this is.
+    message : str
+        A sentence a person can act on ("attempt 3 of 3 failed: ...").
+    exception : BaseException or str, optional
+        On failure, the exception object when it could be pickled, else its repr.
+    traceback : str, optional
+        On failure, the formatted traceback text.
+    attempts : int
+        How many times the function was started (0 when it never ran).
+    started_at, ended_at : float, optional
+        Wall-clock times (``time.time()``) of the first start and the end.
+    result : object
+        In memory only: the value of a successful run.  Not pickled.
+
+    Examples
+    --------
+    >>> State(StateType.FAILED, message="boom").is_failed()
+    True
+    """
+
+    type: StateType
+    message: str = ""
+    exception: BaseException | str | None = field(default=None, compare=False)
+    traceback: str | None = field(default=None, repr=False, compare=False)
+    attempts: int = 0
+    started_at: float | None = field(default=None, repr=False)
+    ended_at: float | None = field(default=None, repr=False)
+    result: Any = field(default=None, repr=False, compare=False)
+
+    def is_finished(self) -> bool:
+        """True for every final type: successful, failed or skipped."""
+        return self.type in _FINISHED
+
+    def is_successful(self) -> bool:
+        """True for SUCCESS and CACHED."""
+        return self.type in _SUCCESSFUL
+
+    def is_failed(self) -> bool:
+        """True for FAILED, TRIGGER_FAILED, TIMED_OUT, CRASHED and CANCELLED."""
+        return self.type in _FAILED
+
+    def is_skipped(self) -> bool:
+        """True for SKIPPED (finished, but neither successful nor failed)."""
+        return self.type is StateType.SKIPPED
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, when both are known."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def replace(self, **changes: Any) -> State:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        if self.attempts > 1:
+            parts.append(f"attempts={self.attempts}")
+        return f"{self.type.title}({', '.join(parts)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["result"] = None  # data never travels inside a state
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)

@@ -1,0 +1,290 @@
+"""Tasks: plain functions with run options, and the ``@task`` decorator.
+
+A :class:`Task` wraps a function and the options the engine honours when it runs
+it (retries, timeout, trigger, resources...).  Called outside a flow it simply
+calls the function.  Called while a flow is being defined, it records a node in
+the flow's graph and returns a :class:`~taskflow.graph.Handle`.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from taskflow import triggers
+from taskflow.engine.transitions import RetryDelay, RetryPolicy
+from taskflow.exceptions import FlowDefinitionError
+from taskflow.graph import current_builder
+
+__all__ = ["Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_OPTIONS = (
+    "name",
+    "retries",
+    "retry_delay",
+    "retry_on",
+    "timeout",
+    "trigger",
+    "tags",
+    "resources",
+    "priority",
+)
+
+
+class Task(Generic[P, R]):
+    """A function plus the options taskflow runs it with.
+
+    Usually made with :func:`task`.  See there for the options.
+
+    Attributes
+    ----------
+    fn : callable
+        The plain function.
+    name : str
+        The task's name: the prefix of its Dask keys and its name in states.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        retries: int = 0,
+        retry_delay: RetryDelay = 0.0,
+        retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
+        timeout: float | None = None,
+        trigger: Callable[[Sequence[Any]], bool] = triggers.all_successful,
+        tags: Iterable[str] = (),
+        resources: Mapping[str, float] | None = None,
+        priority: int = 0,
+    ) -> None:
+        if not callable(fn):
+            raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
+        self.fn = fn
+        self.name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.retry_on = _exception_types(retry_on, self.name)
+        self.timeout = timeout
+        self.trigger = trigger
+        self.tags = frozenset(tags)
+        self.resources = dict(resources or {})
+        self.priority = priority
+        self._validate()
+        self._signature: inspect.Signature | None = None
+
+    # -- options ----------------------------------------------------------------
+    def _validate(self) -> None:
+        def bad(option: str, why: str) -> FlowDefinitionError:
+            return FlowDefinitionError(f"task {self.name!r}: {option} {why}", task=self.name)
+
+        if not isinstance(self.name, str) or not self.name:
+            raise bad("name", f"must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
+            raise bad("retries", f"must be a whole number >= 0, got {self.retries!r}")
+        d = self.retry_delay
+        if not callable(d):
+            seq = [d] if isinstance(d, numbers.Real) else d
+            if not isinstance(seq, (list, tuple)) or not all(
+                isinstance(x, numbers.Real) and x >= 0 for x in seq
+            ):
+                raise bad(
+                    "retry_delay",
+                    f"must be seconds >= 0, a list of them, or a callable, got {d!r}",
+                )
+        if self.timeout is not None and (
+            not isinstance(self.timeout, numbers.Real) or self.timeout <= 0
+        ):
+            raise bad("timeout", f"must be a number of seconds > 0, got {self.timeout!r}")
+        if not callable(self.trigger):
+            raise bad("trigger", f"must be a callable (see taskflow.triggers), got {self.trigger!r}")
+        if not all(isinstance(t, str) for t in self.tags):
+            raise bad("tags", f"must be strings, got {sorted(map(repr, self.tags))}")
+        if not all(
+            isinstance(k, str) and isinstance(v, numbers.Real) for k, v in self.resources.items()
+        ):
+            raise bad("resources", f"must map names to numbers, e.g. {{'GPU': 1}}, got {self.resources!r}")
+        if not isinstance(self.priority, int):
+            raise bad("priority", f"must be an integer, got {self.priority!r}")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options this task was made with, as keyword arguments."""
+        return {k: getattr(self, k) for k in _OPTIONS}
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retries, self.retry_delay, self.retry_on)
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """A copy of this task with some options changed.
+
+        Examples
+        --------
+        >>> @task
+        ... def inc(x):
+        ...     return x + 1
+        >>> inc.with_options(retries=3).retries
+        3
+        """
+        unknown = set(changes) - set(_OPTIONS)
+        if unknown:
+            raise FlowDefinitionError(
+                f"task {self.name!r}: unknown option(s) {sorted(unknown)}; "
+                f"valid options are {list(_OPTIONS)}",
+                task=self.name,
+            )
+        return Task(self.fn, **{**self.options, **changes})
+
+    @property
+    def signature(self) -> inspect.Signature:
+        if self._signature is None:
+            self._signature = inspect.signature(self.fn)
+        return self._signature
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix of this task's Dask keys: its name, with no ``-`` inside.
+
+        Dask's dashboard groups keys by the part before ``-<token>``
+        (``dask.utils.key_split``), so a dash inside the name would split it.
+        """
+        return self.name.replace("-", "_")
+
+    # -- calling ----------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        wait_for = kwargs.pop("wait_for", None)
+        builder = current_builder()
+        if builder is None:
+            return self.fn(*args, **kwargs)
+        return builder.add_task_call(self, args, kwargs, wait_for)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r}>"
+
+    def __copy__(self) -> Task[P, R]:
+        return Task(self.fn, **self.options)
+
+    # -- pickling: by reference when the task is importable -----------------------
+    def __reduce__(self) -> Any:
+        module = getattr(self, "__module__", None)
+        qualname = getattr(self, "__qualname__", None)
+        if module and qualname and module != "__main__" and "<locals>" not in qualname:
+            try:
+                obj: Any = importlib.import_module(module)
+                for part in qualname.split("."):
+                    obj = getattr(obj, part)
+            except Exception:
+                obj = None
+            if obj is self:
+                return (_import_task, (module, qualname))
+        state = {k: v for k, v in self.__dict__.items() if k != "_signature"}
+        return (_rebuild_task, (state,))
+
+
+def _import_task(module: str, qualname: str) -> Task[..., Any]:
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return]
+
+
+def _rebuild_task(state: dict[str, Any]) -> Task[..., Any]:
+    t: Task[..., Any] = Task.__new__(Task)
+    t.__dict__.update(state)
+    t._signature = None
+    return t
+
+
+def _exception_types(
+    value: type[BaseException] | Iterable[type[BaseException]] | None, name: str
+) -> tuple[type[BaseException], ...] | None:
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, type) else tuple(value)
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in items):
+        raise FlowDefinitionError(
+            f"task {name!r}: retry_on takes exception types, got {value!r}", task=name
+        )
+    return items
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = ...,
+    retries: int = ...,
+    retry_delay: RetryDelay = ...,
+    retry_on: type[BaseException] | Iterable[type[BaseException]] | None = ...,
+    timeout: float | None = ...,
+    trigger: Callable[[Sequence[Any]], bool] = ...,
+    tags: Iterable[str] = ...,
+    resources: Mapping[str, float] | None = ...,
+    priority: int = ...,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Make a function a task; use as ``@task`` or ``@task(...)``.
+
+    Parameters
+    ----------
+    name : str, optional
+        The task's name (default: the function's name).
+    retries : int
+        Extra attempts after a failure (default 0).
+    retry_delay : float, list of float, or callable
+        Seconds between attempts; a list gives one per retry (the last repeats);
+        a callable maps the failed attempt number (1-based) to seconds.  A waiting
+        task does not hold a worker thread.
+    retry_on : exception type or tuple of them
+        Only these exceptions are retried (default: all).
+    timeout : float, optional
+        Seconds an attempt may run; a longer one ends TIMED_OUT (and is retried
+        like a failure).
+    trigger : callable
+        When the task may run given its upstreams' states (default
+        :func:`taskflow.triggers.all_successful`).
+    tags : iterable of str
+        Labels, kept with the task's runs.
+    resources : dict
+        Dask worker resources each run needs, e.g. ``{"GPU": 1}``.
+    priority : int
+        Dask scheduling priority (higher runs first, best effort).
+
+    Examples
+    --------
+    >>> @task(retries=2, retry_delay=0.5)
+    ... def extract(n: int) -> list[int]:
+    ...     return list(range(n))
+    >>> extract(3)          # outside a flow: just the function
+    [0, 1, 2]
+    >>> extract.fn(2)
+    [0, 1]
+    """
+    if fn is not None:
+        if options:
+            raise FlowDefinitionError("use @task or @task(option=...), not both")
+        return Task(fn)
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise FlowDefinitionError(
+            f"@task got unknown option(s) {sorted(unknown)}; valid options are {list(_OPTIONS)}"
+        )
+
+    def decorate(f: Callable[P, R]) -> Task[P, R]:
+        return Task(f, **options)
+
+    return decorate
+
