@@ -62,9 +62,14 @@ class Slot:
     index: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TaskRunSpec:
-    """What a worker needs to run one task run."""
+    """What a worker needs to run one task run.
+
+    Compared and hashed by identity, and tokenized by run and name: Dask
+    tokenizes every object embedded in a graph, and walking the task's function
+    for each of thousands of specs would cost more than running them.
+    """
 
     run: RunInfo
     name: str
@@ -74,6 +79,9 @@ class TaskRunSpec:
     kwargs: dict[str, Any]
     upstream: tuple[str, ...]
     templated: bool = True
+
+    def __dask_tokenize__(self) -> tuple[str, str, str]:
+        return ("taskflow.TaskRunSpec", self.run.run_id, self.name)
 
     def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's arguments, with each :class:`Slot` replaced by its value."""
