@@ -1,0 +1,70 @@
+"""Shared fixtures: real Dask clusters, and one `executor` fixture run three ways.
+
+The same behaviour tests run on LocalExecutor, on a LocalCluster of threads and
+on a LocalCluster of worker processes.  Clusters are session-scoped (a process
+cluster takes a second or two to start); tests that kill workers or need a clean
+cluster start their own.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+
+from taskflow.executors import DaskExecutor, LocalExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+# Worker processes started by tests (dask worker subprocesses) import tests.flows.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p
+)
+
+CLUSTER_KW = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+
+
+@pytest.fixture(scope="session")
+def process_client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def thread_client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **CLUSTER_KW) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(params=["local", "threads", "processes"])
+def executor(request):
+    """The same test on LocalExecutor, a threads LocalCluster and a processes one."""
+    if request.param == "local":
+        return LocalExecutor()
+    client = request.getfixturevalue(f"{'thread' if request.param == 'threads' else 'process'}_client")
+    return DaskExecutor(client=client)
+
+
+@pytest.fixture(params=["local", "processes"])
+def executor2(request):
+    """LocalExecutor and a processes LocalCluster (for the slower scenarios)."""
+    if request.param == "local":
+        return LocalExecutor()
+    return DaskExecutor(client=request.getfixturevalue("process_client"))
+
+
+@pytest.fixture
+def process_executor(process_client):
+    return DaskExecutor(client=process_client)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_settle():
+    # keep failing-path tests fast if an event were ever missing
+    with dask.config.set({"taskflow.events.settle-timeout": "5s"}):
+        yield
