@@ -36,7 +36,8 @@ def process_client():
 
 @pytest.fixture(scope="session")
 def thread_client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **CLUSTER_KW) as cluster:
+    kw = {**CLUSTER_KW, "host": None}  # in-process comms take no host
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **kw) as cluster:
         with Client(cluster) as client:
             yield client
 

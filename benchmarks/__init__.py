@@ -1,0 +1,1 @@
+"""Benchmarks of taskflow against plain Dask (run ``python -m benchmarks.core``)."""
