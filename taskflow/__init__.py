@@ -27,7 +27,9 @@ from taskflow.exceptions import (
     TaskflowError,
     UnpicklableTaskError,
 )
+from taskflow.conditional import case, merge
 from taskflow.flow import Flow, Parameter, flow
+from taskflow.graph import flatten, unmapped
 from taskflow.logs import get_run_logger
 from taskflow.states import State, StateType
 from taskflow.task import Task, task
@@ -49,10 +51,14 @@ __all__ = [
     "Task",
     "TaskflowError",
     "UnpicklableTaskError",
+    "case",
+    "flatten",
     "flow",
     "get_run_logger",
+    "merge",
     "task",
     "triggers",
+    "unmapped",
 ]
 
 del _config

@@ -59,6 +59,49 @@ class ParamRef:
     name: str
 
 
+@dataclass(frozen=True)
+class MapArg:
+    """A mapped argument of a mapped task call.
+
+    ``source`` is a :class:`Ref` (a task's output, or a mapped task's children),
+    a :class:`ParamRef`, or a tuple of element templates (a constant iterable).
+    With ``flatten``, the source is a list of lists and the map runs over their
+    concatenation.
+    """
+
+    source: Any
+    flatten: bool = False
+
+
+class unmapped:  # noqa: N801 - reads like a function at the call site
+    """Pass ``value`` whole to every child of a ``task.map`` call.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task, unmapped
+    >>> @task
+    ... def scale(x, factor):
+    ...     return x * factor
+    >>> @flow
+    ... def scaled(factor: int = 10):
+    ...     return scale.map([1, 2, 3], factor=unmapped(factor))
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class flatten:  # noqa: N801
+    """Map over the concatenation of a list of lists: ``task.map(flatten(h))``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
@@ -108,12 +151,15 @@ class Handle:
     (``taskflow.case``) or mapping (``task.map``) instead.
     """
 
-    __slots__ = ("_builder", "_ref", "name")
+    __slots__ = ("_builder", "_ref", "mapped", "name")
 
-    def __init__(self, builder: FlowBuilder, ref: Ref | ParamRef, name: str) -> None:
+    def __init__(
+        self, builder: FlowBuilder, ref: Ref | ParamRef, name: str, mapped: bool = False
+    ) -> None:
         self._builder = builder
         self._ref = ref
         self.name = name
+        self.mapped = mapped
 
     def __repr__(self) -> str:
         kind = "parameter" if isinstance(self._ref, ParamRef) else "task"
@@ -170,6 +216,12 @@ class TaskNode:
     kwargs: dict[str, Any]
     data_upstream: list[int]
     wait_for: list[int]
+    map_args: dict[int | str, MapArg] | None = None
+    static_length: int | None = None
+
+    @property
+    def mapped(self) -> bool:
+        return self.map_args is not None
 
     @property
     def upstream(self) -> list[int]:
@@ -227,6 +279,7 @@ class FlowBuilder:
         self.returns: Any = None
         self._names: dict[str, int] = {}
         self._prefix: list[str] = []
+        self.conditions: list[int] = []
         self._token: contextvars.Token[FlowBuilder | None] | None = None
 
     # -- activation -------------------------------------------------------------
@@ -240,8 +293,9 @@ class FlowBuilder:
         self._token = None
 
     def prefixed(self, prefix: str) -> _Prefix:
-        """Context in which new node names start with ``prefix/`` (subflows)."""
-        return _Prefix(self, prefix)
+        """Context in which new node names start with ``prefix/`` (a subflow's name,
+        made unique: ``sub``, ``sub-2`` when the subflow is called twice)."""
+        return _Prefix(self, self._unique_name(prefix))
 
     # -- recording --------------------------------------------------------------
     def add_parameter(self, name: str, default: Any = _NO_DEFAULT) -> Handle:
@@ -269,6 +323,9 @@ class FlowBuilder:
         used: list[int] = []
 
         def leaf(v: Any) -> Any:
+            if isinstance(v, MapArg):
+                used.extend(r.id for r in iter_leaves(v.source) if isinstance(r, Ref))
+                return v
             if isinstance(v, Handle):
                 if v._builder is not self:
                     raise FlowDefinitionError(
@@ -289,7 +346,10 @@ class FlowBuilder:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         wait_for: Any = None,
+        *,
+        map: bool = False,
     ) -> Handle:
+        """Record a call of ``task`` (a mapped call when ``map``); return its handle."""
         try:
             task.signature.bind(*args, **kwargs)
         except TypeError as e:
@@ -299,6 +359,15 @@ class FlowBuilder:
                 task=task.name, flow=self.name,
             ) from None
         where = f"task {task.name!r}"
+        map_args: dict[int | str, MapArg] | None = None
+        static_length: int | None = None
+        if map:
+            args, kwargs, map_args, static_length = self._split_map_args(task, args, kwargs)
+        elif any(isinstance(a, (unmapped, flatten)) for a in (*args, *kwargs.values())):
+            raise FlowDefinitionError(
+                f"unmapped() and flatten() belong in task.map(...) calls; task "
+                f"{task.name!r} was called without .map", task=task.name,
+            )
         (targs, tkwargs), data = self.to_template((tuple(args), dict(kwargs)), where=where)
         order: list[int] = []
         if wait_for is not None:
@@ -310,6 +379,7 @@ class FlowBuilder:
                     f"got {bad[0]!r}", task=task.name,
                 )
             _, order = self.to_template(list(items), where=where)
+        order = list(dict.fromkeys([*order, *self.conditions]))
         node_id = len(self.nodes)
         node = TaskNode(
             id=node_id,
@@ -319,9 +389,70 @@ class FlowBuilder:
             kwargs=tkwargs,
             data_upstream=data,
             wait_for=order,
+            map_args=map_args,
+            static_length=static_length,
         )
         self.nodes[node_id] = node
-        return Handle(self, Ref(node_id), node.name)
+        return Handle(self, Ref(node_id), node.name, mapped=map)
+
+    def _split_map_args(
+        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[int | str, MapArg], int | None]:
+        """Replace each mapped argument by a :class:`MapArg`; check known lengths."""
+        where = f"task {task.name!r}"
+        map_args: dict[int | str, MapArg] = {}
+        lengths: dict[str, int] = {}
+
+        def classify(pos: int | str, value: Any) -> Any:
+            label = f"argument {pos + 1}" if isinstance(pos, int) else f"argument {pos!r}"
+            if isinstance(value, unmapped):
+                return value.value
+            is_flat = isinstance(value, flatten)
+            inner = value.value if is_flat else value
+            if isinstance(inner, Handle):
+                ref, _ = self.to_template(inner, where=where)
+                arg = MapArg(ref, flatten=is_flat)
+                if isinstance(ref, Ref) and not is_flat:
+                    n = self.nodes[ref.id].static_length
+                    if n is not None:
+                        lengths[label] = n
+            elif _is_mappable_constant(inner):
+                elements = tuple(inner)
+                if is_flat:
+                    if not all(_is_mappable_constant(e) for e in elements):
+                        raise FlowDefinitionError(
+                            f"flatten() in {where}: {label} must be a list of lists", task=task.name
+                        )
+                    elements = tuple(x for e in elements for x in e)
+                template, _ = self.to_template(elements, where=where)
+                arg = MapArg(template)
+                lengths[label] = len(elements)
+            elif is_flat:
+                raise FlowDefinitionError(
+                    f"flatten() in {where} takes a handle or a list of lists, got {inner!r}",
+                    task=task.name,
+                )
+            else:
+                return value  # not iterable (or a str, bytes, dict): passed whole
+            map_args[pos] = arg
+            return arg
+
+        new_args = tuple(classify(i, a) for i, a in enumerate(args))
+        new_kwargs = {k: classify(k, v) for k, v in kwargs.items()}
+        if not map_args:
+            raise FlowDefinitionError(
+                f"{where}.map(...) needs at least one argument to map over (a list, or the "
+                "handle of a task returning a sequence); wrap arguments passed whole in "
+                "unmapped(...)", task=task.name,
+            )
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+            raise FlowDefinitionError(
+                f"{where}.map(...) got mapped arguments of different lengths: {detail}",
+                task=task.name, lengths=lengths,
+            )
+        static = next(iter(lengths.values())) if len(lengths) == len(map_args) else None
+        return new_args, new_kwargs, map_args, static
 
     def add_order_edge(self, upstream: Handle, downstream: Handle) -> None:
         for h in (upstream, downstream):
@@ -394,7 +525,14 @@ class _Prefix:
         self.builder, self.prefix = builder, prefix
 
     def __enter__(self) -> None:
-        self.builder._prefix.append(self.prefix)
+        self.builder._prefix.append(self.prefix.rpartition("/")[2])
 
     def __exit__(self, *exc: object) -> None:
         self.builder._prefix.pop()
+
+
+def _is_mappable_constant(value: Any) -> bool:
+    """Constants a map runs over: iterables other than strings, bytes and mappings."""
+    from collections.abc import Iterable, Mapping
+
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, Mapping))

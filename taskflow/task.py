@@ -79,6 +79,9 @@ class Task(Generic[P, R]):
         self.priority = priority
         self._validate()
         self._signature: inspect.Signature | None = None
+        # engine-internal kinds of task (case checks, merge): see taskflow.conditional
+        self._tiny = False
+        self._receives_markers = False
 
     # -- options ----------------------------------------------------------------
     def _validate(self) -> None:
@@ -166,6 +169,35 @@ class Task(Generic[P, R]):
             return self.fn(*args, **kwargs)
         return builder.add_task_call(self, args, kwargs, wait_for)  # type: ignore[return-value]
 
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task once per element of its iterable arguments.
+
+        Inside a flow, returns a mapped handle: passed to another ``.map`` it links
+        children element by element; passed to an ordinary task it gives the list
+        of the children's outputs, in order.  Arguments that are lists, tuples,
+        ranges or task handles are mapped over (zipped when several); wrap one in
+        :class:`~taskflow.unmapped` to pass it whole; strings, bytes, dicts and
+        other non-iterables are passed whole.  :class:`~taskflow.flatten` maps over
+        the concatenation of a list of lists.  When a handle's length is known only
+        at run time, only the length reaches the client; elements are taken out on
+        the workers.
+
+        Outside a flow, returns the list of results, computed here.
+
+        Examples
+        --------
+        >>> @task
+        ... def add(x, y):
+        ...     return x + y
+        >>> add.map([1, 2, 3], [10, 20, 30])
+        [11, 22, 33]
+        """
+        wait_for = kwargs.pop("wait_for", None)
+        builder = current_builder()
+        if builder is not None:
+            return builder.add_task_call(self, args, kwargs, wait_for, map=True)
+        return _map_eagerly(self.fn, args, kwargs)
+
     def __repr__(self) -> str:
         return f"<Task {self.name!r}>"
 
@@ -187,6 +219,30 @@ class Task(Generic[P, R]):
                 return (_import_task, (module, qualname))
         state = {k: v for k, v in self.__dict__.items() if k != "_signature"}
         return (_rebuild_task, (state,))
+
+
+def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    from taskflow.graph import _is_mappable_constant, flatten, unmapped
+
+    def prepare(v: Any) -> tuple[bool, Any]:
+        if isinstance(v, unmapped):
+            return False, v.value
+        if isinstance(v, flatten):
+            return True, [x for inner in v.value for x in inner]
+        if _is_mappable_constant(v):
+            return True, list(v)
+        return False, v
+
+    pa = [prepare(a) for a in args]
+    pk = {k: prepare(v) for k, v in kwargs.items()}
+    lengths = {len(v) for m, v in [*pa, *pk.values()] if m}
+    if len(lengths) > 1:
+        raise ValueError(f"mapped arguments of different lengths: {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    return [
+        fn(*[v[i] if m else v for m, v in pa], **{k: v[i] if m else v for k, (m, v) in pk.items()})
+        for i in range(n)
+    ]
 
 
 def _import_task(module: str, qualname: str) -> Task[..., Any]:

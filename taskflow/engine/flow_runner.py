@@ -22,8 +22,7 @@ import dask
 from taskflow import config, logs
 from taskflow.engine import transitions
 from taskflow.engine.events import decode_state
-from taskflow.engine.markers import StateMarker
-from taskflow.engine.plan import Plan, build_plan, resolve_returns
+from taskflow.engine.plan import Group, Plan, build_plan
 from taskflow.exceptions import FlowRunError
 from taskflow.states import State, StateType
 
@@ -97,10 +96,8 @@ class FlowRun:
 class _Recorder:
     """Collects the state events of one run as they arrive (any thread)."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.expected = {t.name for t in plan.tasks.values()}
+    def __init__(self) -> None:
         self.states: dict[str, State] = {}
-        self._missing = set(self.expected)
         self._cond = threading.Condition()
 
     def on_event(self, msg: dict[str, Any]) -> None:
@@ -111,20 +108,19 @@ class _Recorder:
         with self._cond:
             self.states[name] = state
             if state.is_finished():
-                self._missing.discard(name)
-                if not self._missing:
-                    self._cond.notify_all()
-            else:
-                self._missing.add(name)  # a re-run after a lost worker
+                self._cond.notify_all()
 
-    def settle(self, timeout: float) -> None:
-        """Wait (bounded) until every task run has reported a final state."""
+    def settle(self, names: set[str], timeout: float) -> None:
+        """Wait (bounded) until every named task run has reported a final state."""
+        def settled() -> bool:
+            return all(n in self.states and self.states[n].is_finished() for n in names)
+
         with self._cond:
-            self._cond.wait_for(lambda: not self._missing, timeout=timeout)
+            self._cond.wait_for(settled, timeout=timeout)
 
 
 def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str, State]:
-    """Every task's final State, filling in those the executor lost."""
+    """Every task run's final State, filling in those the executor lost."""
     states = dict(recorder.states)
     names = plan.names()
     origins = {names[o]: reason for reason, o in outcome.lost.values() if o in names}
@@ -133,8 +129,9 @@ def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str
         name = task.name
         if name in states and states[name].is_finished():
             continue
-        bad_up = [u for u in task.spec.upstream if states[u].type is StateType.CRASHED
-                  or states[u].type is StateType.TRIGGER_FAILED and u in origins]
+        ups = [n for u in task.spec.upstream for n in (u.names() if isinstance(u, Group) else [u])]
+        bad_up = [u for u in ups if u in states and states[u].type is StateType.CRASHED
+                  or u in states and u not in origins and not states[u].is_finished()]
         if bad_up:
             states[name] = State(
                 StateType.TRIGGER_FAILED,
@@ -146,7 +143,31 @@ def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str
         states[name] = transitions.crashed(reason).replace(
             attempts=states[name].attempts if name in states else 0
         )
-    return {t.name: states[t.name] for t in plan.tasks.values()}
+    final: dict[str, State] = {}
+    children: dict[str, list[str]] = {}
+    for t in plan.tasks.values():
+        parent = t.name.rpartition("[")[0] if t.spec.map_index is not None else None
+        if parent is not None and parent not in final:
+            final[parent] = plan.parents[parent]
+            children[parent] = []
+        if parent is not None:
+            children[parent].append(t.name)
+        final[t.name] = states[t.name]
+    for parent, state in plan.parents.items():
+        final[parent] = _parent_state(state, [final[c] for c in children.get(parent, [])])
+    return final
+
+
+def _parent_state(at_expansion: State, children: list[State]) -> State:
+    """A mapped task's own State: how it expanded, then how its children ended."""
+    if at_expansion.is_finished():
+        return at_expansion  # it could not expand (an upstream failed, lengths differ...)
+    n = len(children)
+    bad = [c for c in children if not (c.is_successful() or c.is_skipped())]
+    if bad:
+        return State(StateType.FAILED, message=f"{len(bad)} of {n} mapped children did not succeed",
+                     ended_at=time.time())
+    return State(StateType.SUCCESS, message=f"{n} mapped children", ended_at=time.time())
 
 
 def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executor | None = None) -> FlowRun:
@@ -160,30 +181,33 @@ def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executo
         from taskflow.executors import default_executor
 
         executor = default_executor()
-    recorder = _Recorder(plan)
+    recorder = _Recorder()
     started = time.time()
-    link = executor.dashboard_link if plan.steps else None
+    link = executor.dashboard_link
     extra = {"flow_name": flow.name, "flow_run_id": run_id, "task_run_name": ""}
     logger.info("flow run %s started%s", run_id[:8], f"; dashboard: {link}" if link else "",
                 extra=extra)
-    if plan.steps:
-        outcome = executor.execute(plan, recorder.on_event)
-    else:
-        from taskflow.executors.base import Outcome
-
-        outcome = Outcome()
+    outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
     settle = 1.0 if outcome.lost else dask.utils.parse_timedelta(config.get("events.settle-timeout"))
-    recorder.settle(settle)
+    recorder.settle({t.name for t in plan.tasks.values()}, settle)
     task_states = _final_states(plan, recorder, outcome)
-    names = plan.names()
-    reference = {names[k]: task_states[names[k]] for k in plan.reference_keys}
-    values = {k: None if isinstance(v, StateMarker) else v for k, v in outcome.values.items()}
+    reference = {
+        name: task_states[name]
+        for node_name, names in plan.reference().items()
+        for name in names or [node_name]  # an empty map stands for itself
+    }
     state = transitions.flow_state(reference, started_at=started)
     if state.is_successful():
-        state = state.replace(result=resolve_returns(plan, values))
+        state = state.replace(result=plan.resolve_returns(outcome.values))
     logger.log(
         logging.INFO if state.is_successful() else logging.ERROR,
         "flow run %s finished in %.2f s: %r", run_id[:8],
         state.ended_at - started if state.ended_at else 0.0, state, extra=extra,
     )
     return FlowRun(flow.name, run_id, params, state, task_states, link)
+
+
+def _empty() -> Outcome:
+    from taskflow.executors.base import Outcome
+
+    return Outcome()

@@ -11,7 +11,7 @@ from typing import Any
 from taskflow.exceptions import TaskflowError
 from taskflow.states import State
 
-__all__ = ["StateMarker", "state_probe"]
+__all__ = ["NotSized", "StateMarker", "item_of", "length_of", "state_probe"]
 
 
 class StateMarker:
@@ -44,3 +44,40 @@ _OK = "ok"
 def state_probe(value: Any) -> Any:
     """Stand-in for ``value`` that keeps only its state (for ordering edges)."""
     return value if type(value) is StateMarker else _OK
+
+
+class NotSized:
+    """Left by a length step whose value has no length (mapping over it fails)."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (NotSized, (self.what,))
+
+
+def length_of(value: Any, nested: bool = False) -> Any:
+    """The length of ``value`` (with ``nested``, the list of its elements' lengths).
+
+    Runs on the worker that holds ``value``; only this small fact goes to the client.
+    """
+    if type(value) is StateMarker:
+        return value
+    try:
+        if nested:
+            return [len(x) for x in value]
+        if isinstance(value, (str, bytes, dict)):
+            raise TypeError
+        return len(value)
+    except TypeError:
+        kind = "a list of lists" if nested else "a sequence"
+        return NotSized(f"a {type(value).__name__} is not {kind}")
+
+
+def item_of(value: Any, index: int | tuple[int, int]) -> Any:
+    """Element ``index`` of ``value`` (``(outer, inner)`` for a flattened source)."""
+    if isinstance(index, tuple):
+        return value[index[0]][index[1]]
+    return value[index]

@@ -1,19 +1,28 @@
-"""Plan a flow run: one entry per task run, with its Dask key and inputs.
+"""Plan a flow run: one step per task run, with its Dask key and inputs.
 
 The plan is the hand-off between the flow graph (what the user defined) and an
 executor (where it runs).  It is plain Python: no Dask import, no I/O, so it is
-tested alone.  For each task call it fixes
+tested alone.  It fixes for each task call
 
-* the run's name (``total``, ``total-2`` when called twice) and a readable,
-  run-unique Dask key, ``<task name>-<token>``, so Dask's dashboard groups keys
-  by task name and two runs of one flow never collide;
+* the run's name (``total``, ``total-2`` when called twice; ``load[3]`` for a
+  mapped child) and a readable, run-unique Dask key (``load-<token>``, mapped
+  children ``("load-<token>", 3)``), so Dask's dashboard groups keys by task
+  name and two runs of one flow never collide;
 * the argument templates, with flow parameters filled in and each upstream
-  output replaced by a :class:`Slot` into the list of upstream values the task
-  receives at run time;
-* which keys it depends on.  Data upstreams are depended on directly, so Dask
-  moves their outputs from worker to worker.  An ordering edge (``wait_for``)
-  goes through a :class:`Probe`: a tiny task that runs next to the upstream's
-  output and reports only its state, so ordering never moves data.
+  output replaced by a :class:`Slot` into the list of values the run receives;
+* the keys it depends on.  Data upstreams are depended on directly, so Dask
+  moves outputs from worker to worker.  Ordering edges (``wait_for``) go through
+  a :class:`Probe` that reports only the upstream's state, so ordering moves no
+  data.
+
+**Mapping.**  A mapped call over constants or parameters expands at once.  A map
+over a task's output needs its length, known only at run time: the plan asks for
+a :class:`Length` step (a tiny task next to the data) and leaves the node
+pending.  The executor runs what is known, hands each length back through
+:meth:`Plan.add_facts`, and gets the next :class:`Batch` of steps: one child per
+element, each child taking its element through an :class:`Item` step on the
+worker that holds the data.  Only lengths reach the client.  A map over another
+map's children links child ``i`` to child ``i``.
 
 The worker receives a :class:`TaskRunSpec`; the client keeps the rest.
 """
@@ -28,13 +37,20 @@ from typing import TYPE_CHECKING, Any, Union
 from dask.base import tokenize
 
 from taskflow import config
-from taskflow.graph import ParamRef, Ref, iter_leaves, substitute
+from taskflow.engine import transitions
+from taskflow.engine.events import state_event
+from taskflow.engine.markers import NotSized, StateMarker
+from taskflow.graph import MapArg, ParamRef, Ref, _is_mappable_constant, substitute
+from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph, TaskNode
     from taskflow.task import Task
 
-__all__ = ["Plan", "PlannedTask", "Probe", "RunInfo", "Slot", "TaskRunSpec", "build_plan"]
+__all__ = [
+    "Batch", "Group", "Item", "Length", "Plan", "PlannedTask", "Probe", "RunInfo", "Slot",
+    "TaskRunSpec", "build_plan",
+]
 
 Key = Union[str, tuple[Any, ...]]
 
@@ -62,6 +78,17 @@ class Slot:
     index: int
 
 
+@dataclass(frozen=True)
+class Group:
+    """An upstream that arrives as the list of a mapped task's children outputs."""
+
+    name: str
+    size: int
+
+    def names(self) -> list[str]:
+        return [f"{self.name}[{i}]" for i in range(self.size)]
+
+
 @dataclass(frozen=True, eq=False)
 class TaskRunSpec:
     """What a worker needs to run one task run.
@@ -77,8 +104,9 @@ class TaskRunSpec:
     task: Task[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    upstream: tuple[str, ...]
+    upstream: tuple[str | Group, ...]
     templated: bool = True
+    map_index: int | None = None
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return ("taskflow.TaskRunSpec", self.run.run_id, self.name)
@@ -94,12 +122,16 @@ class TaskRunSpec:
         return substitute(self.args, leaf), substitute(self.kwargs, leaf)
 
 
+Dep = Union[Key, list[Key], StateMarker]
+
+
 @dataclass
 class PlannedTask:
-    """A task run in the plan: its spec and the keys it depends on, in order."""
+    """A task run: its spec, the keys it depends on (aligned with ``spec.upstream``)."""
 
     spec: TaskRunSpec
-    deps: list[Key]
+    deps: list[Dep]
+    keep: bool = False
 
     @property
     def key(self) -> Key:
@@ -120,150 +152,459 @@ class PlannedTask:
             out["priority"] = t.priority
         return out
 
+    def dep_keys(self) -> list[Key]:
+        """Every key this run depends on, groups flattened."""
+        out: list[Key] = []
+        for d in self.deps:
+            if isinstance(d, list):
+                out.extend(d)
+            elif not isinstance(d, StateMarker):
+                out.append(d)
+        return out
+
 
 @dataclass
 class Probe:
-    """A small step that reports the state of ``of`` without moving its data."""
+    """Reports the state of ``of`` without moving its data (for ordering edges)."""
 
     key: Key
     of: Key
 
 
-Step = Union[PlannedTask, Probe]
+@dataclass
+class Length:
+    """A fact the plan needs: the length of ``of`` (with ``nested``, of each element)."""
+
+    key: Key
+    of: Key
+    nested: bool = False
 
 
 @dataclass
+class Item:
+    """Element ``index`` of ``of`` (``(outer, inner)`` for a flattened source), on a worker."""
+
+    key: Key
+    of: Key
+    index: int | tuple[int, int]
+
+
+Step = Union[PlannedTask, Probe, Length, Item]
+
+
+@dataclass
+class Batch:
+    """Steps that became known, and events for mapped parents that resolved."""
+
+    steps: list[Step] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+# How a resolved node's output is reached.
+@dataclass(frozen=True)
+class _Single:
+    key: Key
+
+
+@dataclass(frozen=True)
+class _Children:
+    keys: tuple[Key, ...]
+
+
+@dataclass(frozen=True)
+class _Broken:
+    marker: StateMarker
+
+
+_Out = Union[_Single, _Children, _Broken]
+
+
+@dataclass(frozen=True)
+class _KeyDep:
+    """Inside a child's template: depend on ``key`` directly (an item or sibling child)."""
+
+    key: Key
+    name: str
+
+
+def _derived(key: Key, suffix: str) -> Key:
+    """A key next to ``key``: ``load-abc`` -> ``load_len-abc`` (dashboard groups by prefix)."""
+    base, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+    prefix, _, token = base.rpartition("-")
+    new = f"{prefix}_{suffix}-{token}"
+    return (new, *rest) if rest else new
+
+
 class Plan:
-    """Everything an executor needs to run one flow run."""
+    """A flow run's plan; grows as map lengths become known.
 
-    run: RunInfo
-    parameters: dict[str, Any]
-    steps: list[Step]
-    returns: Any
-    return_keys: list[Key]
-    reference_keys: list[Key]
-    tasks: dict[Key, PlannedTask] = field(default_factory=dict)
+    Use :meth:`start` for the first :class:`Batch`, then :meth:`add_facts` with
+    the values of :class:`Length` steps until :attr:`waiting` is empty.
+    """
 
-    def __post_init__(self) -> None:
-        self.tasks = {s.key: s for s in self.steps if isinstance(s, PlannedTask)}
+    def __init__(self, graph: FlowGraph, parameters: dict[str, Any], run_id: str) -> None:
+        self.graph = graph
+        self.parameters = dict(parameters)
+        self.run = RunInfo(
+            flow_name=graph.name,
+            run_id=run_id,
+            topic=config.get("events.topic"),
+            client_pid=os.getpid(),
+            client_host=socket.gethostname(),
+            log_level=_level(config.get("logging.level")),
+        )
+        self._base = {n.id: f"{n.task.key_prefix}-{tokenize(run_id, n.name)}" for n in graph.nodes}
+        self._pending = [n.id for n in graph.nodes]
+        self._out: dict[int, _Out] = {}
+        self._facts: dict[Key, Any] = {}
+        self.waiting: set[Key] = set()
+        self._asked: set[Key] = set()
+        self._probes: dict[Key, Key] = {}
+        self._items: set[Key] = set()
+        self.tasks: dict[Key, PlannedTask] = {}
+        self.parents: dict[str, State] = {}
+        self._return_ids = graph.return_ids()
+        self._reference_ids = [n.id for n in graph.terminal()]
+        self._keep_ids = set(self._return_ids) | set(self._reference_ids)
+
+    # -- driving --------------------------------------------------------------------
+    def start(self) -> Batch:
+        """The steps known before anything runs."""
+        return self._advance()
+
+    def add_facts(self, facts: dict[Key, Any]) -> Batch:
+        """Record values of :class:`Length` steps; return the steps that became known."""
+        for k, v in facts.items():
+            self._facts[k] = v
+            self.waiting.discard(k)
+        return self._advance()
 
     @property
-    def wanted_keys(self) -> list[Key]:
-        """Keys the client holds futures for: return values and reference tasks."""
-        return list(dict.fromkeys([*self.return_keys, *self.reference_keys]))
+    def done(self) -> bool:
+        """True when every node has its steps (nothing waits for a length)."""
+        return not self._pending
+
+    def needed_later(self) -> set[Key]:
+        """Keys that nodes still pending will depend on: hold them until then."""
+        out: set[Key] = set()
+        for nid in self._pending:
+            for u in self.graph.node(nid).upstream:
+                o = self._out.get(u)
+                if isinstance(o, _Single):
+                    out.add(o.key)
+                elif isinstance(o, _Children):
+                    out.update(o.keys)
+        return out
+
+    # -- results --------------------------------------------------------------------
+    def return_keys(self) -> list[Key]:
+        return _keys_of(self._out, self._return_ids)
+
+    def reference(self) -> dict[str, list[str]]:
+        """Reference (terminal) node names, each with the task-run names it stands for."""
+        out: dict[str, list[str]] = {}
+        for nid in self._reference_ids:
+            node, o = self.graph.node(nid), self._out.get(nid)
+            if isinstance(o, _Children):
+                out[node.name] = [self.tasks[k].name for k in o.keys]
+            else:
+                out[node.name] = [node.name]
+        return out
+
+    def resolve_returns(self, values: dict[Key, Any]) -> Any:
+        """The flow's return value, with task references replaced by ``values``."""
+
+        def leaf(v: Any) -> Any:
+            if isinstance(v, ParamRef):
+                return self.parameters[v.name]
+            if not isinstance(v, Ref):
+                return v
+            o = self._out.get(v.id)
+            if isinstance(o, _Single):
+                return _plain(values.get(o.key))
+            if isinstance(o, _Children):
+                return [_plain(values.get(k)) for k in o.keys]
+            return None
+
+        return substitute(self.graph.returns, leaf)
 
     def names(self) -> dict[Key, str]:
         return {k: t.name for k, t in self.tasks.items()}
 
     def downstream(self) -> dict[Key, list[Key]]:
-        """Task keys that depend on each key, through data or ordering."""
-        probe_of = {s.key: s.of for s in self.steps if isinstance(s, Probe)}
+        """Task keys that depend on each task key, through data or ordering."""
+        origin = {probe: of for of, probe in self._probes.items()}
         out: dict[Key, list[Key]] = {k: [] for k in self.tasks}
         for t in self.tasks.values():
-            for d in t.deps:
-                out[probe_of.get(d, d)].append(t.key)
+            for d in t.dep_keys():
+                src = origin.get(d, d)
+                if src in out:
+                    out[src].append(t.key)
         return out
+
+    # -- expansion ------------------------------------------------------------------
+    def _advance(self) -> Batch:
+        batch = Batch()
+        still: list[int] = []
+        for nid in self._pending:
+            node = self.graph.node(nid)
+            if any(u not in self._out for u in node.upstream):
+                still.append(nid)
+                continue
+            if not node.mapped:
+                self._out[nid] = _Single(self._emit_task(node, node.name, self._base[nid],
+                                                         node.args, node.kwargs, None, batch))
+                continue
+            length = self._length(node, batch)
+            if length is None:
+                still.append(nid)
+            elif isinstance(length, State):
+                self._out[nid] = _Broken(StateMarker(length))
+                self._parent(node, length, batch)
+            else:
+                keys = tuple(self._emit_child(node, i, batch) for i in range(length))
+                self._out[nid] = _Children(keys)
+                self._parent(node, State(StateType.RUNNING, message=f"mapped over {length} elements"), batch)
+        self._pending = still
+        return batch
+
+    def _parent(self, node: TaskNode, state: State, batch: Batch) -> None:
+        self.parents[node.name] = state
+        batch.events.append(state_event(self.run.run_id, node.name, self._base[node.id], state))
+
+    def _ask(self, key: Key, nested: bool, batch: Batch) -> Key:
+        fact = _derived(key, "lens" if nested else "len")
+        if fact not in self._asked:
+            self._asked.add(fact)
+            self.waiting.add(fact)
+            batch.steps.append(Length(fact, key, nested))
+        return fact
+
+    def _length(self, node: TaskNode, batch: Batch) -> int | State | None:
+        """The node's length; a State when it cannot expand; None while waiting."""
+        assert node.map_args is not None
+        lengths: dict[str, int] = {}
+        broken: dict[str, State] = {}
+        waiting = False
+        for pos, arg in node.map_args.items():
+            label = f"argument {pos + 1}" if isinstance(pos, int) else f"argument {pos!r}"
+            src = arg.source
+            if isinstance(src, tuple):
+                lengths[label] = len(src)
+            elif isinstance(src, ParamRef):
+                elements = _param_elements(self.parameters[src.name], arg.flatten)
+                if elements is None:
+                    return _failed(f"cannot map over parameter {src.name!r}: a "
+                                   f"{type(self.parameters[src.name]).__name__} is not a list")
+                lengths[label] = len(elements)
+            else:
+                up = self.graph.node(src.id)
+                o = self._out[src.id]
+                if isinstance(o, _Broken):
+                    broken[up.name] = o.marker.state
+                    continue
+                facts = self._source_facts(o, arg.flatten, batch)
+                if facts is None:
+                    waiting = True
+                    continue
+                bad = [f for f in facts if isinstance(f, StateMarker)]
+                if bad:
+                    broken[up.name] = bad[0].state
+                    continue
+                not_sized = [f for f in facts if isinstance(f, NotSized)]
+                if not_sized:
+                    return _failed(f"cannot map over the output of task {up.name!r}: "
+                                   f"{not_sized[0].what}")
+                lengths[label] = _total(o, facts, arg.flatten)
+        if broken:
+            decided = transitions.decide_trigger(node.task.trigger, broken)
+            return decided or State(
+                StateType.TRIGGER_FAILED,
+                message=f"cannot map over the output of task {next(iter(broken))!r}: it did not succeed",
+            )
+        if waiting:
+            return None
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+            return _failed(f"mapped arguments of different lengths: {detail}")
+        return next(iter(lengths.values()))
+
+    def _source_facts(self, o: _Out, flat: bool, batch: Batch) -> list[Any] | None:
+        """Length facts of a map source; None while any is still unknown."""
+        if isinstance(o, _Children) and not flat:
+            return [len(o.keys)]
+        if isinstance(o, _Children):  # flatten over children: each child's length
+            facts = [self._ask(k, False, batch) for k in o.keys]
+        else:
+            assert isinstance(o, _Single)
+            facts = [self._ask(o.key, flat, batch)]
+        if any(f not in self._facts for f in facts):
+            return None
+        return [self._facts[f] for f in facts]
+
+    def _emit_child(self, node: TaskNode, i: int, batch: Batch) -> Key:
+        assert node.map_args is not None
+        key: Key = (self._base[node.id], i)
+
+        def element(arg: MapArg) -> Any:
+            src = arg.source
+            if isinstance(src, tuple):
+                return src[i]
+            if isinstance(src, ParamRef):
+                return _param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
+            up = self.graph.node(src.id)
+            o = self._out[src.id]
+            if isinstance(o, _Children) and not arg.flatten:
+                return _KeyDep(o.keys[i], self.tasks[o.keys[i]].name)
+            of, index = self._locate(o, i, arg.flatten)
+            near = _derived(of, "item")
+            item: Key = (*(near if isinstance(near, tuple) else (near,)),
+                         *(index if isinstance(index, tuple) else (index,)))
+            if item not in self._items:
+                self._items.add(item)
+                batch.steps.append(Item(item, of, index))
+            return _KeyDep(item, up.name)
+
+        def leaf(v: Any) -> Any:
+            return element(v) if isinstance(v, MapArg) else v
+
+        args, kwargs = substitute(node.args, leaf), substitute(node.kwargs, leaf)
+        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, batch)
+
+    def _locate(self, o: _Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int]]:
+        """Which key holds element ``i`` of a source, and where inside it."""
+        if isinstance(o, _Single) and not flat:
+            return o.key, i
+        if isinstance(o, _Single):
+            inner = self._facts[_derived(o.key, "lens")]
+            outer, pos = _split(inner, i)
+            return o.key, (outer, pos)
+        assert isinstance(o, _Children)
+        inner = [self._facts[_derived(k, "len")] for k in o.keys]
+        outer, pos = _split(inner, i)
+        return o.keys[outer], pos
+
+    def _emit_task(
+        self,
+        node: TaskNode,
+        name: str,
+        key: Key,
+        args: Any,
+        kwargs: Any,
+        map_index: int | None,
+        batch: Batch,
+    ) -> Key:
+        deps: list[Dep] = []
+        names: list[str | Group] = []
+        slot_of: dict[Any, int] = {}
+        templated = False
+
+        def slot(ident: Any, dep: Dep, label: str | Group) -> Slot:
+            if ident not in slot_of:
+                slot_of[ident] = len(deps)
+                deps.append(dep)
+                names.append(label)
+            return Slot(slot_of[ident])
+
+        def leaf(v: Any) -> Any:
+            nonlocal templated
+            if isinstance(v, ParamRef):
+                return self.parameters[v.name]
+            if isinstance(v, _KeyDep):
+                templated = True
+                return slot(v.key, v.key, v.name)
+            if isinstance(v, Ref):
+                templated = True
+                up, o = self.graph.node(v.id), self._out[v.id]
+                if isinstance(o, _Single):
+                    return slot(o.key, o.key, up.name)
+                if isinstance(o, _Children):
+                    return slot(("group", v.id), list(o.keys), Group(up.name, len(o.keys)))
+                return slot(("broken", v.id), o.marker, up.name)
+            return v
+
+        args, kwargs = substitute(args, leaf), substitute(kwargs, leaf)
+        data = set(node.data_upstream)
+        for u in node.wait_for:
+            if u in data:
+                continue
+            up, o = self.graph.node(u), self._out[u]
+            if isinstance(o, _Broken):
+                slot(("broken", u), o.marker, up.name)
+                continue
+            keys = [o.key] if isinstance(o, _Single) else list(o.keys)
+            if not up.task._tiny:
+                keys = [self._probe(k, batch) for k in keys]
+            if isinstance(o, _Single):
+                slot(("order", u), keys[0], up.name)
+            else:
+                slot(("order", u), keys, Group(up.name, len(keys)))
+        spec = TaskRunSpec(
+            run=self.run, name=name, key=key, task=node.task, args=args, kwargs=kwargs,
+            upstream=tuple(names), templated=templated, map_index=map_index,
+        )
+        planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
+        self.tasks[key] = planned
+        batch.steps.append(planned)
+        return key
+
+    def _probe(self, key: Key, batch: Batch) -> Key:
+        if key not in self._probes:
+            self._probes[key] = _derived(key, "state")
+            batch.steps.append(Probe(self._probes[key], key))
+        return self._probes[key]
 
 
 def build_plan(graph: FlowGraph, parameters: dict[str, Any], run_id: str) -> Plan:
-    """Turn a traced flow graph and its parameter values into a :class:`Plan`.
-
-    Parameters
-    ----------
-    graph : FlowGraph
-        The flow's graph (``flow.graph``), nodes upstream first.
-    parameters : dict
-        A value for every parameter (``flow.bind_parameters`` gives one).
-    run_id : str
-        The flow run's id; it makes the keys unique to this run.
-    """
-    run = RunInfo(
-        flow_name=graph.name,
-        run_id=run_id,
-        topic=config.get("events.topic"),
-        client_pid=os.getpid(),
-        client_host=socket.gethostname(),
-        log_level=_level(config.get("logging.level")),
-    )
-    keys: dict[int, Key] = {
-        n.id: f"{n.task.key_prefix}-{tokenize(run_id, n.name)}" for n in graph.nodes
-    }
-    order_targets = {u for n in graph.nodes for u in n.wait_for if u not in n.data_upstream}
-    probes = {
-        u: Probe(key=f"{graph.node(u).task.key_prefix}_state-{tokenize(run_id, u)}", of=keys[u])
-        for u in order_targets
-    }
-    names = {n.id: n.name for n in graph.nodes}
-    steps: list[Step] = []
-    for node in graph.nodes:
-        steps.append(_plan_task(node, run, keys, names, probes, parameters))
-        if node.id in probes:
-            steps.append(probes[node.id])
-
-    def to_key(v: Any) -> Any:
-        if isinstance(v, Ref):
-            return _KeyRef(keys[v.id])
-        if isinstance(v, ParamRef):
-            return parameters[v.name]
-        return v
-
-    return Plan(
-        run=run,
-        parameters=dict(parameters),
-        steps=steps,
-        returns=substitute(graph.returns, to_key),
-        return_keys=[keys[i] for i in graph.return_ids()],
-        reference_keys=[keys[n.id] for n in graph.terminal()],
-    )
+    """A :class:`Plan` for ``graph`` with ``parameters`` (one value per parameter)."""
+    return Plan(graph, parameters, run_id)
 
 
-@dataclass(frozen=True)
-class _KeyRef:
-    key: Key
+def _keys_of(out: dict[int, _Out], ids: list[int]) -> list[Key]:
+    keys: list[Key] = []
+    for nid in ids:
+        o = out.get(nid)
+        if isinstance(o, _Single):
+            keys.append(o.key)
+        elif isinstance(o, _Children):
+            keys.extend(o.keys)
+    return list(dict.fromkeys(keys))
 
 
-def resolve_returns(plan: Plan, values: dict[Key, Any]) -> Any:
-    """The flow's return value, with each task reference replaced by ``values[key]``."""
-    return substitute(plan.returns, lambda v: values[v.key] if isinstance(v, _KeyRef) else v)
+def _plain(value: Any) -> Any:
+    return None if isinstance(value, StateMarker) else value
 
 
-def _plan_task(
-    node: TaskNode,
-    run: RunInfo,
-    keys: dict[int, Key],
-    names: dict[int, str],
-    probes: dict[int, Probe],
-    parameters: dict[str, Any],
-) -> PlannedTask:
-    upstream_ids = node.upstream
-    slot = {u: i for i, u in enumerate(upstream_ids)}
+def _failed(message: str) -> State:
+    return State(StateType.FAILED, message=message)
 
-    def leaf(v: Any) -> Any:
-        if isinstance(v, Ref):
-            return Slot(slot[v.id])
-        if isinstance(v, ParamRef):
-            return parameters[v.name]
-        return v
 
-    has_refs = any(isinstance(v, (Ref, ParamRef)) for v in iter_leaves((node.args, node.kwargs)))
-    args, kwargs = (
-        (substitute(node.args, leaf), substitute(node.kwargs, leaf))
-        if has_refs
-        else (node.args, node.kwargs)
-    )
-    data = set(node.data_upstream)
-    spec = TaskRunSpec(
-        run=run,
-        name=node.name,
-        key=keys[node.id],
-        task=node.task,
-        args=args,
-        kwargs=kwargs,
-        upstream=tuple(names[u] for u in upstream_ids),
-        templated=bool(data),
-    )
-    deps = [keys[u] if u in data else probes[u].key for u in upstream_ids]
-    return PlannedTask(spec=spec, deps=deps)
+def _param_elements(value: Any, flat: bool) -> list[Any] | None:
+    if not _is_mappable_constant(value):
+        return None
+    items = list(value)
+    if flat:
+        if not all(_is_mappable_constant(x) for x in items):
+            return None
+        items = [x for inner in items for x in inner]
+    return items
+
+
+def _total(o: _Out, facts: list[Any], flat: bool) -> int:
+    if isinstance(o, _Children) and not flat:
+        return int(facts[0])
+    if isinstance(o, _Single) and not flat:
+        return int(facts[0])
+    inner = facts if isinstance(o, _Children) else facts[0]
+    return int(sum(inner))
+
+
+def _split(lengths: list[int], i: int) -> tuple[int, int]:
+    for outer, n in enumerate(lengths):
+        if i < n:
+            return outer, i
+        i -= n
+    raise IndexError(i)
 
 
 def _level(value: Any) -> int:
@@ -271,3 +612,4 @@ def _level(value: Any) -> int:
         return value
     level = logging.getLevelName(str(value).upper())
     return level if isinstance(level, int) else logging.INFO
+

@@ -30,7 +30,7 @@ from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.plan import TaskRunSpec
+from taskflow.engine.plan import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
 from taskflow.states import State, StateType
 
@@ -70,19 +70,14 @@ def run_task(
     task, run = spec.task, spec.run
 
     def report(state: State) -> None:
-        emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker))
+        emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
+                         map_index=spec.map_index))
 
     values = upstream
     if upstream:
         states: dict[str, State] = {}
-        values = []
-        for name, v in zip(spec.upstream, upstream):
-            if type(v) is StateMarker:
-                states[name] = v.state
-                values.append(v.downstream_value())
-            else:
-                states[name] = _SUCCESS
-                values.append(v)
+        raw = task._receives_markers
+        values = [_take(name, v, states, raw) for name, v in zip(spec.upstream, upstream)]
         decided = transitions.decide_trigger(task.trigger, states)
         if decided is not None:
             report(decided)
@@ -120,6 +115,20 @@ def run_task(
             reset_current(token)
         report(transitions.after_success(attempt, started))
         return result
+
+
+def _take(name: str | Group, value: Any, states: dict[str, State], raw: bool) -> Any:
+    """Record the state(s) behind one upstream value; return what the task receives."""
+    if type(name) is Group:
+        if type(value) is StateMarker:  # the mapped upstream could not expand
+            states[name.name] = value.state
+            return value if raw else value.downstream_value()
+        return [_take(n, v, states, raw) for n, v in zip(name.names(), value)]
+    if type(value) is StateMarker:
+        states[name] = value.state  # type: ignore[index]
+        return value if raw else value.downstream_value()
+    states[name] = _SUCCESS  # type: ignore[index]
+    return value
 
 
 def _format_traceback(exc: BaseException) -> str:

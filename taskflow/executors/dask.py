@@ -26,17 +26,19 @@ import atexit
 import importlib
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import cloudpickle
 import dask
-from distributed import Client, get_worker, rejoin, secede, span, wait
+from distributed import Client, Future, as_completed, get_worker, rejoin, secede, span, wait
 from distributed.scheduler import KilledWorker
 
 from taskflow import config
-from taskflow.engine.plan import Plan, PlannedTask, Probe, TaskRunSpec
-from taskflow.engine.markers import state_probe
+from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step, TaskRunSpec
+from taskflow.engine.transitions import crashed
+from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, UnpicklableTaskError
 from taskflow.executors.base import Executor, OnEvent, Outcome
@@ -226,8 +228,9 @@ class DaskExecutor(Executor):
 
     @property
     def dashboard_link(self) -> str | None:
+        client = self.client  # connection errors propagate: swallowed, they cost a second timeout
         try:
-            return self.client.dashboard_link
+            return client.dashboard_link
         except Exception:
             return None
 
@@ -245,40 +248,85 @@ class DaskExecutor(Executor):
     # -- running ----------------------------------------------------------------
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
         client = self.client
-        _check_picklable(plan)
         router = self._ensure_router(client, plan.run.topic)
         router.add(plan.run.run_id, on_event)
         try:
-            graph = _to_dask_graph(plan)
-            wanted = plan.wanted_keys
+            with span(f"flow {plan.run.flow_name}", plan.run.run_id):
+                return self._drive(client, plan, on_event)
+        finally:
+            router.remove(plan.run.run_id)
+
+    def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
+        """Submit what is known; each time a length arrives, submit what it unlocks."""
+        held: dict[Any, Future] = {}
+        kept: set[Any] = set()
+        facts = as_completed()
+
+        def submit(batch: Batch) -> None:
+            for event in batch.events:
+                on_event(event)
+            if not batch.steps:
+                return
+            _check_picklable(batch.steps)
+            later = plan.needed_later()
+            wanted = []
+            for step in batch.steps:
+                if isinstance(step, Length) or step.key in later or (
+                    isinstance(step, PlannedTask) and step.keep
+                ):
+                    wanted.append(step.key)
+                    if isinstance(step, PlannedTask) and step.keep:
+                        kept.add(step.key)
+            graph = _to_dask_graph(batch.steps, held)
             try:
-                with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                    futures = client.get(graph, wanted, sync=False)
+                futures = client.get(graph, wanted, sync=False)
             except Exception as e:
                 raise TaskflowError(
                     f"flow {plan.run.flow_name!r} could not be sent to Dask: {e}",
                     flow=plan.run.flow_name,
                 ) from e
-            by_key = dict(zip(wanted, futures))
-            try:
-                wait(futures)
-            except BaseException:
-                client.cancel(futures)
-                raise
-            lost = {k: _loss(f) for k, f in by_key.items() if f.status != "finished"}
-            done = [k for k in plan.return_keys if by_key[k].status == "finished"]
-            values = dict(zip(done, client.gather([by_key[k] for k in done]))) if done else {}
-            for f in futures:
-                f.release()
-            return Outcome(values=values, lost=lost)
-        finally:
-            router.remove(plan.run.run_id)
+            for step_key, future in zip(wanted, futures):
+                held[step_key] = future
+                if step_key in plan.waiting:
+                    facts.add(future)
+            for k in [k for k in held if k not in later and k not in kept and k not in plan.waiting]:
+                held.pop(k).release()
+
+        try:
+            submit(plan.start())
+            for future in facts:
+                if future.status == "finished":
+                    fact = future.result()
+                else:
+                    fact = StateMarker(crashed(_loss(future)[0]))
+                submit(plan.add_facts({future.key: fact}))
+            keep = [held[k] for k in kept]
+            wait(keep)
+        except BaseException:
+            client.cancel(list(held.values()))
+            raise
+        lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
+        done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
+        values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+        for f in held.values():
+            f.release()
+        return Outcome(values=values, lost=lost)
 
     def _ensure_router(self, client: Client, topic: str) -> _Router:
-        with self._lock:
-            if self._router is None or self._router.topic != topic:
-                self._router = _Router(client, topic)
-            return self._router
+        # One router per client and topic, shared by every executor on that client:
+        # Dask keeps one handler per topic per client, so a second subscription
+        # would silently take the events of runs started by another executor.
+        with _routers_lock:
+            routers = _routers.setdefault(client, {})
+            router = routers.get(topic)
+            if router is None:
+                router = routers[topic] = _Router(client, topic)
+        self._router = router
+        return router
+
+
+_routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKeyDictionary()
+_routers_lock = threading.Lock()
 
 
 def _loss(future: Any) -> tuple[str, Any]:
@@ -294,9 +342,11 @@ def _loss(future: Any) -> tuple[str, Any]:
     return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
 
 
-def _check_picklable(plan: Plan) -> None:
+def _check_picklable(steps: list[Step]) -> None:
     seen: set[int] = set()
-    for step in plan.tasks.values():
+    for step in steps:
+        if not isinstance(step, PlannedTask):
+            continue
         t = step.spec.task
         if id(t) in seen:
             continue
@@ -313,21 +363,38 @@ def _check_picklable(plan: Plan) -> None:
             ) from None
 
 
-def _to_dask_graph(plan: Plan) -> Any:
-    """The plan as one Dask graph: a dict, or annotated layers when needed."""
+def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
+    """Steps as one Dask graph: a dict, or annotated layers when needed.
+
+    Keys of earlier submissions are referenced through their held futures.
+    """
+    here = {s.key for s in steps}
+
+    def ref(key: Any) -> Any:
+        return key if key in here else held[key]
+
     plain: dict[Any, Any] = {}
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
-    for step in plan.steps:
+    for step in steps:
         if isinstance(step, Probe):
-            plain[step.key] = (state_probe, step.of)
-            continue
-        assert isinstance(step, PlannedTask)
-        task = (_run_on_worker, step.spec, list(step.deps))
-        ann = step.annotations
-        if ann:
-            annotated.setdefault(_freeze(ann), {})[step.key] = task
+            plain[step.key] = (state_probe, ref(step.of))
+        elif isinstance(step, Length):
+            plain[step.key] = (length_of, ref(step.of), step.nested)
+        elif isinstance(step, Item):
+            plain[step.key] = (item_of, ref(step.of), step.index)
         else:
-            plain[step.key] = task
+            deps = [
+                d if isinstance(d, StateMarker)
+                else [ref(k) for k in d] if isinstance(d, list)
+                else ref(d)
+                for d in step.deps
+            ]
+            task = (_run_on_worker, step.spec, deps)
+            ann = step.annotations
+            if ann:
+                annotated.setdefault(_freeze(ann), {})[step.key] = task
+            else:
+                plain[step.key] = task
     if not annotated:
         return plain
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer

@@ -1,21 +1,27 @@
 """Run a plan in this process, one step after another (for debugging).
 
 The same worker-side runner as on Dask, with the same semantics (triggers,
-retries, timeouts, markers), so ``pdb`` and ``breakpoint()`` work inside tasks.
-Outputs are dropped as soon as no later step needs them.
+retries, timeouts, markers, mapping), so ``pdb`` and ``breakpoint()`` work
+inside tasks.  Outputs are dropped as soon as no later step needs them.
 """
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
-from taskflow.engine.plan import Plan, PlannedTask, Probe
-from taskflow.engine.markers import state_probe
+from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
+from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.task_runner import run_task
 from taskflow.executors.base import Executor, OnEvent, Outcome
 
 __all__ = ["LocalExecutor"]
+
+
+def _deps(step: Step) -> list[Any]:
+    if isinstance(step, PlannedTask):
+        return step.dep_keys()
+    return [step.of]
 
 
 class LocalExecutor(Executor):
@@ -31,22 +37,45 @@ class LocalExecutor(Executor):
         return "LocalExecutor()"
 
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
-        wanted = set(plan.wanted_keys)
-        needed = Counter(d for s in plan.steps if isinstance(s, PlannedTask) for d in s.deps)
-        needed.update(s.of for s in plan.steps if isinstance(s, Probe))
         values: dict[Any, Any] = {}
-        for step in plan.steps:
+        queue: deque[Step] = deque()
+        uses: Counter[Any] = Counter()
+        keep: set[Any] = set()
+        later: set[Any] = set()
+
+        def take(batch: Batch) -> None:
+            nonlocal later
+            for event in batch.events:
+                on_event(event)
+            for step in batch.steps:
+                uses.update(_deps(step))
+                if isinstance(step, PlannedTask) and step.keep:
+                    keep.add(step.key)
+            queue.extend(batch.steps)
+            later = plan.needed_later()
+
+        take(plan.start())
+        while queue:
+            step = queue.popleft()
             if isinstance(step, Probe):
                 values[step.key] = state_probe(values[step.of])
-                deps = [step.of]
+            elif isinstance(step, Item):
+                values[step.key] = item_of(values[step.of], step.index)
+            elif isinstance(step, Length):
+                values[step.key] = length_of(values[step.of], step.nested)
+                take(plan.add_facts({step.key: values[step.key]}))
             else:
-                deps = step.deps
+                upstream = [
+                    d if isinstance(d, StateMarker)
+                    else [values[k] for k in d] if isinstance(d, list)
+                    else values[d]
+                    for d in step.deps
+                ]
                 values[step.key] = run_task(
-                    step.spec, [values[d] for d in deps], emit=on_event, wait=time.sleep,
-                    worker="local",
+                    step.spec, upstream, emit=on_event, wait=time.sleep, worker="local"
                 )
-            for d in deps:
-                needed[d] -= 1
-                if needed[d] == 0 and d not in wanted:
-                    del values[d]
-        return Outcome(values={k: values[k] for k in plan.return_keys})
+            for d in _deps(step):
+                uses[d] -= 1
+                if uses[d] <= 0 and d not in keep and d not in later:
+                    values.pop(d, None)
+        return Outcome(values={k: values[k] for k in plan.return_keys() if k in values})
