@@ -28,6 +28,7 @@ from taskflow.exceptions import (
     UnpicklableTaskError,
 )
 from taskflow.conditional import case, merge
+from taskflow.executors.dask import get_dask_client
 from taskflow.flow import Flow, Parameter, flow
 from taskflow.graph import flatten, unmapped
 from taskflow.logs import get_run_logger
@@ -54,6 +55,7 @@ __all__ = [
     "case",
     "flatten",
     "flow",
+    "get_dask_client",
     "get_run_logger",
     "merge",
     "task",

@@ -135,3 +135,67 @@ def inner(n: int = 2):
 @flow
 def outer(n: int = 3, m: int = 4):
     return add(inner(n), inner(m))
+
+
+@task
+def array_sum(n: int) -> float:
+    import dask.array as da
+
+    from taskflow import get_dask_client
+
+    client = get_dask_client()
+    x = da.ones(n, chunks=max(1, n // 8))
+    return float(client.compute(x.sum()).result())
+
+
+@task
+def lazy_array(n: int):
+    import dask.array as da
+
+    return da.arange(n, chunks=max(1, n // 4))
+
+
+@task
+def compute_it(collection) -> float:
+    from taskflow import get_dask_client
+
+    return float(get_dask_client().compute(collection.sum()).result())
+
+
+@flow
+def dask_inside(n: int = 1000):
+    return array_sum(n)
+
+
+@flow
+def dask_passed(n: int = 100):
+    return compute_it(lazy_array(n))
+
+
+@task
+def make_arrays(count: int, mb: int) -> list:
+    import numpy as np
+
+    return [np.full(mb * 2**20 // 8, float(i)) for i in range(count)]
+
+
+@task
+def make_array(i: int, mb: int):
+    import numpy as np
+
+    return np.full(mb * 2**20 // 8, float(i))
+
+
+@task
+def mean_of(a) -> float:
+    return float(a.mean())
+
+
+@flow
+def arrays_mapped(count: int = 20, mb: int = 25):
+    return total(mean_of.map(make_arrays(count, mb)))
+
+
+@flow
+def arrays_chain(count: int = 40, mb: int = 50):
+    return total(mean_of.map(make_array.map(numbers(count), mb=unmapped(mb))))

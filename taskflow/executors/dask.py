@@ -32,7 +32,19 @@ from typing import Any
 
 import cloudpickle
 import dask
-from distributed import Client, Future, as_completed, get_worker, rejoin, secede, span, wait
+from distributed import (
+    Client,
+    Future,
+    as_completed,
+    default_client,
+    get_client,
+    get_worker,
+    rejoin,
+    secede,
+    span,
+    wait,
+)
+from distributed.worker import thread_state
 from distributed.scheduler import KilledWorker
 
 from taskflow import config
@@ -44,17 +56,65 @@ from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, Unpick
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.logs import prepare_worker
 
-__all__ = ["DaskExecutor", "default_executor"]
+__all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
 
 # -- worker side ----------------------------------------------------------------
 def _wait_seceded(seconds: float) -> None:
     """Sleep between attempts without holding one of the worker's threads."""
+    if getattr(thread_state, "taskflow_seceded", False):
+        time.sleep(seconds)  # already out of the pool
+        return
     secede()
     try:
         time.sleep(seconds)
     finally:
         rejoin()
+
+
+def get_dask_client() -> Client:
+    """A client for the Dask cluster the running task runs on, safe to block on.
+
+    Inside a task on a Dask worker, returns the worker's client and takes the task
+    out of the worker's thread pool (Dask's ``secede``), so waiting on results
+    cannot deadlock the worker even when it has one thread.  Use it to build and
+    compute Dask arrays, dataframes or bags from inside a task::
+
+        @task
+        def mean_of(path: str) -> float:
+            client = get_dask_client()
+            frame = dask.dataframe.read_parquet(path)
+            return client.compute(frame["x"].mean()).result()
+
+    A task may also return a lazy Dask collection: downstream tasks receive the
+    collection itself (its graph, not its values) and compute it with
+    ``get_dask_client().compute(collection).result()``, or keep it on the cluster
+    with ``get_dask_client().persist(collection)``.
+
+    Outside a Dask worker (``LocalExecutor``, or outside any flow) it returns the
+    current default client of this process, if there is one.
+
+    Note: a task with a ``timeout`` runs its function in a helper thread, which
+    cannot leave the thread pool; such a task keeps its worker thread while it waits.
+    """
+    try:
+        get_worker()
+    except ValueError:
+        try:
+            return default_client()
+        except ValueError:
+            raise TaskflowError(
+                "get_dask_client() found no Dask cluster: the task is not running on a "
+                "Dask worker (LocalExecutor?) and this process has no default Client. "
+                "Run the flow with a DaskExecutor, or create a distributed.Client first."
+            ) from None
+    client = get_client()
+    if getattr(thread_state, "key", None) is not None and not getattr(
+        thread_state, "taskflow_seceded", False
+    ):
+        secede()  # the task finishes outside the pool; Dask starts a thread in its place
+        thread_state.taskflow_seceded = True
+    return client
 
 
 def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
@@ -69,9 +129,14 @@ def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
     if not spec.run.is_client_process():
         prepare_worker(spec.run.log_level)
         forward = emit
-    return run_task(
-        spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address, forward_logs=forward
-    )
+    try:
+        return run_task(
+            spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
+            forward_logs=forward,
+        )
+    finally:
+        if getattr(thread_state, "taskflow_seceded", False):
+            thread_state.taskflow_seceded = False
 
 
 # -- client side ----------------------------------------------------------------
