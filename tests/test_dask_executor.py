@@ -1,0 +1,390 @@
+"""The Dask executor against real Dask components.
+
+Real LocalClusters (worker processes), real scheduler plugins, real worker
+deaths.  Tasks live in ``tests/dask_flows.py`` so worker processes import them
+by reference; everything that crosses processes goes through files, and every
+wait is a bounded polling loop.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+
+import dask
+import psutil
+import pytest
+from dask.utils import key_split
+from distributed import Client, LocalCluster
+
+from taskflow import (
+    SchedulerUnreachableError,
+    StateType,
+    TaskflowError,
+    UnpicklableTaskError,
+    flow,
+    task,
+)
+from taskflow.executors import DaskExecutor, default_executor
+from tests import dask_flows as df
+from tests import flows
+from tests.conftest import CLUSTER_KW
+
+MB = 1_000_000
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scheduler_plugin(client: Client, plugin):
+    """Register ``plugin`` on the scheduler for the block; yield a reader of its attributes."""
+    client.register_plugin(plugin, name=plugin.name)
+    try:
+        yield lambda attr: client.run_on_scheduler(df.plugin_attr, name=plugin.name, attr=attr)
+    finally:
+        client.unregister_scheduler_plugin(plugin.name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def own_cluster(n_workers: int = 2, threads: int = 1, **kw):
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=threads, processes=True, **{**CLUSTER_KW, **kw}
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_in_thread(fn, *args, **kwargs) -> concurrent.futures.Future:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    fut = pool.submit(fn, *args, **kwargs)
+    pool.shutdown(wait=False)
+    return fut
+
+
+# -- keys and submission ----------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_dask_keys_begin_with_the_task_name_and_differ_between_runs(process_executor):
+    first = df.keys_flow.run(executor=process_executor)
+    second = df.keys_flow.run(executor=process_executor)
+    assert first.state.is_successful(), first.state
+    assert second.state.is_successful(), second.state
+    k1, k2 = first.result(), second.result()
+
+    assert k1["plain"].startswith("own_key-")
+    assert k1["plain"] != k2["plain"]
+    assert k1["dashed"] != k2["dashed"]
+    # a '-' inside a task name would split the dashboard's grouping; it becomes '_'
+    assert k1["dashed"].startswith("load_to_s3-")
+    assert key_split(k1["dashed"]) == "load_to_s3"
+    assert key_split(k1["plain"]) == "own_key"
+    # state names stay the task's own name
+    assert "load-to-s3" in first.task_states
+
+
+@pytest.mark.timeout(60)
+def test_a_flow_of_fifty_tasks_is_sent_to_dask_in_one_graph_submission(
+    process_client, process_executor
+):
+    with scheduler_plugin(process_client, df.GraphRecorder()) as read:
+        run = df.fifty.run(executor=process_executor)
+        graphs = read("graphs")
+
+    assert run.state.is_successful(), run.state
+    assert run.result() == sum(i + 1 for i in range(df.FIFTY - 1))
+    assert len(run.task_states) == df.FIFTY
+    assert len(graphs) == 1, [len(g) for g in graphs]
+    assert sorted(key_split(k) for k in graphs[0]) == sorted(["inc"] * 49 + ["total"])
+
+
+@pytest.mark.timeout(60)
+def test_a_task_key_holds_the_raw_output_that_dask_measures(process_client, process_executor):
+    nbytes = 8 * MB
+    with scheduler_plugin(process_client, df.MemoryRecorder()) as read:
+        run = df.array_flow.run(executor=process_executor, nbytes=nbytes)
+        seen = read("seen")
+
+    assert run.state.is_successful(), run.state
+    assert run.result() == 1.0
+    arrays = {k: v for k, v in seen.items() if key_split(k) == "make_array"}
+    assert len(arrays) == 1, seen
+    ((typename, size),) = arrays.values()
+    assert typename == "numpy.ndarray"  # not a wrapper around it
+    assert nbytes <= size < nbytes + 10_000
+
+
+# -- data locality ----------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples this process's RSS in a thread and keeps the peak."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def _outgoing_transfers(dask_worker):
+    return list(dask_worker.transfer_outgoing_log)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_500_mb_array_moves_between_workers_without_passing_through_the_client(
+    process_client, process_executor
+):
+    nbytes = 500 * MB
+    me = psutil.Process()
+    workers = set(process_client.scheduler_info()["workers"])
+    t0 = time.time()
+    rss0 = me.memory_info().rss
+    read0 = me.io_counters().read_chars
+    with PeakRSS() as rss:
+        run = df.big_data.run(executor=process_executor, nbytes=nbytes)
+    read = me.io_counters().read_chars - read0
+
+    assert run.state.is_successful(), run.state
+    assert run.result() == 2.0
+    assert rss.peak - rss0 < 50 * MB, f"client RSS grew by {(rss.peak - rss0) / MB:.0f} MB"
+    assert read < 5 * MB, f"client read {read / MB:.1f} MB"
+    # socket reads are not in read_chars: ask the workers what they sent to non-workers
+    to_clients = sum(
+        t["total"]
+        for log in process_client.run(_outgoing_transfers).values()
+        for t in log
+        if t["start"] >= t0 - 1 and t["who"] not in workers
+    )
+    assert to_clients < 5 * MB, f"workers sent {to_clients / MB:.1f} MB to the client"
+
+
+# -- worker deaths ----------------------------------------------------------------
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout} s")
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_a_task_whose_worker_is_killed_runs_again_elsewhere_and_the_flow_succeeds(tmp_path):
+    workdir = str(tmp_path)
+    with own_cluster(n_workers=2) as client:
+        ex = DaskExecutor(client=client)
+        fut = run_in_thread(df.survives_worker_loss.run, executor=ex, workdir=workdir)
+        pid_file = tmp_path / "pid-1"
+        _wait_for(pid_file.exists, 60, "the task did not start")
+        first_pid = int(pid_file.read_text())
+        os.kill(first_pid, signal.SIGKILL)
+        df.write_atomic(str(tmp_path / "release"), "go")
+        run = fut.result(timeout=60)
+
+    assert run.state.is_successful(), run.state
+    assert df.read_lines(str(tmp_path / "executions")) == ["x", "x"]  # ran twice
+    assert int((tmp_path / "pid-2").read_text()) != first_pid
+    assert run.result() == 3  # the second execution's output
+    assert run.task_states["hold_until_released"].type is StateType.SUCCESS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_a_task_dask_gives_up_on_ends_crashed_and_its_dependent_trigger_failed():
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with own_cluster(n_workers=2) as client:
+            run = df.gives_up.run(executor=DaskExecutor(client=client), x=1)
+
+    states = run.task_states
+    crashed = states["kill_own_worker"]
+    assert crashed.type is StateType.CRASHED, crashed
+    assert "worker" in crashed.message and "died" in crashed.message, crashed.message
+    assert states["add_one"].type is StateType.TRIGGER_FAILED, states["add_one"]
+    assert "kill_own_worker" in states["add_one"].message
+    assert states["inc"].type is StateType.SUCCESS, states["inc"]
+    assert run.state.type is StateType.FAILED
+    assert "kill_own_worker" in run.state.message, run.state.message
+
+
+# -- concurrency ------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_two_runs_of_one_flow_at_once_each_get_their_own_result(process_executor):
+    barrier = threading.Barrier(2, timeout=30)
+
+    def go(factor: int):
+        barrier.wait()
+        return df.scaled_sum.run(executor=process_executor, n=100, factor=factor)
+
+    a = run_in_thread(go, 2)
+    b = run_in_thread(go, 3)
+    ra, rb = a.result(timeout=50), b.result(timeout=50)
+    assert ra.state.is_successful(), ra.state
+    assert rb.state.is_successful(), rb.state
+    assert (ra.result(), rb.result()) == (2 * 4950, 3 * 4950)
+    assert ra.run_id != rb.run_id
+
+
+@pytest.mark.timeout(60)
+def test_two_executors_sharing_one_client_each_see_their_own_runs_states(process_client):
+    first = DaskExecutor(client=process_client)
+    assert flows.chain.run(executor=first, x=0).result() == 3
+    second = DaskExecutor(client=process_client)
+    assert flows.chain.run(executor=second, x=10).result() == 13
+    # the first executor is still usable after the second one subscribed
+    t0 = time.monotonic()
+    run = flows.chain.run(executor=first, x=20)
+    assert run.state.is_successful(), run.state
+    assert run.result() == 23
+    assert time.monotonic() - t0 < 4  # no wait for events that never come
+
+    a = run_in_thread(flows.chain.run, executor=first, x=100)
+    b = run_in_thread(flows.chain.run, executor=second, x=200)
+    assert a.result(timeout=30).result() == 103
+    assert b.result(timeout=30).result() == 203
+
+
+# -- retry delays -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_task_waiting_to_retry_does_not_hold_the_only_worker_thread(tmp_path):
+    workdir = str(tmp_path)
+    with own_cluster(n_workers=1, threads=1) as client:
+        run = df.retry_and_other.run(executor=DaskExecutor(client=client), workdir=workdir)
+
+    assert run.state.is_successful(), run.state
+    assert run.result() == ["a", "b"]
+    a_starts = [float(x) for x in df.read_lines(str(tmp_path / "attempts"))]
+    b_start = float((tmp_path / "b-started").read_text())
+    assert len(a_starts) == 2
+    assert a_starts[1] - a_starts[0] >= 2.0  # the retry delay was honoured
+    # B ran on the single thread while A waited for its retry
+    assert a_starts[0] < b_start < a_starts[1]
+    assert run.task_states["fails_once_then_waits"].attempts == 2
+    b_state = run.task_states["records_start"]
+    assert b_state.started_at is not None and b_state.started_at < a_starts[1]
+
+
+# -- connection and submission errors ---------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_an_unreachable_scheduler_raises_an_error_naming_the_address_quickly():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    ex = DaskExecutor(address=address)
+    t0 = time.monotonic()
+    with dask.config.set({"taskflow.executor.connect-timeout": "3s"}):
+        with pytest.raises(SchedulerUnreachableError) as info:
+            flows.chain.run(executor=ex, x=1)
+    elapsed = time.monotonic() - t0
+    # one connection attempt: the timeout is waited once, not once per retry
+    assert elapsed < 3 + 2.5, f"took {elapsed:.1f} s"
+    assert address in str(info.value)
+    assert info.value.address == address
+
+
+@pytest.mark.timeout(60)
+def test_a_task_that_cannot_be_pickled_is_refused_by_name_before_anything_runs(
+    tmp_path, process_client, process_executor
+):
+    lock = threading.Lock()
+
+    @task
+    def guarded(x: int) -> int:
+        with lock:
+            return x
+
+    @flow
+    def with_lock():
+        flows.record(str(tmp_path / "marker"), "ran")
+        return guarded(1)
+
+    with scheduler_plugin(process_client, df.GraphRecorder()) as read:
+        with pytest.raises(UnpicklableTaskError) as info:
+            with_lock.run(executor=process_executor)
+        graphs = read("graphs")
+
+    assert "guarded" in str(info.value)
+    assert info.value.task == "guarded"
+    assert graphs == []
+    assert not (tmp_path / "marker").exists()
+
+
+# -- where runs go by default -----------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_the_default_executor_follows_the_configured_scheduler_address(process_client):
+    address = process_client.scheduler.address
+    with scheduler_plugin(process_client, df.GraphRecorder()) as read:
+        with dask.config.set({"taskflow.executor.address": address}):
+            try:
+                assert flows.etl(n=100) == 4950
+                run = flows.etl.run(n=10)
+                assert default_executor().address == address
+            finally:
+                default_executor().close()
+        graphs = read("graphs")
+
+    assert run.result() == 45
+    assert run.dashboard_link == process_client.dashboard_link
+    assert len(graphs) == 2
+    assert all(sorted(map(key_split, g)) == ["extract", "total"] for g in graphs)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_a_cluster_class_given_by_import_path_is_started_with_adaptive_scaling():
+    ex = DaskExecutor(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 0, "threads_per_worker": 1, **CLUSTER_KW},
+        adapt_kwargs={"minimum": 0, "maximum": 2},
+    )
+    try:
+        run = flows.chain.run(executor=ex, x=1)
+        assert run.state.is_successful(), run.state
+        assert run.result() == 4
+        assert ex.address is not None and ex.address.startswith("tcp://127.0.0.1:")
+        assert run.dashboard_link is not None and "127.0.0.1" in run.dashboard_link
+    finally:
+        ex.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_cluster_class_that_cannot_be_imported_says_what_to_install():
+    ex = DaskExecutor(cluster_class="nonexistent_pkg.Cluster")
+    with pytest.raises(TaskflowError) as info:
+        flows.chain.run(executor=ex, x=1)
+    msg = str(info.value)
+    assert "nonexistent_pkg.Cluster" in msg
+    assert "pip install nonexistent-pkg" in msg
