@@ -114,3 +114,35 @@ def test_subflows_embed_their_tasks_with_prefixed_names(executor2):
     run = mf.outer.run(n=3, executor=executor2)
     assert run.result() == (0 + 2 + 4) + (0 + 2 + 4 + 6)
     assert "inner/double[0]" in run.task_states and "inner-2/double[3]" in run.task_states
+
+
+@pytest.mark.parametrize("flow_, params, expected", [
+    (mf.map_chain, {"n": 3}, [100, 102, 104]),
+    (mf.map_flatten, {"n": 4}, [0, 0, 2, 0, 2, 4]),
+    (mf.map_flatten_children, {}, [0, 0, 2, 0, 2, 4]),
+])
+def test_elements_of_large_sources_are_taken_out_by_tasks_next_to_the_data(
+    executor2, flow_, params, expected
+):
+    import dask
+
+    # every source counts as large: each element goes through its own item step
+    with dask.config.set({"taskflow.map.split-above": 0}):
+        run = flow_.run(executor=executor2, **params)
+    assert run.result() == expected
+
+
+def test_the_plan_takes_elements_out_next_to_the_data_only_for_large_sources():
+    import dask
+
+    from taskflow.engine.plan import Item, Length, build_plan
+
+    def items_for(limit):
+        with dask.config.set({"taskflow.map.split-above": limit}):
+            plan = build_plan(mf.map_runtime.graph, {"n": 3}, "r1")
+            (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+            batch = plan.add_facts({length.key: (3, 1000)})
+        return [s for s in batch.steps if isinstance(s, Item)]
+
+    assert items_for(10_000) == []
+    assert [s.index for s in items_for(10)] == [0, 1, 2]

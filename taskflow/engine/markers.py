@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dask.sizeof import sizeof
+
 from taskflow.exceptions import TaskflowError
 from taskflow.states import State
 
@@ -59,7 +61,7 @@ class NotSized:
 
 
 def length_of(value: Any, nested: bool = False) -> Any:
-    """The length of ``value`` (with ``nested``, the list of its elements' lengths).
+    """``(length, nbytes)`` of ``value``; with ``nested``, ``([len(x) for x in value], nbytes)``.
 
     Runs on the worker that holds ``value``; only this small fact goes to the client.
     """
@@ -67,13 +69,15 @@ def length_of(value: Any, nested: bool = False) -> Any:
         return value
     try:
         if nested:
-            return [len(x) for x in value]
-        if isinstance(value, (str, bytes, dict)):
+            length: Any = [len(x) for x in value]
+        elif isinstance(value, (str, bytes, dict)):
             raise TypeError
-        return len(value)
+        else:
+            length = len(value)
     except TypeError:
         kind = "a list of lists" if nested else "a sequence"
         return NotSized(f"a {type(value).__name__} is not {kind}")
+    return (length, int(sizeof(value)))
 
 
 def item_of(value: Any, index: int | tuple[int, int]) -> Any:

@@ -34,6 +34,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+import dask.utils
 from dask.base import tokenize
 
 from taskflow import config
@@ -79,6 +80,14 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Pick:
+    """Element ``index`` of upstream value ``slot`` (a small source, indexed in the task)."""
+
+    slot: int
+    index: int | tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Group:
     """An upstream that arrives as the list of a mapped task's children outputs."""
 
@@ -117,7 +126,13 @@ class TaskRunSpec:
             return self.args, self.kwargs
 
         def leaf(v: Any) -> Any:
-            return values[v.index] if type(v) is Slot else v
+            if type(v) is Slot:
+                return values[v.index]
+            if type(v) is Pick:
+                if isinstance(v.index, tuple):
+                    return values[v.slot][v.index[0]][v.index[1]]
+                return values[v.slot][v.index]
+            return v
 
         return substitute(self.args, leaf), substitute(self.kwargs, leaf)
 
@@ -221,10 +236,12 @@ _Out = Union[_Single, _Children, _Broken]
 
 @dataclass(frozen=True)
 class _KeyDep:
-    """Inside a child's template: depend on ``key`` directly (an item or sibling child)."""
+    """Inside a child's template: depend on ``key`` directly (an item or sibling child),
+    taking its element ``index`` inside the task when given."""
 
     key: Key
     name: str
+    index: int | tuple[int, int] | None = None
 
 
 def _derived(key: Key, suffix: str) -> Key:
@@ -266,6 +283,7 @@ class Plan:
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
         self._keep_ids = set(self._return_ids) | set(self._reference_ids)
+        self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
 
     # -- driving --------------------------------------------------------------------
     def start(self) -> Batch:
@@ -456,14 +474,17 @@ class Plan:
             o = self._out[src.id]
             if isinstance(o, _Children) and not arg.flatten:
                 return _KeyDep(o.keys[i], self.tasks[o.keys[i]].name)
-            of, index = self._locate(o, i, arg.flatten)
+            of, index, nbytes = self._locate(o, i, arg.flatten)
+            name = up.name if isinstance(o, _Single) else self.tasks[of].name
+            if nbytes <= self._pick_limit:
+                return _KeyDep(of, name, index)  # small: the child takes its element
             near = _derived(of, "item")
             item: Key = (*(near if isinstance(near, tuple) else (near,)),
                          *(index if isinstance(index, tuple) else (index,)))
             if item not in self._items:
                 self._items.add(item)
                 batch.steps.append(Item(item, of, index))
-            return _KeyDep(item, up.name)
+            return _KeyDep(item, name)
 
         def leaf(v: Any) -> Any:
             return element(v) if isinstance(v, MapArg) else v
@@ -471,18 +492,16 @@ class Plan:
         args, kwargs = substitute(node.args, leaf), substitute(node.kwargs, leaf)
         return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, batch)
 
-    def _locate(self, o: _Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int]]:
-        """Which key holds element ``i`` of a source, and where inside it."""
-        if isinstance(o, _Single) and not flat:
-            return o.key, i
+    def _locate(self, o: _Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int], int]:
+        """Which key holds element ``i`` of a source, where inside it, and its size."""
         if isinstance(o, _Single):
-            inner = self._facts[_derived(o.key, "lens")]
-            outer, pos = _split(inner, i)
-            return o.key, (outer, pos)
+            fact = self._facts[_derived(o.key, "lens" if flat else "len")]
+            index: int | tuple[int, int] = _split(fact[0], i) if flat else i
+            return o.key, index, fact[1]
         assert isinstance(o, _Children)
-        inner = [self._facts[_derived(k, "len")] for k in o.keys]
-        outer, pos = _split(inner, i)
-        return o.keys[outer], pos
+        facts = [self._facts[_derived(k, "len")] for k in o.keys]
+        outer, pos = _split([f[0] for f in facts], i)
+        return o.keys[outer], pos, facts[outer][1]
 
     def _emit_task(
         self,
@@ -512,7 +531,8 @@ class Plan:
                 return self.parameters[v.name]
             if isinstance(v, _KeyDep):
                 templated = True
-                return slot(v.key, v.key, v.name)
+                at = slot(v.key, v.key, v.name)
+                return at if v.index is None else Pick(at.index, v.index)
             if isinstance(v, Ref):
                 templated = True
                 up, o = self.graph.node(v.id), self._out[v.id]
@@ -591,12 +611,14 @@ def _param_elements(value: Any, flat: bool) -> list[Any] | None:
 
 
 def _total(o: _Out, facts: list[Any], flat: bool) -> int:
+    """The number of elements a map source has, from its length facts."""
     if isinstance(o, _Children) and not flat:
-        return int(facts[0])
-    if isinstance(o, _Single) and not flat:
-        return int(facts[0])
-    inner = facts if isinstance(o, _Children) else facts[0]
-    return int(sum(inner))
+        return int(facts[0])  # the number of children, known without a fact
+    if not flat:
+        return int(facts[0][0])
+    if isinstance(o, _Children):
+        return sum(int(f[0]) for f in facts)
+    return sum(facts[0][0])
 
 
 def _split(lengths: list[int], i: int) -> tuple[int, int]:
