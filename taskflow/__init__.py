@@ -16,6 +16,7 @@
 """
 from taskflow import config as _config  # registers the `taskflow` dask.config section
 from taskflow import triggers
+from taskflow.conditional import case, merge
 from taskflow.engine.flow_runner import FlowRun
 from taskflow.exceptions import (
     FAIL,
@@ -27,7 +28,6 @@ from taskflow.exceptions import (
     TaskflowError,
     UnpicklableTaskError,
 )
-from taskflow.conditional import case, merge
 from taskflow.executors.dask import get_dask_client
 from taskflow.flow import Flow, Parameter, flow
 from taskflow.graph import flatten, unmapped

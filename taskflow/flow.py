@@ -120,7 +120,7 @@ class Flow(Generic[P, R]):
         }
         with builder:
             try:
-                returned = self.fn(**handles)  # type: ignore[call-arg]
+                returned = self.fn(**handles)  # type: ignore[arg-type, call-arg]
             except FlowDefinitionError:
                 raise
             except Exception as e:
@@ -216,7 +216,7 @@ class Flow(Generic[P, R]):
         builder = current_builder()
         if builder is not None:
             return self._embed(builder, args, kwargs)
-        return self.run(**self._bind_call(args, kwargs)).result()  # type: ignore[no-any-return]
+        return self.run(**self._bind_call(args, kwargs)).result()
 
     def _bind_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if not args:
@@ -249,7 +249,7 @@ class Flow(Generic[P, R]):
             ) from None
         bound.apply_defaults()
         with builder.prefixed(self.name):
-            return self.fn(**bound.arguments)
+            return self.fn(**bound.arguments)  # type: ignore[call-arg]
 
 
 def Parameter(name: str, default: Any = _NO_DEFAULT) -> Any:  # noqa: N802 - a node kind

@@ -48,7 +48,7 @@ class StateType(str, enum.Enum):
         return self.value
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         """The type as a class-like name, e.g. ``TriggerFailed``."""
         return "".join(part.capitalize() for part in self.value.split("_"))
 
@@ -135,7 +135,7 @@ class State:
             parts.append(f"message={self.message!r}")
         if self.attempts > 1:
             parts.append(f"attempts={self.attempts}")
-        return f"{self.type.title}({', '.join(parts)})"
+        return f"{self.type.label}({', '.join(parts)})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

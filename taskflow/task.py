@@ -68,7 +68,7 @@ class Task(Generic[P, R]):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
         self.fn = fn
         self.name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self.retries = retries
         self.retry_delay = retry_delay
         self.retry_on = _exception_types(retry_on, self.name)
@@ -96,7 +96,7 @@ class Task(Generic[P, R]):
         if not callable(d):
             seq = [d] if isinstance(d, numbers.Real) else d
             if not isinstance(seq, (list, tuple)) or not all(
-                isinstance(x, numbers.Real) and x >= 0 for x in seq
+                isinstance(x, numbers.Real) and float(x) >= 0 for x in seq
             ):
                 raise bad(
                     "retry_delay",
@@ -249,7 +249,7 @@ def _import_task(module: str, qualname: str) -> Task[..., Any]:
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _rebuild_task(state: dict[str, Any]) -> Task[..., Any]:

@@ -81,7 +81,7 @@ def test_calling_a_task_with_arguments_that_do_not_fit_fails_at_trace_time_namin
         return flows.add(1)
 
     with pytest.raises(FlowDefinitionError, match=r"task 'add'.*missing a required argument: 'y'"):
-        bad.graph
+        _ = bad.graph
 
 
 def test_if_on_a_handle_points_to_conditional_tasks():
@@ -91,7 +91,7 @@ def test_if_on_a_handle_points_to_conditional_tasks():
             return flows.inc(x)
 
     with pytest.raises(FlowDefinitionError, match=r"case\("):
-        branchy.graph
+        _ = branchy.graph
 
 
 def test_iterating_or_len_of_a_handle_is_a_clear_error():
@@ -100,7 +100,7 @@ def test_iterating_or_len_of_a_handle_is_a_clear_error():
         return [flows.inc(x) for x in flows.extract(n)]
 
     with pytest.raises(FlowDefinitionError, match="map"):
-        loops.graph
+        _ = loops.graph
 
 
 def test_arithmetic_on_a_handle_explains_that_handles_are_not_values():
@@ -109,7 +109,7 @@ def test_arithmetic_on_a_handle_explains_that_handles_are_not_values():
         return flows.inc(n) + 1
 
     with pytest.raises(FlowDefinitionError, match="handles, not values"):
-        arith.graph
+        _ = arith.graph
 
 
 def test_flow_functions_need_named_parameters():

@@ -83,7 +83,7 @@ def test_mapped_arguments_of_different_known_lengths_fail_at_trace_time():
         return mf.add.map([1, 2], [1, 2, 3])
 
     with pytest.raises(FlowDefinitionError, match="argument 1 has 2, argument 2 has 3"):
-        bad.graph
+        _ = bad.graph
 
 
 def test_map_needs_something_to_map_over():
@@ -92,7 +92,7 @@ def test_map_needs_something_to_map_over():
         return mf.double.map(3)
 
     with pytest.raises(FlowDefinitionError, match="needs at least one argument to map over"):
-        bad.graph
+        _ = bad.graph
 
 
 def test_map_outside_a_flow_runs_eagerly():

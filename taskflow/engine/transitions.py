@@ -162,9 +162,9 @@ def after_exception(
     Skipped(message='later')
     """
     now = time.time() if now is None else now
-    common = dict(attempts=attempt, started_at=started_at, ended_at=now)
     if isinstance(exc, SKIP):
-        return State(StateType.SKIPPED, message=exc.message or "skipped", **common), None
+        return State(StateType.SKIPPED, message=exc.message or "skipped", attempts=attempt,
+                     started_at=started_at, ended_at=now), None
     if isinstance(exc, FAIL):
         return (
             State(
@@ -172,7 +172,9 @@ def after_exception(
                 message=exc.message or "failed",
                 exception=exc,
                 traceback=traceback,
-                **common,
+                attempts=attempt,
+                started_at=started_at,
+                ended_at=now,
             ),
             None,
         )
@@ -201,7 +203,9 @@ def after_exception(
             message=f"{prefix} failed: {what}",
             exception=exc,
             traceback=traceback,
-            **common,
+            attempts=attempt,
+            started_at=started_at,
+            ended_at=now,
         ),
         None,
     )

@@ -44,14 +44,14 @@ from distributed import (
     span,
     wait,
 )
-from distributed.worker import thread_state
 from distributed.scheduler import KilledWorker
+from distributed.worker import thread_state
 
 from taskflow import config
-from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step, TaskRunSpec
-from taskflow.engine.transitions import crashed
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
+from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step, TaskRunSpec
 from taskflow.engine.task_runner import run_task
+from taskflow.engine.transitions import crashed
 from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, UnpicklableTaskError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.logs import prepare_worker
@@ -465,10 +465,10 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
     layers: dict[str, Any] = {"taskflow-plain": MaterializedLayer(plain)}
-    for i, (ann, dsk) in enumerate(annotated.items()):
-        layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=dict(_thaw(ann)))
-    deps = {name: set(layers) - {name} for name in layers}
-    return HighLevelGraph(layers, deps)
+    for i, (frozen, dsk) in enumerate(annotated.items()):
+        layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=_thaw(frozen))
+    layer_deps = {name: set(layers) - {name} for name in layers}
+    return HighLevelGraph(layers, layer_deps)
 
 
 def _freeze(ann: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
