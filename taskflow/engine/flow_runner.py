@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import dask
 
 from taskflow import config, logs
-from taskflow.engine import transitions
+from taskflow.engine import observers, transitions
 from taskflow.engine.events import decode_state
 from taskflow.engine.plan import Group, Plan, build_plan
 from taskflow.exceptions import FlowRunError
@@ -96,11 +96,14 @@ class FlowRun:
 class _Recorder:
     """Collects the state events of one run as they arrive (any thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, watchers: list[observers.RunObserver]) -> None:
         self.states: dict[str, State] = {}
         self._cond = threading.Condition()
+        self._watchers = watchers
 
     def on_event(self, msg: dict[str, Any]) -> None:
+        if self._watchers:
+            observers.notify(self._watchers, "event", event=msg)
         if msg.get("kind") == "log":
             logs.emit_remote(msg, worker=msg.get("worker", ""))
             return
@@ -181,12 +184,15 @@ def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executo
         from taskflow.executors import default_executor
 
         executor = default_executor()
-    recorder = _Recorder()
+    watchers = observers.observers()
+    recorder = _Recorder(watchers)
     started = time.time()
     link = executor.dashboard_link
     extra = {"flow_name": flow.name, "flow_run_id": run_id, "task_run_name": ""}
     logger.info("flow run %s started%s", run_id[:8], f"; dashboard: {link}" if link else "",
                 extra=extra)
+    observers.notify(watchers, "run_started", flow=flow, plan=plan, executor=executor,
+                     dashboard_link=link)
     outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
     settle = 1.0 if outcome.lost else dask.utils.parse_timedelta(config.get("events.settle-timeout"))
     recorder.settle({t.name for t in plan.tasks.values()}, settle)
@@ -204,7 +210,9 @@ def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executo
         "flow run %s finished in %.2f s: %r", run_id[:8],
         state.ended_at - started if state.ended_at else 0.0, state, extra=extra,
     )
-    return FlowRun(flow.name, run_id, params, state, task_states, link)
+    run = FlowRun(flow.name, run_id, params, state, task_states, link)
+    observers.notify(watchers, "run_finished", run=run, plan=plan)
+    return run
 
 
 def _empty() -> Outcome:
