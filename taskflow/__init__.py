@@ -31,6 +31,7 @@ from taskflow.exceptions import (
 from taskflow.executors.dask import get_dask_client
 from taskflow.flow import Flow, Parameter, flow
 from taskflow.graph import flatten, unmapped
+from taskflow.history.recorder import install as _install_history
 from taskflow.logs import get_run_logger
 from taskflow.states import State, StateType
 from taskflow.task import Task, task
@@ -63,4 +64,6 @@ __all__ = [
     "unmapped",
 ]
 
-del _config
+_install_history()  # record every flow run (taskflow.history.enabled)
+
+del _config, _install_history

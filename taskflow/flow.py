@@ -13,6 +13,7 @@ imports no engine module at import time.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -22,6 +23,7 @@ from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_
 if TYPE_CHECKING:
     from taskflow.engine.flow_runner import FlowRun
     from taskflow.executors.base import Executor
+    from taskflow.results import ResultStore
 
 __all__ = ["Flow", "Parameter", "flow"]
 
@@ -42,6 +44,13 @@ class Flow(Generic[P, R]):
     executor : Executor, optional
         Where runs go by default (default: a DaskExecutor on the embedded
         LocalCluster, or on ``taskflow.executor.address``).
+    result_store : str or ResultStore, optional
+        Where checkpoints, targets and cache entries go: a URL
+        (``"file:///data/runs"``, ``"s3://bucket/prefix"``) or a
+        :class:`~taskflow.results.ResultStore` (default: ``taskflow.results.store``).
+    checkpoint : bool, optional
+        Checkpoint every task's output (a task's own ``checkpoint=`` wins; default:
+        ``taskflow.results.checkpoint``, false).  Nothing is written unless asked.
 
     Examples
     --------
@@ -62,6 +71,8 @@ class Flow(Generic[P, R]):
         fn: Callable[P, R] | None = None,
         *,
         executor: Executor | None = None,
+        result_store: str | ResultStore | None = None,
+        checkpoint: bool | None = None,
     ) -> None:
         if name is None:
             if fn is None:
@@ -72,6 +83,20 @@ class Flow(Generic[P, R]):
         self.name = name
         self.fn = fn
         self.executor = executor
+        if result_store is not None and not (
+            isinstance(result_store, str) and result_store or hasattr(result_store, "load")
+        ):
+            raise FlowDefinitionError(
+                f"flow {name!r}: result_store must be a URL string (file://..., s3://...) "
+                f"or a taskflow.results.ResultStore, got {result_store!r}", flow=name,
+            )
+        if checkpoint is not None and not isinstance(checkpoint, bool):
+            raise FlowDefinitionError(
+                f"flow {name!r}: checkpoint must be True, False or None, got {checkpoint!r}",
+                flow=name,
+            )
+        self.result_store = result_store
+        self.checkpoint = checkpoint
         self._graph: FlowGraph | None = None
         self._builder: FlowBuilder | None = None
         if fn is not None:
@@ -192,13 +217,20 @@ class Flow(Generic[P, R]):
         self._builder.set_return(value)
 
     # -- running ----------------------------------------------------------------
-    def run(self, executor: Executor | None = None, **parameters: Any) -> FlowRun:
+    def run(
+        self, executor: Executor | None = None, *, resume: str | None = None, **parameters: Any
+    ) -> FlowRun:
         """Run the flow to its end and return the :class:`~taskflow.FlowRun`.
 
         Parameters
         ----------
         executor : Executor, optional
             Where to run (default: the flow's executor, else the default one).
+        resume : str, optional
+            The id of a finished run of this flow to resume: it runs again with
+            that run's parameters; tasks whose results it persisted end CACHED,
+            everything else runs.  Found through the flow's result store, from
+            any process.  Give no parameters with it.
         **parameters
             Values of the flow's parameters.
 
@@ -207,10 +239,38 @@ class Flow(Generic[P, R]):
         >>> run = etl.run(n=100)  # doctest: +SKIP
         >>> run.state.is_successful(), run.result()  # doctest: +SKIP
         (True, 4950)
+        >>> etl.run(resume=run.run_id)  # doctest: +SKIP
         """
         from taskflow.engine.flow_runner import run_flow
 
-        return run_flow(self, parameters, executor=executor or self.executor)
+        return run_flow(self, parameters, executor=executor or self.executor, resume=resume)
+
+    def visualize(self, filename: str | os.PathLike[str] | None = None,
+                  run: FlowRun | str | None = None) -> Any:
+        """Draw the flow's graph with graphviz; coloured by a run's states when given.
+
+        Parameters
+        ----------
+        filename : str or path, optional
+            Also write the drawing there: PNG, SVG, PDF or DOT, by extension
+            (images need the graphviz programs, e.g. ``apt-get install graphviz``).
+        run : FlowRun or str, optional
+            A finished run, or a run id (or unique prefix) from the run history.
+
+        Returns
+        -------
+        graphviz.Digraph
+            Tasks and parameters as nodes, a mapped task drawn once with its child
+            count, data edges solid and ``wait_for`` edges dashed.
+
+        Examples
+        --------
+        >>> run = etl.run(n=10)  # doctest: +SKIP
+        >>> etl.visualize("etl.png", run=run)  # doctest: +SKIP
+        """
+        from taskflow.visualize import visualize
+
+        return visualize(self, filename, run=run)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         builder = current_builder()
@@ -271,7 +331,11 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 @overload
 def flow(
-    *, name: str | None = ..., executor: Executor | None = ...
+    *,
+    name: str | None = ...,
+    executor: Executor | None = ...,
+    result_store: str | ResultStore | None = ...,
+    checkpoint: bool | None = ...,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -281,8 +345,14 @@ def flow(
     *,
     name: str | None = None,
     executor: Executor | None = None,
+    result_store: str | ResultStore | None = None,
+    checkpoint: bool | None = None,
 ) -> Any:
     """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
+
+    ``result_store=`` (a URL or a ResultStore) and ``checkpoint=True`` say where
+    and whether task outputs persist (see :class:`Flow`); nothing is written
+    unless asked.
 
     The function's parameters are the flow's parameters (a default makes one
     optional).  Its body is traced once: task calls inside record the graph and
@@ -310,7 +380,8 @@ def flow(
         return Flow(fn.__name__, fn)
 
     def decorate(f: Callable[P, R]) -> Flow[P, R]:
-        return Flow(name or f.__name__, f, executor=executor)
+        return Flow(name or f.__name__, f, executor=executor, result_store=result_store,
+                    checkpoint=checkpoint)
 
     return decorate
 

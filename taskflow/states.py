@@ -86,6 +86,9 @@ class State:
         Wall-clock times (``time.time()``) of the first start and the end.
     result : object
         In memory only: the value of a successful run.  Not pickled.
+    result_location : str, optional
+        Where the run's result was persisted (or, for CACHED, read from): a URL
+        in the flow's result store.  None when nothing was written.
 
     Examples
     --------
@@ -101,6 +104,7 @@ class State:
     started_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)
     result: Any = field(default=None, repr=False, compare=False)
+    result_location: str | None = field(default=None, repr=False, compare=False)
 
     def is_finished(self) -> bool:
         """True for every final type: successful, failed or skipped."""

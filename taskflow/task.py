@@ -7,10 +7,12 @@ the flow's graph and returns a :class:`~taskflow.graph.Handle`.
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib
 import inspect
 import numbers
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -34,6 +36,11 @@ _OPTIONS = (
     "tags",
     "resources",
     "priority",
+    "checkpoint",
+    "target",
+    "serializer",
+    "cache_key_fn",
+    "cache_for",
 )
 
 
@@ -63,6 +70,11 @@ class Task(Generic[P, R]):
         tags: Iterable[str] = (),
         resources: Mapping[str, float] | None = None,
         priority: int = 0,
+        checkpoint: bool | None = None,
+        target: str | None = None,
+        serializer: str | Any | None = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_for: datetime.timedelta | float | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -77,7 +89,13 @@ class Task(Generic[P, R]):
         self.tags = frozenset(tags)
         self.resources = dict(resources or {})
         self.priority = priority
+        self.checkpoint = checkpoint
+        self.target = target
+        self.serializer = serializer
+        self.cache_key_fn = cache_key_fn
+        self.cache_for = cache_for
         self._validate()
+        self._validate_results()
         self._signature: inspect.Signature | None = None
         # engine-internal kinds of task (case checks, merge): see taskflow.conditional
         self._tiny = False
@@ -116,6 +134,42 @@ class Task(Generic[P, R]):
             raise bad("resources", f"must map names to numbers, e.g. {{'GPU': 1}}, got {self.resources!r}")
         if not isinstance(self.priority, int):
             raise bad("priority", f"must be an integer, got {self.priority!r}")
+
+    def _validate_results(self) -> None:
+        def bad(option: str, why: str) -> FlowDefinitionError:
+            return FlowDefinitionError(f"task {self.name!r}: {option} {why}", task=self.name)
+
+        if self.checkpoint is not None and not isinstance(self.checkpoint, bool):
+            raise bad("checkpoint", f"must be True, False or None, got {self.checkpoint!r}")
+        if self.target is not None:
+            from taskflow.results.policy import template_fields
+
+            if not isinstance(self.target, str) or not self.target.strip("/"):
+                raise bad("target", f"must be a path template string, got {self.target!r}")
+            try:
+                template_fields(self.target)
+            except ValueError as e:
+                raise bad("target", f"is not a valid template: {e}") from None
+        if self.serializer is not None:
+            from taskflow.results.serializers import get_serializer
+
+            try:
+                get_serializer(self.serializer)
+            except (TypeError, ValueError) as e:
+                raise bad("serializer", str(e)) from None
+        if self.cache_key_fn is not None and not callable(self.cache_key_fn):
+            raise bad("cache_key_fn", f"must be a callable (context, inputs) -> str | None, "
+                                      f"e.g. taskflow.results.task_input_hash, got {self.cache_key_fn!r}")
+        if self.cache_for is not None:
+            if self.cache_key_fn is None:
+                raise bad("cache_for", "needs cache_key_fn (the key that entries are found by)")
+            c = self.cache_for
+            seconds = c.total_seconds() if isinstance(c, datetime.timedelta) else (
+                float(c) if isinstance(c, numbers.Real) and not isinstance(c, bool) else None)
+            if seconds is None or seconds <= 0:
+                raise bad("cache_for", f"must be a timedelta or seconds > 0, got {c!r}")
+        if self.target is not None and self.cache_key_fn is not None:
+            raise bad("target", "and cache_key_fn are two ways to skip a run; give one of them")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -208,7 +262,8 @@ class Task(Generic[P, R]):
     def __reduce__(self) -> Any:
         module = getattr(self, "__module__", None)
         qualname = getattr(self, "__qualname__", None)
-        if module and qualname and module != "__main__" and "<locals>" not in qualname:
+        if (module and qualname and module != "__main__" and "<locals>" not in qualname
+                and not _pickled_by_value(module)):
             try:
                 obj: Any = importlib.import_module(module)
                 for part in qualname.split("."):
@@ -243,6 +298,19 @@ def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         fn(*[v[i] if m else v for m, v in pa], **{k: v[i] if m else v for k, (m, v) in pk.items()})
         for i in range(n)
     ]
+
+
+def _pickled_by_value(module: str) -> bool:
+    """True when ``module`` was registered with ``cloudpickle.register_pickle_by_value``
+    (e.g. a flow file the CLI loaded by path): workers cannot import it by name."""
+    mod = sys.modules.get(module)
+    if mod is None:
+        return False
+    try:
+        from cloudpickle.cloudpickle import _is_registered_pickle_by_value
+    except ImportError:  # pragma: no cover - older or newer cloudpickle
+        return False
+    return bool(_is_registered_pickle_by_value(mod))
 
 
 def _import_task(module: str, qualname: str) -> Task[..., Any]:
@@ -288,6 +356,11 @@ def task(
     tags: Iterable[str] = ...,
     resources: Mapping[str, float] | None = ...,
     priority: int = ...,
+    checkpoint: bool | None = ...,
+    target: str | None = ...,
+    serializer: str | Any | None = ...,
+    cache_key_fn: Callable[..., str | None] | None = ...,
+    cache_for: datetime.timedelta | float | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -318,6 +391,23 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         Dask worker resources each run needs, e.g. ``{"GPU": 1}``.
     priority : int
         Dask scheduling priority (higher runs first, best effort).
+    checkpoint : bool, optional
+        Write the output to the flow's result store, on the worker that ran the
+        task (default: the flow's ``checkpoint``, else ``taskflow.results.checkpoint``).
+    target : str, optional
+        A path template in the result store, formatted with ``{flow_name}``,
+        ``{task_name}``, ``{run_id}``, ``{map_index}``, ``{today}``, ``{now}`` and the
+        flow's parameters by name.  When it exists the task ends CACHED without
+        running; otherwise it runs and writes it.
+    serializer : str or object, optional
+        ``"pickle"``, ``"json"``, ``"parquet"``, ``"npy"`` or an object with
+        ``dumps``/``loads`` (default: the store's).
+    cache_key_fn : callable, optional
+        ``(context, inputs) -> str | None``; an entry under that key written within
+        ``cache_for`` makes the task CACHED (see
+        :func:`taskflow.results.task_input_hash`).
+    cache_for : timedelta or float, optional
+        How long cache entries stay valid (seconds; default: forever).
 
     Examples
     --------

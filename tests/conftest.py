@@ -24,6 +24,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p
 )
 
+@pytest.fixture(scope="session", autouse=True)
+def _history_in_a_temp_dir(tmp_path_factory):
+    """Runs made by the suite go to a throw-away history, not the user's."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('history') / 'history.db'}"
+    os.environ["DASK_TASKFLOW__HISTORY__URL"] = url  # for subprocesses the tests start
+    with dask.config.set({"taskflow.history.url": url}):
+        yield url
+
+
 CLUSTER_KW = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
 
 

@@ -136,3 +136,28 @@ def test_a_task_asking_for_a_gpu_runs_on_the_worker_that_has_one(real_cluster, r
 
     assert run.state.is_successful(), run.state
     assert run.result() == [real_cluster[1]["gpu"]] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_task_module_the_workers_cannot_import_is_a_clear_error_not_a_hang(
+    real_cluster, real_executor, tmp_path, monkeypatch
+):
+    import time
+
+    from taskflow import TaskflowError, flow
+
+    (tmp_path / "only_here.py").write_text(
+        "from taskflow import task\n\n@task\ndef local_only(x):\n    return x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the client sees it; the workers do not
+    import only_here  # noqa: E402
+
+    @flow
+    def uses_it():
+        return only_here.local_only(1)
+
+    start = time.monotonic()
+    with pytest.raises(TaskflowError, match=r"cannot import module 'only_here'.*local_only"):
+        uses_it.run(executor=real_executor)
+    assert time.monotonic() - start < 20

@@ -59,6 +59,7 @@ def state_event(
         "exc": cloudpickle.dumps(exc) if isinstance(exc, BaseException) else None,
         "exc_repr": repr(exc) if isinstance(exc, BaseException) else exc,
         "tb": state.traceback,
+        "location": state.result_location,
     }
 
 
@@ -78,4 +79,5 @@ def decode_state(event: dict[str, Any]) -> tuple[str, State]:
         attempts=event.get("attempt") or 0,
         started_at=event.get("started"),
         ended_at=event.get("ended"),
+        result_location=event.get("location"),
     )

@@ -24,6 +24,7 @@ from taskflow.engine import observers, transitions
 from taskflow.engine.events import decode_state
 from taskflow.engine.plan import Group, Plan, build_plan
 from taskflow.exceptions import FlowRunError
+from taskflow.results import runs
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ class FlowRun:
     task_states : dict
         Task-run name (``total``, ``total-2``...) to its final State.
     dashboard_link : str or None
-        Where to watch the run in the Dask dashboard.
+        Where to watch the run in the Dask dashboard (Dask's status page); see
+        also :attr:`run_page`.
     """
 
     def __init__(
@@ -73,6 +75,19 @@ class FlowRun:
     def states(self) -> dict[str, State]:
         """Alias of :attr:`task_states`."""
         return self.task_states
+
+    @property
+    def run_page(self) -> str | None:
+        """This run's taskflow page on the Dask dashboard (``.../taskflow/run/<run_id>``).
+
+        None when the run had no dashboard (LocalExecutor).  The page is there when
+        the scheduler has the taskflow plugin, which DaskExecutor installs.
+        """
+        link = self.dashboard_link
+        if not link:
+            return None
+        root = link[: -len("status")] if link.endswith("/status") else link.rstrip("/") + "/"
+        return f"{root}taskflow/run/{self.run_id}"
 
     def result(self) -> Any:
         """The flow's return value; raises :class:`FlowRunError` if the run did not succeed."""
@@ -128,24 +143,25 @@ def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str
     names = plan.names()
     origins = {names[o]: reason for reason, o in outcome.lost.values() if o in names}
     reasons = [reason for reason, _ in outcome.lost.values()]
+    filled: set[str] = set()  # task runs whose end we had to infer: they never reported one
     for task in plan.tasks.values():  # upstream first
         name = task.name
         if name in states and states[name].is_finished():
             continue
         ups = [n for u in task.spec.upstream for n in (u.names() if isinstance(u, Group) else [u])]
-        bad_up = [u for u in ups if u in states and states[u].type is StateType.CRASHED
-                  or u in states and u not in origins and not states[u].is_finished()]
-        if bad_up:
+        lost_up = [u for u in ups if u in filled]
+        if lost_up:
             states[name] = State(
                 StateType.TRIGGER_FAILED,
-                message=f"upstream task {bad_up[0]!r} crashed",
+                message=f"upstream task {lost_up[0]!r} crashed",
                 ended_at=time.time(),
             )
-            continue
-        reason = origins.get(name) or (reasons[0] if reasons else "no final state was reported")
-        states[name] = transitions.crashed(reason).replace(
-            attempts=states[name].attempts if name in states else 0
-        )
+        else:
+            reason = origins.get(name) or (reasons[0] if reasons else "no final state was reported")
+            states[name] = transitions.crashed(reason).replace(
+                attempts=states[name].attempts if name in states else 0
+            )
+        filled.add(name)
     final: dict[str, State] = {}
     children: dict[str, list[str]] = {}
     for t in plan.tasks.values():
@@ -173,13 +189,23 @@ def _parent_state(at_expansion: State, children: list[State]) -> State:
     return State(StateType.SUCCESS, message=f"{n} mapped children", ended_at=time.time())
 
 
-def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executor | None = None) -> FlowRun:
-    """Run ``flow`` with ``parameters`` on ``executor`` (default: the shared DaskExecutor)."""
+def run_flow(
+    flow: Flow[..., Any],
+    parameters: dict[str, Any],
+    executor: Executor | None = None,
+    resume: str | None = None,
+) -> FlowRun:
+    """Run ``flow`` with ``parameters`` on ``executor`` (default: the shared DaskExecutor).
+
+    With ``resume``, re-run that finished run's flow with its parameters, its
+    persisted results standing in for their tasks (read from the result store).
+    """
     logs.install_handler()
     graph = flow.graph
-    params = flow.bind_parameters(parameters)
+    params, results = runs.prepare_run(flow, parameters, resume)
     run_id = uuid.uuid4().hex
-    plan = build_plan(graph, params, run_id)
+    plan = build_plan(graph, params, run_id, results)
+    runs.begin_run(graph, params, run_id, results)  # store checked before any task runs
     if executor is None:
         from taskflow.executors import default_executor
 
@@ -193,7 +219,11 @@ def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executo
                 extra=extra)
     observers.notify(watchers, "run_started", flow=flow, plan=plan, executor=executor,
                      dashboard_link=link)
-    outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
+    try:
+        outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
+    except BaseException as exc:
+        observers.notify(watchers, "run_aborted", plan=plan, error=exc)
+        raise
     settle = 1.0 if outcome.lost else dask.utils.parse_timedelta(config.get("events.settle-timeout"))
     recorder.settle({t.name for t in plan.tasks.values()}, settle)
     task_states = _final_states(plan, recorder, outcome)
@@ -204,7 +234,12 @@ def run_flow(flow: Flow[..., Any], parameters: dict[str, Any], executor: Executo
     }
     state = transitions.flow_state(reference, started_at=started)
     if state.is_successful():
-        state = state.replace(result=plan.resolve_returns(outcome.values))
+        try:
+            state = state.replace(result=plan.resolve_returns(runs.load_refs(outcome.values)))
+        except Exception as e:  # a CACHED return value that cannot be read back
+            state = State(StateType.FAILED, message=f"the flow's return value could not be "
+                          f"loaded: {type(e).__name__}: {e}", exception=e,
+                          started_at=started, ended_at=time.time())
     logger.log(
         logging.INFO if state.is_successful() else logging.ERROR,
         "flow run %s finished in %.2f s: %r", run_id[:8],

@@ -11,6 +11,7 @@ from typing import Any
 from dask.sizeof import sizeof
 
 from taskflow.exceptions import TaskflowError
+from taskflow.results.store import Persisted
 from taskflow.states import State
 
 __all__ = ["NotSized", "StateMarker", "item_of", "length_of", "state_probe"]
@@ -64,9 +65,12 @@ def length_of(value: Any, nested: bool = False) -> Any:
     """``(length, nbytes)`` of ``value``; with ``nested``, ``([len(x) for x in value], nbytes)``.
 
     Runs on the worker that holds ``value``; only this small fact goes to the client.
+    A stored reference (a CACHED upstream) is loaded there first.
     """
     if type(value) is StateMarker:
         return value
+    if type(value) is Persisted:
+        value = value.load()
     try:
         if nested:
             length: Any = [len(x) for x in value]
@@ -82,6 +86,8 @@ def length_of(value: Any, nested: bool = False) -> Any:
 
 def item_of(value: Any, index: int | tuple[int, int]) -> Any:
     """Element ``index`` of ``value`` (``(outer, inner)`` for a flattened source)."""
+    if type(value) is Persisted:
+        value = value.load()
     if isinstance(index, tuple):
         return value[index[0]][index[1]]
     return value[index]

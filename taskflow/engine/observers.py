@@ -49,6 +49,10 @@ class RunObserver:
     def run_finished(self, *, run: FlowRun, plan: Plan, **kwargs: Any) -> None:
         """A flow run ended; ``run.state`` and ``run.task_states`` are final."""
 
+    def run_aborted(self, *, plan: Plan, error: BaseException, **kwargs: Any) -> None:
+        """The executor raised ``error`` (an interrupt, a task that cannot be sent...):
+        the run ends without a FlowRun and ``run_finished`` is not called."""
+
 
 _lock = threading.Lock()
 _observers: list[RunObserver] = []

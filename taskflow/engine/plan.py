@@ -10,6 +10,9 @@ tested alone.  It fixes for each task call
   name and two runs of one flow never collide;
 * the argument templates, with flow parameters filled in and each upstream
   output replaced by a :class:`Slot` into the list of values the run receives;
+* what it stores (a :class:`~taskflow.results.policy.PersistSpec`: checkpoint
+  path, formatted target, cache key function, the result of a resumed run), or
+  nothing, which is the default;
 * the keys it depends on.  Data upstreams are depended on directly, so Dask
   moves outputs from worker to worker.  Ordering edges (``wait_for``) go through
   a :class:`Probe` that reports only the upstream's state, so ordering moves no
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Union
 
 import dask.utils
@@ -42,6 +45,7 @@ from taskflow.engine import transitions
 from taskflow.engine.events import state_event
 from taskflow.engine.markers import NotSized, StateMarker
 from taskflow.graph import MapArg, ParamRef, Ref, _is_mappable_constant, substitute
+from taskflow.results.policy import PersistSpec, RunResults, persist_spec
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -70,6 +74,10 @@ class RunInfo:
     def is_client_process(self) -> bool:
         """True when running inside the process that runs the flow."""
         return os.getpid() == self.client_pid and socket.gethostname() == self.client_host
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a bare tuple: it travels with every task of the run, so keep it small
+        return (RunInfo, tuple(getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,14 @@ class TaskRunSpec:
     upstream: tuple[str | Group, ...]
     templated: bool = True
     map_index: int | None = None
+    persist: PersistSpec | None = None
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return ("taskflow.TaskRunSpec", self.run.run_id, self.name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # positional, without field names: one of these goes to a worker per task run
+        return (TaskRunSpec, tuple(getattr(self, f.name) for f in fields(self)))
 
     def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's arguments, with each :class:`Slot` replaced by its value."""
@@ -259,9 +272,18 @@ class Plan:
     the values of :class:`Length` steps until :attr:`waiting` is empty.
     """
 
-    def __init__(self, graph: FlowGraph, parameters: dict[str, Any], run_id: str) -> None:
+    def __init__(
+        self,
+        graph: FlowGraph,
+        parameters: dict[str, Any],
+        run_id: str,
+        results: RunResults | None = None,
+    ) -> None:
         self.graph = graph
         self.parameters = dict(parameters)
+        self.results = results if results is not None else RunResults(
+            config_checkpoint=bool(config.get("results.checkpoint"))
+        )
         self.run = RunInfo(
             flow_name=graph.name,
             run_id=run_id,
@@ -559,9 +581,13 @@ class Plan:
                 slot(("order", u), keys[0], up.name)
             else:
                 slot(("order", u), keys, Group(up.name, len(keys)))
+        persist = persist_spec(
+            node.task, flow_name=self.run.flow_name, task_run_name=name, run_id=self.run.run_id,
+            map_index=map_index, parameters=self.parameters, results=self.results,
+        )
         spec = TaskRunSpec(
             run=self.run, name=name, key=key, task=node.task, args=args, kwargs=kwargs,
-            upstream=tuple(names), templated=templated, map_index=map_index,
+            upstream=tuple(names), templated=templated, map_index=map_index, persist=persist,
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
         self.tasks[key] = planned
@@ -575,9 +601,15 @@ class Plan:
         return self._probes[key]
 
 
-def build_plan(graph: FlowGraph, parameters: dict[str, Any], run_id: str) -> Plan:
-    """A :class:`Plan` for ``graph`` with ``parameters`` (one value per parameter)."""
-    return Plan(graph, parameters, run_id)
+def build_plan(
+    graph: FlowGraph, parameters: dict[str, Any], run_id: str, results: RunResults | None = None
+) -> Plan:
+    """A :class:`Plan` for ``graph`` with ``parameters`` (one value per parameter).
+
+    ``results`` holds the run's result store and checkpoint settings; each task
+    run that stores anything gets a :class:`~taskflow.results.policy.PersistSpec`.
+    """
+    return Plan(graph, parameters, run_id, results)
 
 
 def _keys_of(out: dict[int, _Out], ids: list[int]) -> list[Key]:

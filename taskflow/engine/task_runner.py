@@ -10,7 +10,17 @@ What it returns becomes the value of the task's Dask key:
 * on success, the function's **raw output**, so Dask's memory accounting,
   spilling and transfers see the real object;
 * otherwise a small :class:`StateMarker`, which downstream runs read to apply
-  their triggers.
+  their triggers;
+* when a stored result stands in for the run (CACHED: a resumed run's result,
+  an existing target, a cache hit), a small
+  :class:`~taskflow.results.Persisted` reference.  A downstream run loads it on
+  its own worker, only when it is about to run (see
+  :mod:`taskflow.engine.persisting`).
+
+Results are written only when the task run's spec carries a ``persist`` part
+(checkpoint, target or cache key asked for): by this runner, on this worker,
+after the function returned, as part of the attempt (a failed write is retried
+like a failed attempt; a value the serializer cannot write ends FAILED at once).
 
 It knows nothing of the client, and nothing of Dask: the executor passes in how
 to emit events (``emit``) and how to wait between attempts without holding a
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import logging
 import threading
 import time
 import traceback as tb
@@ -27,11 +38,13 @@ from collections.abc import Callable
 from typing import Any
 
 from taskflow.context import TaskRunContext, reset_current, set_current
-from taskflow.engine import transitions
+from taskflow.engine import persisting, transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.plan import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
+from taskflow.results.policy import PersistSpec
+from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
 
 __all__ = ["run_task"]
@@ -39,6 +52,8 @@ __all__ = ["run_task"]
 Emit = Callable[[dict[str, Any]], None]
 
 _SUCCESS = State(StateType.SUCCESS)
+_CACHED = State(StateType.CACHED)
+logger = logging.getLogger("taskflow.results")
 
 
 def run_task(
@@ -74,6 +89,7 @@ def run_task(
                          map_index=spec.map_index))
 
     values = upstream
+    stored = False  # some upstream value is a stored reference (a CACHED upstream)
     if upstream:
         states: dict[str, State] = {}
         raw = task._receives_markers
@@ -82,8 +98,21 @@ def run_task(
         if decided is not None:
             report(decided)
             return StateMarker(decided)
+        stored = any(s is _CACHED for s in states.values())
 
-    args, kwargs = spec.build_arguments(values)
+    persist = spec.persist
+    if persist is not None:
+        hit = _find_stored(spec, persist)
+        if hit is not None:
+            report(hit.state)
+            return hit.ref
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if not stored:
+        args, kwargs = spec.build_arguments(values)
+    cache_at: str | None = None
+    lookup = persist is not None and persist.cache_key_fn is not None
     policy = task.retry_policy
     started = time.time()
     attempt = 0
@@ -93,11 +122,25 @@ def run_task(
         token = set_current(
             TaskRunContext(run.flow_name, run.run_id, spec.name, str(spec.key), attempt, forward_logs)
         )
+        location = None
         try:
+            if stored:  # loaded here, on this worker, because this task runs and needs them
+                values = persisting.load_upstream(spec.upstream, values)
+                args, kwargs = spec.build_arguments(values)
+                stored = False
+            if lookup:
+                assert persist is not None
+                cache_at, hit = persisting.cache_lookup(spec, persist, args, kwargs)
+                lookup = False
+                if hit is not None:
+                    report(hit.state)
+                    return hit.ref
             if task.timeout is None:
                 result = task.fn(*args, **kwargs)
             else:
                 result = _call_with_timeout(spec, args, kwargs, task.timeout)
+            if persist is not None:
+                location = persisting.save(spec, persist, result, cache_at)
         except Exception as exc:
             state, delay = transitions.after_exception(
                 portable_exception(exc),  # type: ignore[arg-type]
@@ -113,8 +156,19 @@ def run_task(
             continue
         finally:
             reset_current(token)
-        report(transitions.after_success(attempt, started))
+        done = transitions.after_success(attempt, started)
+        report(done if location is None else done.replace(result_location=location))
         return result
+
+
+def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.Hit | None:
+    """A stored result standing in for the run; None (run it) when the store cannot tell."""
+    try:
+        return persisting.find_stored(spec, persist)
+    except Exception as e:  # noqa: BLE001 - running is the safe answer
+        logger.warning("task %r: could not look up its stored result (%s: %s); running it",
+                       spec.name, type(e).__name__, e)
+        return None
 
 
 def _take(name: str | Group, value: Any, states: dict[str, State], raw: bool) -> Any:
@@ -127,7 +181,7 @@ def _take(name: str | Group, value: Any, states: dict[str, State], raw: bool) ->
     if type(value) is StateMarker:
         states[name] = value.state  # type: ignore[index]
         return value if raw else value.downstream_value()
-    states[name] = _SUCCESS  # type: ignore[index]
+    states[name] = _CACHED if type(value) is Persisted else _SUCCESS  # type: ignore[index]
     return value
 
 

@@ -27,7 +27,7 @@ import importlib
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import cloudpickle
@@ -55,6 +55,8 @@ from taskflow.engine.transitions import crashed
 from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, UnpicklableTaskError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.logs import prepare_worker
+from taskflow.states import State, StateType
+from taskflow.task import _import_task
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
@@ -117,18 +119,59 @@ def get_dask_client() -> Client:
     return client
 
 
+class _Outbox:
+    """One per worker and topic: events leave in small batches, a few ms late at most.
+
+    Two events per task, each its own message, would cost the scheduler and the
+    client as much as a third of Dask's own per-task work on no-op tasks.  The
+    first event after a quiet spell schedules a flush ``interval`` seconds later
+    on the worker's event loop; everything emitted meanwhile leaves with it as one
+    ``{"kind": "batch", "events": [...]}`` message.  A worker that dies within
+    that window loses the batch; the flow runner then reports the tasks it cannot
+    account for.
+    """
+
+    def __init__(self, worker: Any, topic: str, interval: float) -> None:
+        self.worker, self.topic, self.interval = worker, topic, interval
+        self._lock = threading.Lock()
+        self._events: list[dict[str, Any]] = []
+        self._scheduled = False
+
+    def put(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append(event)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.worker.loop.add_callback(self.worker.loop.call_later, self.interval, self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            events, self._events, self._scheduled = self._events, [], False
+        if events:
+            self.worker.log_event(self.topic, {"kind": "batch", "events": events})
+
+    @classmethod
+    def of(cls, worker: Any, topic: str) -> _Outbox:
+        boxes = worker.__dict__.setdefault("_taskflow_outboxes", {})
+        box = boxes.get(topic)
+        if box is None:
+            interval = dask.utils.parse_timedelta(config.get("events.batch-interval"))
+            box = boxes.setdefault(topic, cls(worker, topic, interval))
+        return box
+
+
 def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
     """The function behind every task key: run the task, emit events via Dask."""
     worker = get_worker()
-    topic = spec.run.topic
-
-    def emit(event: dict[str, Any]) -> None:
-        worker.log_event(topic, event)
-
-    forward = None
+    emit = _Outbox.of(worker, spec.run.topic).put
+    forward: Callable[[dict[str, Any]], None] | None = None
     if not spec.run.is_client_process():
         prepare_worker(spec.run.log_level)
-        forward = emit
+        address = worker.address
+
+        def forward(record: dict[str, Any]) -> None:
+            emit({**record, "worker": address})
     try:
         return run_task(
             spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
@@ -140,6 +183,31 @@ def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
 
 
 # -- client side ----------------------------------------------------------------
+class _Settle:
+    """Passes events on, and waits (bounded) until every task run reported its end."""
+
+    def __init__(self, on_event: OnEvent) -> None:
+        self._on_event = on_event
+        self._final: set[str] = set()
+        self._cond = threading.Condition()
+
+    def on_event(self, msg: dict[str, Any]) -> None:
+        self._on_event(msg)
+        if msg.get("kind") == "state" and msg.get("type") in _FINAL:
+            with self._cond:
+                self._final.add(msg["name"])
+                self._cond.notify_all()
+
+    def wait(self, names: set[str], timeout: float | None) -> None:
+        if timeout is None:
+            timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
+        with self._cond:
+            self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
+
+
+_FINAL = frozenset(t.value for t in StateType if State(t).is_finished())
+
+
 class _Router:
     """One subscription per client; events go to the run they name."""
 
@@ -151,6 +219,12 @@ class _Router:
 
     def _handle(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
+        if msg.get("kind") == "batch":
+            for one in msg["events"]:
+                self._handle((event[0], one))
+            return
+        if msg.get("kind") == "run":  # run announcements are for the scheduler's page
+            return
         listener = self._listeners.get(msg.get("run", ""))
         if listener is not None:
             listener(msg)
@@ -241,8 +315,11 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        where = self._address or self.cluster_class or ("client" if self._client else "LocalCluster")
-        return f"DaskExecutor({where!r})"
+        if self._address or self.cluster_class:
+            return f"DaskExecutor({self._address or self.cluster_class!r})"
+        if not self._owns_client:
+            return f"DaskExecutor(client={self._client!r})"
+        return "DaskExecutor('LocalCluster')"
 
     # -- connection -------------------------------------------------------------
     @property
@@ -314,11 +391,25 @@ class DaskExecutor(Executor):
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
+        settle = _Settle(on_event)
+        on_event = settle.on_event
         router.add(plan.run.run_id, on_event)
+        from taskflow.dashboard.announce import RunAnnouncer  # the page on the Dask dashboard
+
+        page = RunAnnouncer.start(client, plan)
+        outcome: Outcome | None = None
+        error: BaseException | None = None
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                return self._drive(client, plan, on_event)
+                outcome = self._drive(client, plan, page.wrap(on_event))
+            # workers batch their events: the last ones may still be on their way
+            settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            return outcome
+        except BaseException as e:
+            error = e
+            raise
         finally:
+            page.finished(outcome, error)
             router.remove(plan.run.run_id)
 
     def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
@@ -332,7 +423,7 @@ class DaskExecutor(Executor):
                 on_event(event)
             if not batch.steps:
                 return
-            _check_picklable(batch.steps)
+            _check_workers_import(client, _check_picklable(batch.steps))
             later = plan.needed_later()
             wanted = []
             for step in batch.steps:
@@ -407,8 +498,10 @@ def _loss(future: Any) -> tuple[str, Any]:
     return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
 
 
-def _check_picklable(steps: list[Step]) -> None:
+def _check_picklable(steps: list[Step]) -> dict[str, str]:
+    """Check every task pickles; return ``{module: task name}`` of tasks sent by reference."""
     seen: set[int] = set()
+    by_reference: dict[str, str] = {}
     for step in steps:
         if not isinstance(step, PlannedTask):
             continue
@@ -417,6 +510,9 @@ def _check_picklable(steps: list[Step]) -> None:
             continue
         seen.add(id(t))
         try:
+            reduced = t.__reduce__()
+            if reduced[0] is _import_task:
+                by_reference.setdefault(reduced[1][0], t.name)
             cloudpickle.dumps(t)
         except Exception as e:
             raise UnpicklableTaskError(
@@ -426,6 +522,47 @@ def _check_picklable(steps: list[Step]) -> None:
                 "or run with taskflow.executors.LocalExecutor().",
                 task=t.name,
             ) from None
+
+
+    return by_reference
+
+
+def _missing_modules(modules: list[str]) -> dict[str, str]:
+    """On a worker: the modules it cannot import, with the error."""
+    missing = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            missing[name] = f"{type(e).__name__}: {e}"
+    return missing
+
+
+_imports_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _check_workers_import(client: Client, modules: dict[str, str]) -> None:
+    """Fail early, naming the module, when workers cannot import a task's module.
+
+    Tasks defined in an importable module travel by reference: a worker without
+    that module would fail to even read the task and the run would stall.  Each
+    module is checked once per client, on the workers connected at the time.
+    """
+    checked = _imports_checked.setdefault(client, set())
+    todo = sorted(set(modules) - checked)
+    if not todo:
+        return
+    answers = client.run(_missing_modules, todo)
+    for worker, missing in sorted(answers.items()):
+        for module, error in missing.items():
+            raise TaskflowError(
+                f"Dask worker {worker} cannot import module {module!r}, which defines task "
+                f"{modules[module]!r} ({error}). Install it on the workers (your package, or "
+                "PYTHONPATH), or define the flow in the script you run: tasks defined in "
+                "__main__ travel with the flow.",
+                worker=worker, module=module,
+            )
+    checked.update(todo)
 
 
 def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:

@@ -1,0 +1,177 @@
+"""Client side: install the taskflow page on a cluster and announce each run.
+
+:func:`install` registers the :class:`~taskflow.dashboard.plugin.TaskflowDashboard`
+plugin on a client's scheduler, once per client (the plugin is idempotent, so
+many clients sharing one scheduler are fine).  It needs taskflow importable on
+the scheduler; when it is not, a warning says how to fix it and runs go on
+without the page.  ``taskflow.dashboard.install: false`` turns it off.
+
+:class:`RunAnnouncer` sends a run's ``kind="run"`` events
+(:mod:`taskflow.dashboard.events`) without waiting: each goes to the
+client's event loop, which sends it while the run goes on, so a run pays no
+round trip for the page.  The page does not depend on their order (task runs
+report themselves; a run whose client leaves without saying it ended is ended
+by the plugin).  Sending never fails a run: the first error is logged at
+debug level and the run's later events are dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from taskflow import config
+from taskflow.dashboard import events
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from taskflow.engine.plan import Plan
+    from taskflow.executors.base import OnEvent, Outcome
+
+__all__ = ["RunAnnouncer", "install", "page_link"]
+
+logger = logging.getLogger("taskflow.dashboard")
+
+_installed: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+_TIMEOUT = 5.0
+
+
+def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
+    """The taskflow page next to a Dask dashboard link (``.../status``).
+
+    Examples
+    --------
+    >>> page_link("http://127.0.0.1:8787/status", "abc")
+    'http://127.0.0.1:8787/taskflow/run/abc'
+    >>> page_link("http://127.0.0.1:8787/status")
+    'http://127.0.0.1:8787/taskflow'
+    """
+    if not dashboard_link:
+        return None
+    root = dashboard_link[: -len("status")] if dashboard_link.endswith("/status") else (
+        dashboard_link.rstrip("/") + "/")
+    return f"{root}taskflow/run/{run_id}" if run_id else f"{root}taskflow"
+
+
+def install(client: Client) -> bool:
+    """Make sure ``client``'s scheduler serves the taskflow page; True when it does.
+
+    Registers the plugin once per client; later calls answer from memory.
+    """
+    with _lock:
+        known = _installed.get(client)
+        if known is not None:
+            return known
+        ok = _register(client)
+        _installed[client] = ok
+        return ok
+
+
+def _register(client: Client) -> bool:
+    from taskflow.dashboard.plugin import TaskflowDashboard
+
+    try:
+        client.register_plugin(TaskflowDashboard())
+    except Exception as e:
+        logger.warning(
+            "the taskflow page could not be installed on the scheduler at %s (%s: %s). "
+            "Install taskflow in the scheduler's environment, or start the scheduler with "
+            "`dask scheduler --preload taskflow.dashboard`. Flows run without the page.",
+            getattr(client.scheduler, "address", "?"), type(e).__name__, e,
+        )
+        return False
+    try:
+        link = page_link(client.dashboard_link)
+    except Exception:
+        link = None
+    if link:
+        logger.info("taskflow page on the Dask dashboard: %s", link)
+    return True
+
+
+class RunAnnouncer:
+    """Sends one run's ``kind="run"`` events to the scheduler.
+
+    Use :meth:`start` before submitting anything, :meth:`wrap` around the
+    callback that receives the plan's client-side events, and :meth:`finished`
+    once the executor is done.  A disabled announcer (no page) does nothing.
+    """
+
+    def __init__(self, client: Client, plan: Plan, enabled: bool) -> None:
+        self.client = client
+        self.plan = plan
+        self.enabled = enabled
+        self._seen = 0
+        self._sizes: dict[str, int] = {}
+
+    @classmethod
+    def start(cls, client: Client, plan: Plan) -> RunAnnouncer:
+        """Install the page if needed and announce ``plan``'s run."""
+        enabled = bool(config.get("dashboard.install", True)) and install(client)
+        self = cls(client, plan, enabled)
+        if enabled:
+            self._send(events.started_event(plan, str(client.id)))
+        return self
+
+    def wrap(self, on_event: OnEvent) -> OnEvent:
+        """``on_event`` that also forwards client-side events (mapped parents) to the page."""
+        if not self.enabled:
+            return on_event
+
+        def forward(event: dict[str, Any]) -> None:
+            on_event(event)
+            if self.enabled:
+                clean = {k: v for k, v in event.items() if k != "exc"}
+                self._send(events.update_event(self.plan.run.run_id, [clean], self._new_sizes()))
+
+        return forward
+
+    def finished(self, outcome: Outcome | None, error: BaseException | None = None) -> None:
+        """The executor is done: say so, with the task runs it lost."""
+        if not self.enabled or getattr(self.client, "status", "running") != "running":
+            return
+        names = self.plan.names()
+        lost: dict[str, str] = {}
+        for key, (reason, origin) in (outcome.lost.items() if outcome is not None else []):
+            lost[names.get(origin if origin is not None else key, str(key))] = reason
+        why = None if error is None else f"{type(error).__name__}: {error}"
+        self._send(events.finished_event(self.plan.run.run_id, lost, why))
+
+    def _new_sizes(self) -> dict[str, int]:
+        """Child counts of mapped tasks, updated with the task runs planned since last time."""
+        tasks = list(self.plan.tasks.values())
+        changed: dict[str, int] = {}
+        for t in tasks[self._seen:]:
+            if t.spec.map_index is not None:
+                parent = t.name.rpartition("[")[0]
+                changed[parent] = self._sizes[parent] = self._sizes.get(parent, 0) + 1
+        self._seen = len(tasks)
+        return changed
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        """Hand ``msg`` to the client's event loop and return at once (no round trip)."""
+        loop = self.client.loop
+        try:
+            if loop is None:
+                raise RuntimeError("the client has no event loop (closed?)")
+            loop.add_callback(self._post, msg)
+        except Exception as e:  # the loop is gone: the client closed
+            self._drop(e)
+
+    async def _post(self, msg: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        try:
+            await asyncio.wait_for(
+                self.client.scheduler.log_event(topic=self.plan.run.topic, msg=msg), _TIMEOUT)
+        except Exception as e:
+            self._drop(e)
+
+    def _drop(self, error: BaseException) -> None:
+        if self.enabled:
+            logger.debug("taskflow page: could not send a run event (%r); dropping the rest", error)
+        self.enabled = False

@@ -1,0 +1,425 @@
+"""What the scheduler remembers of flow runs, built from their events.
+
+:class:`RunBook` is fed every taskflow event the scheduler sees (task-run state
+changes and log records from workers, one by one or in ``kind="batch"``
+messages, and the ``kind="run"`` events of
+:mod:`taskflow.dashboard.events`) and answers with JSON-ready dicts for the
+page and its API.  It is plain Python, no Dask, no I/O, so it is tested alone.
+
+Memory is bounded: at most ``max_runs`` runs and about ``max_task_runs``
+task-run records over all runs (when a new run comes, the oldest finished runs
+go, or the oldest of all when none has finished), and at most ``max_logs`` log
+records per run.  An ended run's summary is computed once.  Events are copied field by field, never kept
+whole; pickled exceptions are never unpickled here.
+
+A run's state is derived, as the client derives it: RUNNING until the client
+says the executor is done (or disconnects), then SUCCESS when every reference
+task succeeded or was skipped, else FAILED naming the tasks that did not.  A
+mapped task's state comes from how it expanded and how its children ended.
+
+Examples
+--------
+>>> book = RunBook(max_runs=10)
+>>> book.add({"kind": "run", "phase": "started", "run": "r1", "flow_name": "etl",
+...           "time": 1.0, "nodes": [{"name": "a", "task": "a", "mapped": False}],
+...           "edges": [], "reference": ["a"], "parameters": {}})
+>>> book.add({"kind": "state", "run": "r1", "name": "a", "type": "SUCCESS",
+...           "attempt": 1, "started": 1.0, "ended": 2.5, "time": 2.5})
+>>> book.add({"kind": "run", "phase": "finished", "run": "r1", "time": 3.0, "lost": {}})
+>>> run = book.run("r1")
+>>> run["state"], run["tasks"][0]["name"], run["tasks"][0]["duration"]
+('SUCCESS', 'a', 1.5)
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskflow.engine.transitions import flow_state
+from taskflow.states import State, StateType
+
+__all__ = ["RunBook", "RunRecord", "TaskRecord"]
+
+_KNOWN = {t.value: t for t in StateType}
+_FINISHED = {t.value for t in StateType if State(t).is_finished()}
+_GOOD = {StateType.SUCCESS.value, StateType.CACHED.value, StateType.SKIPPED.value}
+_MAX_TEXT = 4000
+
+
+def _text(value: Any, limit: int = _MAX_TEXT) -> str:
+    s = "" if value is None else str(value)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """The latest state of one task run (or of a mapped task as a whole)."""
+
+    name: str
+    node: str
+    key: str = ""
+    map_index: int | None = None
+    state: str = StateType.PENDING.value
+    message: str = ""
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    worker: str = ""
+    error: str = ""
+    traceback: str = ""
+    location: str = ""
+    updated: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in _FINISHED
+
+    def apply(self, ev: dict[str, Any]) -> None:
+        """Take the fields of a state event (a stale non-final one never undoes a final one)."""
+        state = str(ev.get("type") or StateType.PENDING.value)
+        at = _num(ev.get("time")) or 0.0
+        if self.finished and state not in _FINISHED and at <= self.updated:
+            return
+        self.state = state
+        self.key = _text(ev.get("key"), 300) or self.key
+        self.message = _text(ev.get("message"))
+        self.attempts = int(ev.get("attempt") or self.attempts or 0)
+        self.started = _num(ev.get("started")) or self.started
+        self.ended = _num(ev.get("ended"))
+        self.worker = _text(ev.get("worker"), 300) or self.worker
+        self.error = _text(ev.get("exc_repr")) if state not in _GOOD else ""
+        self.traceback = _text(ev.get("tb")) if state not in _GOOD else ""
+        self.location = _text(ev.get("location"), 1000)
+        self.updated = at
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        end = self.ended if self.finished else now
+        duration = end - self.started if self.started is not None and end is not None else None
+        return {
+            "name": self.name, "node": self.node, "key": self.key, "map_index": self.map_index,
+            "state": self.state, "message": self.message, "attempts": self.attempts,
+            "started": self.started, "ended": self.ended if self.finished else None,
+            "duration": duration, "worker": self.worker, "error": self.error,
+            "traceback": self.traceback, "location": self.location,
+        }
+
+
+@dataclass
+class RunRecord:
+    """One flow run as the scheduler saw it."""
+
+    run_id: str
+    flow_name: str = ""
+    client: str = ""
+    host: str = ""
+    started: float | None = None
+    ended: float | None = None
+    done: bool = False
+    why_done: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+    reference: list[str] = field(default_factory=list)
+    span: list[str] = field(default_factory=list)
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)
+    logs: deque[dict[str, Any]] = field(default_factory=deque)
+    version: int = 0
+    _summary: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
+
+    # -- feeding --------------------------------------------------------------
+    def on_run(self, ev: dict[str, Any]) -> None:
+        self.version += 1
+        phase = ev.get("phase")
+        at = _num(ev.get("time")) or time.time()
+        if phase == "started":
+            self.flow_name = _text(ev.get("flow_name"), 300) or self.flow_name
+            self.client = _text(ev.get("client"), 300)
+            self.host = _text(ev.get("host"), 300)
+            self.started = at
+            self.parameters = {_text(k, 300): _text(v, 300)
+                               for k, v in dict(ev.get("parameters") or {}).items()}
+            self.nodes = [{"name": _text(n.get("name"), 300), "task": _text(n.get("task"), 300),
+                           "mapped": bool(n.get("mapped"))} for n in ev.get("nodes") or []]
+            self.edges = [(_text(e[0], 300), _text(e[1], 300), _text(e[2], 10))
+                          for e in ev.get("edges") or [] if len(e) == 3]
+            self.reference = [_text(r, 300) for r in ev.get("reference") or []]
+            self.span = [_text(s, 300) for s in ev.get("span") or []]
+        elif phase == "update":
+            for sub in ev.get("events") or []:
+                if isinstance(sub, dict):
+                    self.on_state(sub)
+            for name, n in dict(ev.get("sizes") or {}).items():
+                self.sizes[str(name)] = int(n)
+        elif phase == "finished":
+            self.lost = {_text(k, 300): _text(v) for k, v in dict(ev.get("lost") or {}).items()}
+            self.finish(at, _text(ev.get("error")))
+
+    def on_state(self, ev: dict[str, Any]) -> None:
+        self.version += 1
+        name = _text(ev.get("name"), 300)
+        if not name:
+            return
+        rec = self.tasks.get(name)
+        if rec is None:
+            index = ev.get("map_index")
+            index = int(index) if isinstance(index, int) else None
+            node = name.rpartition("[")[0] if index is not None else name
+            rec = self.tasks[name] = TaskRecord(name=name, node=node, map_index=index)
+        rec.apply(ev)
+        if self.started is None:
+            self.started = rec.started or _num(ev.get("time"))
+
+    def on_log(self, ev: dict[str, Any], keep: int) -> None:
+        self.version += 1
+        if not self.flow_name:
+            self.flow_name = _text(ev.get("flow_name"), 300)
+        self.logs.append({
+            "time": _num(ev.get("created")), "level": int(ev.get("level") or 0),
+            "task": _text(ev.get("task"), 300), "message": _text(ev.get("msg")),
+            "worker": _text(ev.get("worker"), 300),
+        })
+        while len(self.logs) > keep:
+            self.logs.popleft()
+
+    def finish(self, at: float, why: str = "") -> None:
+        """The run's executor is done (or its client went away, ``why`` says so)."""
+        if self.done:
+            return
+        self.version += 1
+        self.done = True
+        self.ended = at
+        self.why_done = why
+
+    # -- reading --------------------------------------------------------------
+    def node_names(self) -> list[str]:
+        """Graph nodes: from the started event, else as task runs reported them."""
+        if self.nodes:
+            return [n["name"] for n in self.nodes]
+        return list(dict.fromkeys(t.node for t in self.tasks.values()))
+
+    def children(self) -> dict[str, list[TaskRecord]]:
+        out: dict[str, list[TaskRecord]] = {}
+        for t in self.tasks.values():
+            if t.map_index is not None:
+                out.setdefault(t.node, []).append(t)
+        return out
+
+    def node_view(self, name: str, mapped: bool, kids: list[TaskRecord], now: float) -> dict[str, Any]:
+        """A graph node: its state, and for a mapped task its children's progress."""
+        own = self.tasks.get(name)
+        counts: dict[str, int] = {}
+        for k in kids:
+            counts[k.state] = counts.get(k.state, 0) + 1
+        size = self.sizes.get(name, len(kids)) if mapped else 1
+        if not mapped:
+            state = own.state if own else StateType.PENDING.value
+            message = own.message if own else ""
+            done = int(bool(own and own.finished))
+        else:
+            state, message = self._mapped_state(own, kids, size)
+            done = sum(1 for k in kids if k.finished)
+        if self.done and state not in _FINISHED:
+            state, message = StateType.CRASHED.value, self._lost_reason(name)
+        starts = [t.started for t in ([own] if own and not mapped else kids) if t.started]
+        ends = [t.ended for t in ([own] if own and not mapped else kids) if t.ended]
+        finished = state in _FINISHED
+        start = min(starts) if starts else None
+        end = (max(ends) if ends else None) if finished else now
+        return {
+            "name": name, "mapped": mapped, "state": state, "message": message,
+            "size": size, "done": done, "counts": counts,
+            "attempts": max([t.attempts for t in ([own] if own and not mapped else kids)] or [0]),
+            "duration": end - start if start is not None and end is not None else None,
+        }
+
+    def _mapped_state(self, own: TaskRecord | None, kids: list[TaskRecord], size: int) -> tuple[str, str]:
+        if own is not None and own.finished:
+            return own.state, own.message  # it could not expand
+        if own is None and not kids:
+            return StateType.PENDING.value, ""
+        if len(kids) < size or any(not k.finished for k in kids):
+            running = any(k.state in ("RUNNING", "RETRYING") for k in kids) or own is not None
+            return (StateType.RUNNING.value if running else StateType.PENDING.value,
+                    own.message if own else "")
+        bad = [k for k in kids if k.state not in _GOOD]
+        if bad:
+            return StateType.FAILED.value, f"{len(bad)} of {len(kids)} mapped children did not succeed"
+        return StateType.SUCCESS.value, f"{len(kids)} mapped children"
+
+    def _lost_reason(self, name: str) -> str:
+        if name in self.lost:
+            return self.lost[name]
+        if self.why_done:
+            return self.why_done
+        return next(iter(self.lost.values()), "no final state was reported")
+
+    def state(self, views: dict[str, dict[str, Any]]) -> tuple[str, str]:
+        """The run's state and message, from its reference tasks once it is done."""
+        if not self.done:
+            return StateType.RUNNING.value, ""
+        names = self.reference or list(views)
+        ref = {n: State(_KNOWN.get(views[n]["state"], StateType.FAILED), message=views[n]["message"])
+               for n in names if n in views}
+        if not ref:
+            return ((StateType.CRASHED.value, self.why_done) if self.why_done
+                    else (StateType.SUCCESS.value, "no tasks"))
+        st = flow_state(ref, now=self.ended)
+        return st.type.value, st.message
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """:meth:`to_dict` without details; computed once for an ended run."""
+        if self._summary is not None and self._summary[0] == self.version:
+            return self._summary[1]
+        out = self.to_dict(now, detail=False)
+        if self.done:
+            self._summary = (self.version, out)
+        return out
+
+    def to_dict(self, now: float, detail: bool) -> dict[str, Any]:
+        mapped = {n["name"]: n["mapped"] for n in self.nodes}
+        kids = self.children()
+        names = self.node_names()
+        views = {n: self.node_view(n, mapped.get(n, n in kids), kids.get(n, []), now) for n in names}
+        state, message = self.state(views)
+        counts: dict[str, int] = {}
+        total = done = 0
+        for v in views.values():
+            total += v["size"]
+            done += v["done"]
+            if v["mapped"]:
+                for s, c in v["counts"].items():
+                    counts[s] = counts.get(s, 0) + c
+                pending = v["size"] - sum(v["counts"].values())
+                if pending > 0:
+                    counts["PENDING"] = counts.get("PENDING", 0) + pending
+            else:
+                counts[v["state"]] = counts.get(v["state"], 0) + 1
+        end = self.ended if self.done else now
+        out: dict[str, Any] = {
+            "run_id": self.run_id, "flow_name": self.flow_name, "state": state,
+            "message": message, "started": self.started, "ended": self.ended if self.done else None,
+            "duration": end - self.started if self.started is not None and end is not None else None,
+            "live": not self.done, "client": self.client, "host": self.host,
+            "total": total, "done": done, "counts": counts, "parameters": dict(self.parameters),
+        }
+        if detail:
+            out["span"] = list(self.span)
+            out["nodes"] = list(views.values())
+            out["edges"] = [list(e) for e in self.edges]
+            out["tasks"] = self._task_list(names, views, now)
+            out["logs"] = list(self.logs)
+        return out
+
+
+    def _task_list(self, names: list[str], views: dict[str, dict[str, Any]], now: float
+                   ) -> list[dict[str, Any]]:
+        """Task runs in graph order, each mapped task followed by its children by index.
+
+        A mapped task's own entry carries its derived state and child count.
+        """
+        kids = self.children()
+        out: list[dict[str, Any]] = []
+        listed: set[str] = set()
+        for name in names:
+            view = views[name]
+            own = self.tasks.get(name)
+            if own is not None:
+                d = own.to_dict(now)
+                if view["mapped"]:
+                    d.update(state=view["state"], message=view["message"], duration=view["duration"],
+                             attempts=view["attempts"], mapped=True, size=view["size"])
+                out.append(d)
+                listed.add(name)
+            for k in sorted(kids.get(name, []), key=lambda t: t.map_index or 0):
+                out.append(k.to_dict(now))
+                listed.add(k.name)
+        out.extend(t.to_dict(now) for t in self.tasks.values() if t.name not in listed)
+        return out
+
+
+class RunBook:
+    """The last flow runs seen, fed by :meth:`add`.
+
+    Parameters
+    ----------
+    max_runs : int
+        How many runs to keep; the oldest finished run goes first.
+    max_logs : int
+        How many log records to keep per run.
+    max_task_runs : int
+        How many task-run records to keep over all runs (a rough memory budget,
+        a few hundred bytes each): when a new run comes, finished runs go, oldest first,
+        until the others fit.  A single live run is never cut.
+    """
+
+    def __init__(self, max_runs: int = 100, max_logs: int = 200, max_task_runs: int = 100_000) -> None:
+        self.max_runs = max(1, int(max_runs))
+        self.max_logs = max(0, int(max_logs))
+        self.max_task_runs = max(1, int(max_task_runs))
+        self._runs: OrderedDict[str, RunRecord] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def _get(self, run_id: str) -> RunRecord:
+        rec = self._runs.get(run_id)
+        if rec is None:
+            self._evict(room_for=1)
+            rec = self._runs[run_id] = RunRecord(run_id=run_id)
+        return rec
+
+    def _evict(self, room_for: int) -> None:
+        def over() -> bool:
+            return (len(self._runs) + room_for > self.max_runs
+                    or sum(len(r.tasks) for r in self._runs.values()) > self.max_task_runs)
+
+        while self._runs and over():
+            victim = next((k for k, r in self._runs.items() if r.done), None)
+            if victim is None:
+                if len(self._runs) + room_for <= self.max_runs:
+                    return  # only live runs left: keep them
+                victim = next(iter(self._runs))
+            del self._runs[victim]
+
+    def add(self, ev: dict[str, Any]) -> None:
+        """Take one taskflow event (or a worker's batch of them); anything else is ignored."""
+        if ev.get("kind") == "batch":
+            for one in ev.get("events") or []:
+                if isinstance(one, dict) and one.get("kind") != "batch":
+                    self.add(one)
+            return
+        run_id = ev.get("run")
+        if not isinstance(run_id, str) or not run_id:
+            return
+        kind = ev.get("kind")
+        if kind == "state":
+            self._get(run_id).on_state(ev)
+        elif kind == "log":
+            self._get(run_id).on_log(ev, self.max_logs)
+        elif kind == "run":
+            self._get(run_id).on_run(ev)
+
+    def client_gone(self, client: str, at: float | None = None) -> None:
+        """Runs of a client that disconnected before saying they ended are over."""
+        for rec in self._runs.values():
+            if rec.client == client and not rec.done:
+                rec.finish(at or time.time(), "the client that ran it disconnected before the run ended")
+
+    def runs(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Summaries of every run kept, newest first."""
+        now = time.time() if now is None else now
+        recs = sorted(self._runs.values(), key=lambda r: r.started or 0.0, reverse=True)
+        return [r.summary(now) for r in recs]
+
+    def run(self, run_id: str, now: float | None = None) -> dict[str, Any] | None:
+        """Everything about one run, or None when it is not (or no longer) kept."""
+        rec = self._runs.get(run_id)
+        return rec.to_dict(time.time() if now is None else now, detail=True) if rec else None

@@ -1,0 +1,115 @@
+"""The worker side of results: find what is stored, load it lazily, write outputs.
+
+The task runner calls these around a task run that has a
+:class:`~taskflow.results.policy.PersistSpec` (none of them runs otherwise):
+
+* :func:`find_stored` -- before anything else: a result persisted by the run
+  being resumed, or an existing target, makes the run CACHED;
+* :func:`load_upstream` -- upstream keys of CACHED tasks hold
+  :class:`~taskflow.results.Persisted` references; the values are loaded here,
+  on this worker, only because this task is about to run and needs them;
+* :func:`cache_lookup` -- with ``cache_key_fn``: a fresh entry makes it CACHED;
+* :func:`save` -- after the function returned: serialize and write atomically
+  on this worker, then note the location for ``resume=``.
+
+A CACHED task's Dask key holds the small reference, never the loaded value: a
+value is read from the store by each task that consumes it, on that task's
+worker, and by nothing else.  (A mapped child taking one element of a CACHED
+list loads the list on its worker, as it would receive the list from Dask.)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from taskflow.engine.plan import Group
+from taskflow.results import runs
+from taskflow.results.caching import CacheContext, bound_inputs
+from taskflow.results.errors import SerializationError
+from taskflow.results.policy import PersistSpec, cache_hit, cache_path
+from taskflow.results.serializers import dumps_parts, extension, serializer_name
+from taskflow.results.store import Persisted
+from taskflow.states import State, StateType
+
+if TYPE_CHECKING:
+    from taskflow.engine.plan import TaskRunSpec
+
+__all__ = ["Hit", "cache_lookup", "find_stored", "load_upstream", "save"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored result standing in for a run: the CACHED state and the key's value."""
+
+    state: State
+    ref: Persisted
+
+
+def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> Hit:
+    now = time.time()
+    ref = Persisted(p.store, path, p.serializer)
+    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
+                  ended_at=now, result_location=ref.location)
+    return Hit(state, ref)
+
+
+def find_stored(spec: TaskRunSpec, p: PersistSpec) -> Hit | None:
+    """CACHED from the run being resumed, or from an existing target; else None."""
+    if p.resume is not None and p.store.exists(p.resume):
+        return _hit(spec, p, p.resume, f"resumed from run {p.resumed_from}")
+    if p.target is not None and p.store.exists(p.target):
+        return _hit(spec, p, p.target, "target exists")
+    return None
+
+
+def load_upstream(names: tuple[Any, ...], values: list[Any]) -> list[Any]:
+    """``values`` with every stored reference loaded (single upstreams and mapped groups)."""
+    out: list[Any] = []
+    for name, v in zip(names, values):
+        if type(v) is Persisted:
+            v = v.load()
+        elif type(name) is Group and type(v) is list:
+            v = [x.load() if type(x) is Persisted else x for x in v]
+        out.append(v)
+    return out
+
+
+def cache_lookup(
+    spec: TaskRunSpec, p: PersistSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str | None, Hit | None]:
+    """``(cache path, hit)``: the entry for this call's key, CACHED when fresh."""
+    assert p.cache_key_fn is not None
+    run = spec.run
+    ctx = CacheContext(task=spec.task, task_run_name=spec.name, flow_name=run.flow_name,
+                       run_id=run.run_id, map_index=spec.map_index)
+    key = p.cache_key_fn(ctx, bound_inputs(spec.task, args, kwargs))
+    if key is None:
+        return None, None
+    path = cache_path(p.cache_dir, str(key), extension(p.serializer))
+    header = p.store.header(path)
+    if header is not None and cache_hit(header.written_at, p.cache_for, time.time()):
+        age = max(0.0, time.time() - header.written_at)
+        return path, _hit(spec, p, path, f"cache hit (key {key}, written {age:.0f} s ago)")
+    return path, None
+
+
+def save(spec: TaskRunSpec, p: PersistSpec, result: Any, cache: str | None) -> str | None:
+    """Write ``result`` where the spec says (or at its cache entry); return its URL."""
+    path = cache if cache is not None else p.write
+    if path is None:
+        return None
+    try:
+        payload = dumps_parts(p.serializer, result)
+    except Exception as e:
+        raise SerializationError(
+            f"task {spec.name!r} returned a {type(result).__module__}.{type(result).__qualname__} "
+            f"that serializer {serializer_name(p.serializer)!r} cannot write: "
+            f"{type(e).__name__}: {e}",
+            task=spec.name, serializer=serializer_name(p.serializer),
+            type=type(result).__qualname__,
+        ) from None
+    location = p.store.write_payload(path, payload, p.serializer)
+    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    return location

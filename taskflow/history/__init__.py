@@ -1,0 +1,69 @@
+"""Run history: every flow run, its task runs and their logs, in a SQL database.
+
+Recorded by default for every run (``taskflow.history.enabled``), into a SQLite
+file under the user's data directory, or wherever ``taskflow.history.url``
+points (``postgresql://...`` for PostgreSQL).  Read it with :func:`open_history`
+or the ``taskflow`` CLI (``taskflow runs``, ``taskflow show``, ``taskflow logs``).
+
+* :mod:`~taskflow.history.recorder` -- the run observer that records, off the task path;
+* :mod:`~taskflow.history.store` -- the database (SQLAlchemy Core), reads and writes;
+* :mod:`~taskflow.history.schema` -- the tables;
+* :mod:`~taskflow.history.records` -- what reads return.
+
+Importing this package does not import SQLAlchemy; opening a store does.
+
+Examples
+--------
+>>> from taskflow.history import open_history
+>>> with open_history() as history:                      # doctest: +SKIP
+...     last = history.runs(limit=1)[0]
+...     [(t.name, t.state) for t in history.task_runs(last.id)]
+[('extract', 'SUCCESS'), ('total', 'SUCCESS')]
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskflow.history.recorder import HistoryRecorder, default_recorder, install
+from taskflow.history.records import (
+    FlowRunRecord,
+    HistoryError,
+    LogRecord,
+    TaskRunRecord,
+    UnknownRunError,
+)
+from taskflow.history.urls import default_url, resolve_url
+
+if TYPE_CHECKING:
+    from taskflow.history.store import HistoryStore
+
+__all__ = [
+    "FlowRunRecord",
+    "HistoryError",
+    "HistoryRecorder",
+    "LogRecord",
+    "TaskRunRecord",
+    "UnknownRunError",
+    "default_recorder",
+    "default_url",
+    "install",
+    "open_history",
+    "resolve_url",
+]
+
+
+def open_history(url: str | None = None, *, stale_after: float | str | None = None) -> HistoryStore:
+    """Open the run history (see :class:`~taskflow.history.store.HistoryStore`).
+
+    Runs left RUNNING by a process that died (stale heartbeat) are marked CRASHED.
+
+    Parameters
+    ----------
+    url : str, optional
+        Default: ``taskflow.history.url``, else the SQLite file of :func:`default_url`.
+    stale_after : float or str, optional
+        Default: ``taskflow.history.stale-after``.
+    """
+    from taskflow.history.store import HistoryStore
+
+    return HistoryStore(url, stale_after=stale_after)

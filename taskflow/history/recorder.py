@@ -1,0 +1,495 @@
+"""Record every flow run into the history, off the task path.
+
+The recorder is a :class:`~taskflow.engine.observers.RunObserver`, installed for
+every process that imports :mod:`taskflow` (turn it off with
+``taskflow.history.enabled: false``).  Its policy:
+
+* **The hooks only enqueue.**  ``event`` runs on the Dask client's event loop
+  (or, on LocalExecutor, in the task's own thread): it looks the run up in a
+  dict and puts the event, untouched, on a queue.  Nothing is parsed, formatted
+  or written there.
+* **One writer thread per database** drains the queue, keeps only the latest
+  event of each task run (a task's RUNNING and SUCCESS events, when they come
+  within one flush interval, become one row), and writes everything gathered in
+  one transaction at most every ``taskflow.history.flush-interval``.  The queue
+  is unbounded, so a burst of events is never dropped: 10,000 task runs all
+  reach the database.
+* **Run end flushes.**  ``run_finished`` enqueues the run's end and waits (up to
+  ``taskflow.history.flush-timeout``) until the writer has written everything
+  before it, plus the states only the flow runner knows (mapped parents, task
+  runs that became CRASHED or TRIGGER_FAILED because Dask lost them), and the
+  flow run's final state.  After ``flow.run()`` returns, the history is complete.
+* **Heartbeat.**  While runs go on, the writer refreshes their heartbeat every
+  ``taskflow.history.heartbeat-interval``; a process that dies stops it, and the
+  next opening of the history marks its runs CRASHED
+  (:meth:`~taskflow.history.store.HistoryStore.mark_crashed`).  A run whose
+  executor raised (an interrupt, a task that cannot be pickled) ends CRASHED or
+  CANCELLED at once, and so do runs still going when the interpreter exits.
+* **History never fails a run.**  A database that cannot be opened or written is
+  logged on ``taskflow.history`` and the run goes on.
+
+Log records from ``get_run_logger()`` are stored with their task run: those made
+on worker processes arrive as events; those made in this process (LocalExecutor,
+a LocalCluster of threads) are taken by a logging handler.
+
+Examples
+--------
+>>> from taskflow.history.recorder import HistoryRecorder
+>>> from taskflow.engine.observers import add_observer, remove_observer
+>>> rec = add_observer(HistoryRecorder(url="sqlite:////tmp/other-history.db"))
+>>> remove_observer(rec)
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import dask.utils
+
+from taskflow import config
+from taskflow.engine.observers import RunObserver, add_observer
+from taskflow.history.urls import resolve_url
+from taskflow.logs import TASK_LOGGER
+from taskflow.states import State, StateType
+
+if TYPE_CHECKING:
+    from taskflow.engine.flow_runner import FlowRun
+    from taskflow.engine.plan import Plan
+    from taskflow.executors.base import Executor
+    from taskflow.flow import Flow
+    from taskflow.history.store import HistoryStore, WriteBatch
+
+__all__ = ["HistoryRecorder", "default_recorder", "install", "mask_secrets"]
+
+logger = logging.getLogger("taskflow.history")
+
+_STOP = object()
+_IDLE_EXIT = 30.0  # seconds without runs after which a writer closes its database and ends
+
+
+#: Words that make a parameter (or a key inside a dict parameter) secret, in any case.
+SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
+MASK = "********"
+
+
+def mask_secrets(value: Any, depth: int = 0) -> Any:
+    """``value`` with the values of secret-named keys replaced by ``"********"``.
+
+    Parameters whose name holds a word of :data:`SECRET_WORDS` are never stored.
+
+    Examples
+    --------
+    >>> mask_secrets({"n": 1, "api_token": "abc", "opts": {"password": "x", "user": "u"}})
+    {'n': 1, 'api_token': '********', 'opts': {'password': '********', 'user': 'u'}}
+    """
+    if depth > 10:
+        return value
+    if isinstance(value, dict):
+        return {k: MASK if any(w in str(k).lower() for w in SECRET_WORDS)
+                else mask_secrets(v, depth + 1) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return [mask_secrets(v, depth + 1) for v in value]
+    return value
+
+
+def _seconds(key: str) -> float:
+    return float(dask.utils.parse_timedelta(config.get(key)))
+
+
+@dataclass
+class _Finish:
+    """A run ended (``run`` set) or was aborted (``aborted`` set)."""
+
+    run_id: str
+    done: threading.Event
+    run: FlowRun | None = None
+    plan: Plan | None = None
+    aborted: tuple[str, str] | None = None  # (state, message)
+
+
+@dataclass
+class _RunBuffer:
+    """What the writer knows of one active run."""
+
+    seq: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def _task_row(run_id: str, name: str, seq: int, ev: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "name": name,
+        "seq": seq,
+        "key": ev.get("key") or "",
+        "map_index": ev.get("map_index"),
+        "state": ev["type"],
+        "attempts": ev.get("attempt") or 0,
+        "message": ev.get("message") or "",
+        "started_at": ev.get("started"),
+        "ended_at": ev.get("ended"),
+        "worker": ev.get("worker") or "",
+        "traceback": ev.get("tb"),
+        "result_location": ev.get("location"),
+        "updated_at": ev.get("time") or time.time(),
+    }
+
+
+def _state_event(state: State, key: str = "", map_index: int | None = None) -> dict[str, Any]:
+    return {"type": state.type.value, "attempt": state.attempts, "message": state.message,
+            "started": state.started_at, "ended": state.ended_at, "tb": state.traceback,
+            "key": key, "map_index": map_index, "time": time.time(),
+            "location": getattr(state, "result_location", None)}
+
+
+class _Writer:
+    """A thread that drains one queue into one database (see the module's docstring)."""
+
+    def __init__(self, url: str, retire: Callable[[_Writer], bool] | None = None) -> None:
+        self.thread = threading.Thread(target=self._main, name="taskflow-history", daemon=True)
+        self.url = url
+        self._retire = retire
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._flush_every = _seconds("history.flush-interval")
+        self._beat_every = _seconds("history.heartbeat-interval")
+        self._runs: dict[str, _RunBuffer] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._started: list[dict[str, Any]] = []
+        self._tasks: dict[tuple[str, str], dict[str, Any]] = {}
+        self._logs: list[dict[str, Any]] = []
+        self._finished: list[dict[str, Any]] = []
+        self._waiters: list[threading.Event] = []
+
+    def _pending(self) -> bool:
+        return bool(self._started or self._tasks or self._logs or self._finished or self._waiters)
+
+    # -- the thread ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def _main(self) -> None:
+        store = self._open()
+        next_beat = time.monotonic() + self._beat_every
+        dirty_since: float | None = None
+        idle_since = time.monotonic()
+        stop = False
+        while not stop:
+            now = time.monotonic()
+            if self._runs or self._pending():
+                idle_since = now
+            elif now - idle_since >= _IDLE_EXIT and self._retire is not None and self._retire(self):
+                break  # nothing to do for a while: close the database, end the thread
+            timeout = min(next_beat, idle_since + _IDLE_EXIT) - now
+            if dirty_since is not None:
+                timeout = min(timeout, dirty_since + self._flush_every - now)
+            try:
+                item = self.queue.get(timeout=max(timeout, 0.0))
+            except queue.Empty:
+                item = None
+            taken = 0
+            while item is not None:
+                if item is _STOP:
+                    stop = True
+                else:
+                    self._take(item)
+                taken += 1
+                if taken >= 100_000:  # write now and then, even under a flood
+                    break
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            now = time.monotonic()
+            if dirty_since is None and self._pending():
+                dirty_since = now
+            beat = now >= next_beat
+            due = dirty_since is not None and now - dirty_since >= self._flush_every
+            if stop or beat or due or self._waiters:
+                self._flush(store, beat)
+                dirty_since = None
+                if beat:
+                    next_beat = now + self._beat_every
+        if store is not None:
+            store.close()
+
+    def _open(self) -> HistoryStore | None:
+        try:
+            from taskflow.history.store import HistoryStore
+        except ImportError as e:
+            logger.error("run history is off for this process: it needs SQLAlchemy (%s); "
+                         "`pip install sqlalchemy`, or set taskflow.history.enabled: false", e)
+            return None
+        try:
+            return HistoryStore(self.url)
+        except Exception as e:
+            logger.error("run history is off for this process: %s", e)
+            return None
+
+    # -- taking items -------------------------------------------------------------------
+    def _take(self, item: Any) -> None:
+        if isinstance(item, dict):
+            kind = item.get("kind")
+            if kind == "state":
+                self._take_state(item["run"], item["name"], item)
+            elif kind == "log":
+                self._logs.append({
+                    "run_id": item.get("run", ""), "task": item.get("task") or "",
+                    "level": item.get("level", logging.INFO), "logger": item.get("name") or "",
+                    "message": item.get("msg", ""), "created": item.get("created") or time.time(),
+                    "worker": item.get("worker") or "",
+                })
+        elif isinstance(item, _Finish):
+            self._take_finish(item)
+        elif isinstance(item, tuple) and item[0] == "start":
+            row = item[1]
+            self._runs[row["id"]] = _RunBuffer()
+            self._started.append(row)
+        elif isinstance(item, tuple) and item[0] == "log":
+            self._logs.append(item[1])
+
+    def _take_state(self, run_id: str, name: str, ev: dict[str, Any]) -> None:
+        buf = self._runs.get(run_id)
+        if buf is None:
+            return  # not recorded (started while history was off), or already ended
+        seq = buf.seq.setdefault(name, len(buf.seq))
+        row = _task_row(run_id, name, seq, ev)
+        prev = self._tasks.get((run_id, name))
+        if prev is not None:
+            if row["started_at"] is None:
+                row["started_at"] = prev["started_at"]
+            if not row["worker"]:
+                row["worker"] = prev["worker"]
+            if not row["key"]:
+                row["key"], row["map_index"] = prev["key"], prev["map_index"]
+        self._tasks[(run_id, name)] = row
+        buf.latest[name] = (row["state"], row["attempts"])
+
+    def _take_finish(self, item: _Finish) -> None:
+        buf = self._runs.get(item.run_id)
+        if buf is not None and item.run is not None:
+            # States only the flow runner knows: mapped parents, lost tasks.
+            keys = None
+            for name, state in item.run.task_states.items():
+                if buf.latest.get(name) == (state.type.value, state.attempts):
+                    continue
+                if keys is None:
+                    keys = {t.name: (str(t.key), t.spec.map_index)
+                            for t in (item.plan.tasks.values() if item.plan else [])}
+                key, index = keys.get(name, ("", None))
+                self._take_state(item.run_id, name, _state_event(state, key, index))
+            st = item.run.state
+            self._finished.append({"id": item.run_id, "state": st.type.value,
+                                   "message": st.message, "ended_at": st.ended_at or time.time()})
+        elif buf is not None and item.aborted is not None:
+            end, message = item.aborted
+            self._finished.append({"id": item.run_id, "state": end, "message": message,
+                                   "ended_at": time.time(), "unfinished_tasks": end})
+        self._runs.pop(item.run_id, None)
+        self._waiters.append(item.done)
+
+    # -- writing ------------------------------------------------------------------------
+    def _flush(self, store: HistoryStore | None, beat: bool) -> None:
+        from taskflow.history.store import WriteBatch
+
+        batch: WriteBatch = WriteBatch(
+            started=self._started, tasks=list(self._tasks.values()), logs=self._logs,
+            finished=self._finished, heartbeats=list(self._runs) if beat else [],
+        )
+        waiters = self._waiters
+        self._reset()
+        try:
+            if store is not None and batch:
+                store.write(batch)
+        except Exception:
+            logger.exception("run history: could not write %d task-run rows and %d log records "
+                             "to %s; they are lost", len(batch.tasks), len(batch.logs),
+                             store.display_url if store else self.url)
+        finally:
+            for done in waiters:
+                done.set()
+
+
+class _LogCapture(logging.Handler):
+    """Takes task-run records made in this process (not those forwarded by workers)."""
+
+    def __init__(self, recorder: HistoryRecorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def emit(self, record: logging.LogRecord) -> None:
+        run_id = getattr(record, "flow_run_id", "")
+        if not run_id or hasattr(record, "worker"):  # forwarded ones came as events
+            return
+        writer = self.recorder._runs.get(run_id)
+        if writer is None:
+            return
+        try:
+            msg = record.getMessage()
+            if record.exc_info and record.exc_info[0] is not None:
+                msg += "\n" + logging.Formatter().formatException(record.exc_info)
+        except Exception:
+            self.handleError(record)
+            return
+        writer.queue.put(("log", {
+            "run_id": run_id, "task": getattr(record, "task_run_name", "") or "",
+            "level": record.levelno, "logger": record.name, "message": msg,
+            "created": record.created, "worker": "",
+        }))
+
+
+class HistoryRecorder(RunObserver):
+    """Records flow runs, task runs and task logs into the run history.
+
+    Parameters
+    ----------
+    url : str, optional
+        Where to record.  Default: ``taskflow.history.url`` as set when each run
+        starts (a SQLite file under the user's data directory when unset).
+
+    Notes
+    -----
+    ``taskflow`` installs one for every process (:func:`install`); make another
+    only to record into a second database as well.  Runs are recorded only while
+    ``taskflow.history.enabled`` is true when they start.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._writers: dict[str, _Writer] = {}
+        self._runs: dict[str, _Writer] = {}
+        self._capture = _LogCapture(self)
+        logging.getLogger(TASK_LOGGER).addHandler(self._capture)
+
+    def __repr__(self) -> str:
+        return f"<HistoryRecorder {self.url or 'taskflow.history.url'}>"
+
+    def _retire(self, writer: _Writer) -> bool:
+        """May ``writer`` end?  Yes when nothing was queued for it meanwhile."""
+        with self._lock:
+            if not writer.queue.empty():
+                return False
+            if self._writers.get(writer.url) is writer:
+                del self._writers[writer.url]
+            return True
+
+    # -- hooks --------------------------------------------------------------------------
+    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+                    dashboard_link: str | None, **kwargs: Any) -> None:
+        if not config.get("history.enabled", True):
+            return
+        try:
+            address = executor.address
+        except Exception:
+            address = None
+        now = time.time()
+        row = {
+            "id": plan.run.run_id, "flow_name": flow.name,
+            "parameters": json.dumps(mask_secrets(plan.parameters), default=repr),
+            "state": StateType.RUNNING.value, "message": "", "started_at": now,
+            "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
+            "address": address, "dashboard_link": dashboard_link,
+            "host": socket.gethostname(), "pid": os.getpid(),
+        }
+        url = resolve_url(self.url)
+        with self._lock:  # with _retire: a writer never ends with a run queued for it
+            writer = self._writers.get(url)
+            if writer is None or not writer.is_alive():
+                writer = self._writers[url] = _Writer(url, self._retire)
+                writer.start()
+            writer.queue.put(("start", row))
+            self._runs[plan.run.run_id] = writer
+
+    def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
+        writer = self._runs.get(event.get("run", ""))
+        if writer is not None:
+            writer.queue.put(event)
+
+    def run_finished(self, *, run: FlowRun, plan: Plan, **kwargs: Any) -> None:
+        writer = self._runs.pop(run.run_id, None)
+        if writer is not None:
+            self._wait(writer, _Finish(run.run_id, threading.Event(), run=run, plan=plan))
+
+    def run_aborted(self, *, plan: Plan, error: BaseException, **kwargs: Any) -> None:
+        """The executor raised: the run ends CANCELLED (an interrupt) or CRASHED."""
+        writer = self._runs.pop(plan.run.run_id, None)
+        if writer is None:
+            return
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            state, message = StateType.CANCELLED, f"interrupted ({type(error).__name__})"
+        else:
+            state, message = StateType.CRASHED, f"the run stopped: {type(error).__name__}: {error}"
+        self._wait(writer, _Finish(plan.run.run_id, threading.Event(),
+                                   aborted=(state.value, message)))
+
+    def _wait(self, writer: _Writer, item: _Finish) -> None:
+        writer.queue.put(item)
+        timeout = _seconds("history.flush-timeout")
+        if not item.done.wait(timeout):
+            logger.warning("run history: flow run %s was not fully written within %g s; "
+                           "writing goes on in the background", item.run_id[:8], timeout)
+
+    # -- the end ------------------------------------------------------------------------
+    def close(self, timeout: float | None = None) -> None:
+        """End runs still going as CRASHED, write what is queued, stop the writers."""
+        for run_id, writer in list(self._runs.items()):
+            self._runs.pop(run_id, None)
+            writer.queue.put(_Finish(run_id, threading.Event(), aborted=(
+                StateType.CRASHED.value, "the process running the flow exited during the run")))
+        with self._lock:
+            writers, self._writers = list(self._writers.values()), {}
+        for writer in writers:
+            writer.queue.put(_STOP)
+        limit = _seconds("history.flush-timeout")
+        if timeout is not None:
+            limit = min(limit, timeout)
+        deadline = time.monotonic() + limit
+        for writer in writers:
+            writer.join(max(0.0, deadline - time.monotonic()))
+        logging.getLogger(TASK_LOGGER).removeHandler(self._capture)
+
+    def _after_fork(self) -> None:
+        # A forked child has none of the parent's threads: start afresh there.
+        self._writers, self._runs, self._lock = {}, {}, threading.Lock()
+
+
+_default: HistoryRecorder | None = None
+_install_lock = threading.Lock()
+
+
+def default_recorder() -> HistoryRecorder | None:
+    """The recorder :func:`install` registered, if any."""
+    return _default
+
+
+def install() -> HistoryRecorder:
+    """Register the process's default :class:`HistoryRecorder` (once; cheap).
+
+    ``import taskflow`` calls it.  SQLAlchemy is imported, and the database
+    opened, only when the first recorded run starts.
+    """
+    global _default
+    with _install_lock:
+        if _default is None:
+            _default = HistoryRecorder()
+            atexit.register(_default.close, 10.0)
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_default._after_fork)
+        add_observer(_default)
+        return _default

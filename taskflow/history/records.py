@@ -1,0 +1,169 @@
+"""What the history hands back: plain, frozen records of runs, task runs and logs.
+
+Reading the history never gives SQLAlchemy rows: the store turns them into
+these records, so callers (the CLI, :func:`taskflow.Flow.visualize`, notebooks)
+depend on nothing but the standard library.  Times are wall-clock seconds since
+the epoch (``time.time()``), ``None`` when unknown.
+
+Examples
+--------
+>>> r = TaskRunRecord(run_id="ab12", name="load[0]", key="('load-1f', 0)",
+...                   map_index=0, state="SUCCESS", attempts=1,
+...                   started_at=10.0, ended_at=12.5)
+>>> r.duration
+2.5
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from taskflow.exceptions import TaskflowError
+
+__all__ = ["FlowRunRecord", "HistoryError", "LogRecord", "TaskRunRecord", "UnknownRunError"]
+
+
+class HistoryError(TaskflowError):
+    """The run history cannot be opened, read or written."""
+
+
+class UnknownRunError(HistoryError, LookupError):
+    """No flow run (or more than one) in the history matches a run id or prefix."""
+
+
+def _duration(started: float | None, ended: float | None) -> float | None:
+    if started is None or ended is None:
+        return None
+    return ended - started
+
+
+@dataclass(frozen=True)
+class FlowRunRecord:
+    """One flow run as the history keeps it.
+
+    Attributes
+    ----------
+    id : str
+        The run id (32 hex digits; any unique prefix finds it).
+    flow_name : str
+    parameters : str
+        The parameter values as a JSON object; values JSON cannot hold are stored
+        as their ``repr``.  :attr:`params` decodes it.
+    state : str
+        A :class:`~taskflow.states.StateType` value (``"RUNNING"`` while it runs).
+    message : str
+    started_at, ended_at, heartbeat : float or None
+        Wall-clock seconds; ``heartbeat`` is refreshed while the run goes on.
+    executor : str or None
+        The executor's repr (``"LocalExecutor()"``, ``"DaskExecutor('LocalCluster')"``).
+    address : str or None
+        The Dask scheduler's address, when the run went to one.
+    dashboard_link : str or None
+    host : str or None
+        The machine of the process that ran the flow.
+    pid : int or None
+        That process's id.
+    """
+
+    id: str
+    flow_name: str
+    parameters: str = "{}"
+    state: str = "PENDING"
+    message: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    heartbeat: float | None = None
+    executor: str | None = None
+    address: str | None = None
+    dashboard_link: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters, decoded."""
+        value = json.loads(self.parameters or "{}")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, when both are known."""
+        return _duration(self.started_at, self.ended_at)
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    """One task run (a task call, or one child of a mapped call) of a flow run.
+
+    Attributes
+    ----------
+    run_id : str
+    name : str
+        ``load``, ``load-2`` (second call), ``load[3]`` (mapped child), ``sub/load``
+        (inside a subflow).
+    key : str
+        The Dask key, as text.
+    map_index : int or None
+        The child's index for mapped children.
+    state : str
+        A :class:`~taskflow.states.StateType` value.
+    attempts : int
+        How many times the function was started.
+    message : str
+    started_at, ended_at : float or None
+    worker : str
+        The Dask worker's address (``"local"`` on LocalExecutor).
+    traceback : str or None
+        On failure, the formatted traceback.
+    result_location : str or None
+        Where the result was persisted, when it was (checkpoints).
+    """
+
+    run_id: str
+    name: str
+    key: str = ""
+    map_index: int | None = None
+    state: str = "PENDING"
+    attempts: int = 0
+    message: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str = ""
+    traceback: str | None = None
+    result_location: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first start to the end, when both are known."""
+        return _duration(self.started_at, self.ended_at)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """A log record made by a task run (``get_run_logger()``) or by the flow run.
+
+    Attributes
+    ----------
+    run_id : str
+    task : str
+        The task-run name; empty for records of the flow run itself.
+    level : int
+        A :mod:`logging` level number.
+    logger : str
+        The logger's name.
+    message : str
+        The formatted message (with the exception's traceback, if any).
+    created : float
+        When the record was made.
+    worker : str
+        Where it was made, when known.
+    """
+
+    run_id: str
+    task: str
+    level: int
+    logger: str
+    message: str
+    created: float
+    worker: str = ""

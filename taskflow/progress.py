@@ -1,0 +1,155 @@
+"""Progress of one flow run: task runs done, failed and running, as they happen.
+
+:class:`RunProgress` is a run observer that counts the state events of the first
+run that starts after it is registered; :class:`ProgressBar` draws those counts
+on a terminal line from its own thread, a few times a second, so the event
+hook stays a dict assignment.  The ``taskflow run`` command uses both; they
+work the same from a notebook or a script.
+
+The total is the number of task runs the plan knows: it grows while a mapped
+task waits for its length and expands at run time.  Mapped parents are not
+counted, their children are.
+
+Examples
+--------
+>>> from taskflow.engine.observers import add_observer, remove_observer
+>>> progress = add_observer(RunProgress())
+>>> # run = etl.run(n=10) ...
+>>> remove_observer(progress)
+>>> progress.counts()
+Counts(total=0, done=0, failed=0, running=0)
+>>> ProgressBar.render(Counts(total=10, done=4, failed=1, running=2), width=10, elapsed=3.0)
+'[####------]  4/10 done, 1 failed, 2 running  0:03'
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+from taskflow.engine.observers import RunObserver
+from taskflow.states import StateType
+
+if TYPE_CHECKING:
+    from taskflow.engine.plan import Plan
+    from taskflow.executors.base import Executor
+    from taskflow.flow import Flow
+
+__all__ = ["Counts", "ProgressBar", "RunProgress"]
+
+_FINISHED = {t.value for t in StateType} - {
+    StateType.PENDING.value, StateType.RUNNING.value, StateType.RETRYING.value}
+_FAILED = {StateType.FAILED.value, StateType.TRIGGER_FAILED.value, StateType.TIMED_OUT.value,
+           StateType.CRASHED.value, StateType.CANCELLED.value}
+_RUNNING = {StateType.RUNNING.value, StateType.RETRYING.value}
+
+
+class Counts(NamedTuple):
+    """Task runs of one flow run, by progress."""
+
+    total: int
+    done: int
+    failed: int
+    running: int
+
+
+class RunProgress(RunObserver):
+    """Counts the task runs of the first flow run started after registration.
+
+    Parameters
+    ----------
+    on_start : callable, optional
+        Called as ``on_start(run_id, flow_name, dashboard_link)`` when the run
+        starts (in the thread that runs the flow).
+    """
+
+    def __init__(self, on_start: Callable[[str, str, str | None], None] | None = None) -> None:
+        self.run_id: str | None = None
+        self.dashboard_link: str | None = None
+        self._plan: Plan | None = None
+        self._states: dict[str, str] = {}
+        self._on_start = on_start
+
+    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+                    dashboard_link: str | None, **kwargs: Any) -> None:
+        if self.run_id is not None:
+            return
+        self.run_id, self._plan, self.dashboard_link = plan.run.run_id, plan, dashboard_link
+        if self._on_start is not None:
+            self._on_start(plan.run.run_id, flow.name, dashboard_link)
+
+    def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
+        if event.get("kind") == "state" and event.get("run") == self.run_id:
+            self._states[event["name"]] = event["type"]
+
+    def counts(self) -> Counts:
+        """The counts now (safe from any thread)."""
+        plan = self._plan
+        if plan is None:
+            return Counts(0, 0, 0, 0)
+        parents = set(plan.parents)
+        states = [s for n, s in self._states.copy().items() if n not in parents]
+        done = sum(1 for s in states if s in _FINISHED)
+        failed = sum(1 for s in states if s in _FAILED)
+        running = sum(1 for s in states if s in _RUNNING)
+        return Counts(max(len(plan.tasks), done), done, failed, running)
+
+
+class ProgressBar:
+    """Redraws ``progress.counts()`` on one terminal line until stopped.
+
+    Parameters
+    ----------
+    progress : RunProgress
+    stream : file, optional
+        Default: ``sys.stderr``.
+    interval : float
+        Seconds between redraws.
+    """
+
+    def __init__(self, progress: RunProgress, stream: IO[str] | None = None,
+                 interval: float = 0.2) -> None:
+        self.progress = progress
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="taskflow-progress", daemon=True)
+        self._started = time.monotonic()
+        self._width = 0
+
+    @staticmethod
+    def render(c: Counts, width: int = 30, elapsed: float = 0.0) -> str:
+        """One line: a bar, then ``done/total``, failed, running and elapsed time."""
+        filled = int(width * c.done / c.total) if c.total else 0
+        digits = len(str(c.total))
+        minutes, seconds = divmod(int(elapsed), 60)
+        return (f"[{'#' * filled}{'-' * (width - filled)}] {c.done:>{digits}}/{c.total} done, "
+                f"{c.failed} failed, {c.running} running  {minutes}:{seconds:02d}")
+
+    def _draw(self) -> None:
+        line = self.render(self.progress.counts(), elapsed=time.monotonic() - self._started)
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.progress.run_id is not None:
+                self._draw()
+
+    def start(self) -> ProgressBar:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop redrawing; draw the last counts and end the line."""
+        self._stop.set()
+        self._thread.join()
+        if self.progress.run_id is not None:
+            self._draw()
+            self.stream.write("\n")
+            self.stream.flush()

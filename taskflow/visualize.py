@@ -1,0 +1,274 @@
+"""Draw a flow's graph with graphviz, coloured by the states of a run.
+
+:meth:`taskflow.Flow.visualize` calls :func:`visualize`.  What is drawn:
+
+* **parameters** as ellipses (with their default), **tasks** as rounded boxes;
+* a **mapped task once**, as a doubled box labelled with its child count: from
+  the run when one is given, else the length known when the flow was defined
+  (``[?]`` when only the run can tell);
+* **data edges** solid (``map`` on the edges a mapped task maps over), **wait_for**
+  edges (and ``case`` conditions) dashed;
+* tasks of a **subflow** (``sub/load``) inside a box named after the subflow;
+* given a run (a :class:`~taskflow.FlowRun`, or a run id or prefix from the run
+  history), each task filled with the colour of its final state, its message as
+  the tooltip (visible in SVG), and a mapped task's children counted by state.
+
+The graphviz Python package builds the graph; writing PNG, SVG or PDF needs the
+graphviz programs (``dot``).  Both are checked when needed, with an error that
+says what to install.
+
+Examples
+--------
+>>> from taskflow import flow, task
+>>> @task
+... def extract(n):
+...     return list(range(n))
+>>> @task
+... def double(x):
+...     return 2 * x
+>>> @flow
+... def doubler(n: int = 3):
+...     return double.map(extract(n))
+>>> g = visualize(doubler)                      # doctest: +SKIP
+>>> "double [?]" in g.source                    # doctest: +SKIP
+True
+>>> doubler.visualize("doubler.png", run=doubler.run())  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from taskflow.exceptions import TaskflowError
+from taskflow.graph import _NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
+from taskflow.history.recorder import mask_secrets
+from taskflow.states import State, StateType
+
+if TYPE_CHECKING:
+    import graphviz
+
+    from taskflow.engine.flow_runner import FlowRun
+    from taskflow.flow import Flow
+    from taskflow.graph import FlowGraph, TaskNode
+
+__all__ = ["GraphvizMissingError", "STATE_COLORS", "visualize"]
+
+#: Fill colour of a task node per final state.
+STATE_COLORS: dict[str, str] = {
+    StateType.PENDING.value: "#ffffff",
+    StateType.RUNNING.value: "#fff2a8",
+    StateType.RETRYING.value: "#ffe599",
+    StateType.SUCCESS.value: "#8fd19e",
+    StateType.CACHED.value: "#9fd8e8",
+    StateType.SKIPPED.value: "#dddddd",
+    StateType.FAILED.value: "#f28b82",
+    StateType.TRIGGER_FAILED.value: "#f6b26b",
+    StateType.TIMED_OUT.value: "#e69138",
+    StateType.CRASHED.value: "#c27ba0",
+    StateType.CANCELLED.value: "#b7b7b7",
+}
+_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+_INSTALL_DOT = (
+    "install the graphviz programs: `apt-get install graphviz` (Debian/Ubuntu), "
+    "`dnf install graphviz`, `brew install graphviz` (macOS) or `conda install graphviz`"
+)
+
+
+class GraphvizMissingError(TaskflowError, RuntimeError):
+    """The graphviz Python package or the graphviz programs (``dot``) are missing."""
+
+
+def _graphviz() -> Any:
+    try:
+        import graphviz
+    except ImportError:
+        raise GraphvizMissingError(
+            "drawing flows needs the graphviz Python package: `pip install graphviz` "
+            "(or `pip install dask-taskflow[viz]`), and the graphviz programs: " + _INSTALL_DOT
+        ) from None
+    return graphviz
+
+
+def _states_of(run: FlowRun | str | Mapping[str, Any] | None,
+               history_url: str | None) -> tuple[dict[str, str], dict[str, str], str]:
+    """Task-run name -> state value, name -> message, and a title for the run."""
+    if run is None:
+        return {}, {}, ""
+    if isinstance(run, str):
+        from taskflow.history import open_history
+
+        with open_history(history_url) as history:
+            record = history.get_run(run)
+            tasks = history.task_runs(record.id)
+        return ({t.name: t.state for t in tasks}, {t.name: t.message for t in tasks},
+                f"run {record.id[:8]}: {record.state}")
+    if isinstance(run, Mapping):
+        items: Mapping[str, Any] = run
+        title = ""
+    else:
+        items = run.task_states
+        title = f"run {run.run_id[:8]}: {run.state.type.value}"
+    states = {n: (s.type.value if isinstance(s, State) else str(s)) for n, s in items.items()}
+    messages = {n: s.message for n, s in items.items() if isinstance(s, State)}
+    return states, messages, title
+
+
+def _inputs(node: TaskNode) -> tuple[set[str], set[str], set[int]]:
+    """Parameters a node reads, those it maps over, and task ids it maps over."""
+    params: set[str] = set()
+    mapped_params: set[str] = set()
+    mapped_tasks: set[int] = set()
+    for leaf in iter_leaves((node.args, node.kwargs)):
+        if isinstance(leaf, ParamRef):
+            params.add(leaf.name)
+        elif isinstance(leaf, MapArg):
+            for src in iter_leaves(leaf.source):
+                if isinstance(src, ParamRef):
+                    mapped_params.add(src.name)
+                elif isinstance(src, Ref):
+                    mapped_tasks.add(src.id)
+    return params, mapped_params, mapped_tasks
+
+
+def _label(node: TaskNode, short: str, states: dict[str, str]) -> str:
+    if not node.mapped:
+        return short
+    children = [s for n, s in states.items() if n.startswith(node.name + "[") and n.endswith("]")]
+    if children or node.name in states:
+        counts = Counter(children)
+        lines = [f"{short} [{len(children)}]"]
+        lines += [f"{n} {StateType(s).label}" for s, n in sorted(counts.items())]
+        return "\n".join(lines)
+    return f"{short} [{node.static_length if node.static_length is not None else '?'}]"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
+          title: str = "") -> graphviz.Digraph:
+    """The graphviz Digraph of ``graph``, coloured by ``states`` (see the module)."""
+    gv = _graphviz()
+    dot = gv.Digraph(name=graph.name, graph_attr={
+        "rankdir": "TB", "fontname": "Helvetica", "label": f"{graph.name}  ({title})"
+        if title else graph.name, "labelloc": "t",
+    }, node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": "#555555"})
+
+    used_params: set[str] = set()
+    edges: list[tuple[str, str, dict[str, str]]] = []
+    clusters: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
+    for node in graph.nodes:
+        *prefix, short = node.name.split("/")
+        attrs = {"label": _label(node, short, states), "shape": "box",
+                 "style": "rounded,filled", "fillcolor": STATE_COLORS.get(
+                     states.get(node.name, ""), "#ffffff")}
+        if node.mapped:
+            attrs["peripheries"] = "2"
+        tooltip = messages.get(node.name) or states.get(node.name)
+        attrs["tooltip"] = f"{node.name}: {tooltip}" if tooltip else node.name
+        clusters.setdefault(tuple(prefix), []).append((f"t{node.id}", attrs))
+
+        params, mapped_params, mapped_tasks = _inputs(node)
+        for param in sorted(params | mapped_params):
+            used_params.add(param)
+            edges.append((f"p_{param}", f"t{node.id}",
+                          {"label": "map"} if param in mapped_params else {}))
+        for u in dict.fromkeys([*node.data_upstream, *mapped_tasks]):
+            edges.append((f"t{u}", f"t{node.id}", {"label": "map"} if u in mapped_tasks else {}))
+        for u in node.wait_for:
+            if u not in node.data_upstream and u not in mapped_tasks:
+                edges.append((f"t{u}", f"t{node.id}", {"style": "dashed"}))
+
+    for name, p in graph.parameters.items():
+        default = mask_secrets({name: p.default})[name]
+        label = name if p.default is _NO_DEFAULT else f"{name} = {_short(default)}"
+        dot.node(f"p_{name}", label=label, shape="ellipse", style="filled",
+                 fillcolor="#eef3fb" if name in used_params else "#f7f7f7", color="#6d8fbf")
+    _emit_clusters(dot, clusters, ())
+    for a, b, attrs in edges:
+        dot.edge(a, b, **attrs)
+    return dot
+
+
+def _emit_clusters(parent: Any, clusters: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]],
+                   prefix: tuple[str, ...]) -> None:
+    for node_id, attrs in clusters.get(prefix, []):
+        parent.node(node_id, **attrs)
+    children = sorted({p[: len(prefix) + 1] for p in clusters
+                       if len(p) > len(prefix) and p[: len(prefix)] == prefix})
+    for child in children:
+        name = "cluster_" + "__".join(child)
+        with parent.subgraph(name=name) as sub:
+            sub.attr(label=child[-1], style="rounded,dashed", color="#999999")
+            _emit_clusters(sub, clusters, child)
+
+
+def visualize(flow: Flow[..., Any], filename: str | os.PathLike[str] | None = None,
+              run: FlowRun | str | Mapping[str, Any] | None = None, *,
+              history_url: str | None = None) -> graphviz.Digraph:
+    """Draw ``flow``; colour it by ``run``; write it to ``filename`` if given.
+
+    Parameters
+    ----------
+    flow : Flow
+    filename : str or path, optional
+        Written as PNG, SVG, PDF (needs the graphviz programs) or DOT source, by
+        its extension.
+    run : FlowRun, str or mapping, optional
+        A finished run, a run id (or unique prefix) in the run history, or a
+        mapping of task-run name to State.
+    history_url : str, optional
+        Where to look a run id up (default: ``taskflow.history.url``).
+
+    Returns
+    -------
+    graphviz.Digraph
+        Shown inline in Jupyter; ``.source`` is the DOT text.
+
+    Raises
+    ------
+    GraphvizMissingError
+        Without the graphviz Python package, or without ``dot`` when writing an image.
+    UnknownRunError
+        When ``run`` is a run id the history does not know.
+    """
+    states, messages, title = _states_of(run, history_url)
+    dot = build(flow.graph, states, messages, title)
+    if filename is not None:
+        write(dot, filename)
+    return dot
+
+
+def write(dot: graphviz.Digraph, filename: str | os.PathLike[str]) -> str:
+    """Write ``dot`` to ``filename`` in the format its extension names; return the path."""
+    path = os.fspath(filename)
+    ext = os.path.splitext(path)[1].lower()
+    fmt = _FORMATS.get(ext)
+    if fmt is None:
+        raise TaskflowError(
+            f"cannot tell the image format of {path!r} from its extension; use one of "
+            f"{', '.join(sorted(_FORMATS))}", filename=path,
+        )
+    if fmt == "dot":
+        data = dot.source.encode()
+    else:
+        gv = _graphviz()
+        try:
+            data = dot.pipe(format=fmt)
+        except gv.ExecutableNotFound:
+            raise GraphvizMissingError(
+                f"writing {path!r} needs graphviz's `dot` program, which was not found: "
+                + _INSTALL_DOT
+            ) from None
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path
