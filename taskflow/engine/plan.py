@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 import dask.utils
@@ -44,189 +44,32 @@ from taskflow import config
 from taskflow.engine import transitions
 from taskflow.engine.events import state_event
 from taskflow.engine.markers import NotSized, StateMarker
+from taskflow.engine.steps import (
+    Batch,
+    Dep,
+    Group,
+    Item,
+    Key,
+    Length,
+    Pick,
+    PlannedTask,
+    Probe,
+    RunInfo,
+    Slot,
+    Step,
+    TaskRunSpec,
+)
 from taskflow.graph import MapArg, ParamRef, Ref, _is_mappable_constant, substitute
-from taskflow.results.policy import PersistSpec, RunResults, persist_spec
+from taskflow.results.policy import RunResults, persist_spec
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph, TaskNode
-    from taskflow.task import Task
 
-__all__ = [
-    "Batch", "Group", "Item", "Length", "Plan", "PlannedTask", "Probe", "RunInfo", "Slot",
-    "TaskRunSpec", "build_plan",
+__all__ = [  # the steps are re-exported: executors and runners import them from here
+    "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
+    "RunInfo", "Slot", "Step", "TaskRunSpec", "build_plan",
 ]
-
-Key = Union[str, tuple[Any, ...]]
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Facts about the flow run that every task run carries (shared, pickled once)."""
-
-    flow_name: str
-    run_id: str
-    topic: str
-    client_pid: int
-    client_host: str
-    log_level: int
-
-    def is_client_process(self) -> bool:
-        """True when running inside the process that runs the flow."""
-        return os.getpid() == self.client_pid and socket.gethostname() == self.client_host
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # a bare tuple: it travels with every task of the run, so keep it small
-        return (RunInfo, tuple(getattr(self, f.name) for f in fields(self)))
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Position ``index`` in the list of upstream values a task run receives."""
-
-    index: int
-
-
-@dataclass(frozen=True)
-class Pick:
-    """Element ``index`` of upstream value ``slot`` (a small source, indexed in the task)."""
-
-    slot: int
-    index: int | tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Group:
-    """An upstream that arrives as the list of a mapped task's children outputs."""
-
-    name: str
-    size: int
-
-    def names(self) -> list[str]:
-        return [f"{self.name}[{i}]" for i in range(self.size)]
-
-
-@dataclass(frozen=True, eq=False)
-class TaskRunSpec:
-    """What a worker needs to run one task run.
-
-    Compared and hashed by identity, and tokenized by run and name: Dask
-    tokenizes every object embedded in a graph, and walking the task's function
-    for each of thousands of specs would cost more than running them.
-    """
-
-    run: RunInfo
-    name: str
-    key: Key
-    task: Task[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    upstream: tuple[str | Group, ...]
-    templated: bool = True
-    map_index: int | None = None
-    persist: PersistSpec | None = None
-
-    def __dask_tokenize__(self) -> tuple[str, str, str]:
-        return ("taskflow.TaskRunSpec", self.run.run_id, self.name)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # positional, without field names: one of these goes to a worker per task run
-        return (TaskRunSpec, tuple(getattr(self, f.name) for f in fields(self)))
-
-    def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The call's arguments, with each :class:`Slot` replaced by its value."""
-        if not self.templated:
-            return self.args, self.kwargs
-
-        def leaf(v: Any) -> Any:
-            if type(v) is Slot:
-                return values[v.index]
-            if type(v) is Pick:
-                if isinstance(v.index, tuple):
-                    return values[v.slot][v.index[0]][v.index[1]]
-                return values[v.slot][v.index]
-            return v
-
-        return substitute(self.args, leaf), substitute(self.kwargs, leaf)
-
-
-Dep = Union[Key, list[Key], StateMarker]
-
-
-@dataclass
-class PlannedTask:
-    """A task run: its spec, the keys it depends on (aligned with ``spec.upstream``)."""
-
-    spec: TaskRunSpec
-    deps: list[Dep]
-    keep: bool = False
-
-    @property
-    def key(self) -> Key:
-        return self.spec.key
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def annotations(self) -> dict[str, Any]:
-        """Dask annotations for this run's key (resources, priority)."""
-        t = self.spec.task
-        out: dict[str, Any] = {}
-        if t.resources:
-            out["resources"] = dict(t.resources)
-        if t.priority:
-            out["priority"] = t.priority
-        return out
-
-    def dep_keys(self) -> list[Key]:
-        """Every key this run depends on, groups flattened."""
-        out: list[Key] = []
-        for d in self.deps:
-            if isinstance(d, list):
-                out.extend(d)
-            elif not isinstance(d, StateMarker):
-                out.append(d)
-        return out
-
-
-@dataclass
-class Probe:
-    """Reports the state of ``of`` without moving its data (for ordering edges)."""
-
-    key: Key
-    of: Key
-
-
-@dataclass
-class Length:
-    """A fact the plan needs: the length of ``of`` (with ``nested``, of each element)."""
-
-    key: Key
-    of: Key
-    nested: bool = False
-
-
-@dataclass
-class Item:
-    """Element ``index`` of ``of`` (``(outer, inner)`` for a flattened source), on a worker."""
-
-    key: Key
-    of: Key
-    index: int | tuple[int, int]
-
-
-Step = Union[PlannedTask, Probe, Length, Item]
-
-
-@dataclass
-class Batch:
-    """Steps that became known, and events for mapped parents that resolved."""
-
-    steps: list[Step] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
 
 # How a resolved node's output is reached.
 @dataclass(frozen=True)
