@@ -54,6 +54,7 @@ def main() -> None:
         print(f"  {name:<10} {state!r}")
     print(f"result:    {run.result()}")
     print(f"dashboard: {run.dashboard_link}")
+    print(f"run page:  {run.run_page}")
     if args.hold:
         time.sleep(args.hold)
 

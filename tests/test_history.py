@@ -105,8 +105,12 @@ def test_mapped_parents_get_the_state_the_flow_runner_decided(history_url):
     assert [t.name for t in one_child] == ["noisy[2]"]
 
 
-def test_a_run_of_ten_thousand_tasks_loses_no_event(sqlite_url):
-    run = history_flows.many.run(n=10_000, executor=LocalExecutor())
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_run_of_ten_thousand_tasks_loses_no_event(sqlite_url, executor2):
+    # on the processes cluster: 20,000 state events from two worker processes,
+    # twenty times the scheduler's buffer of 1,000 per topic
+    run = history_flows.many.run(n=10_000, executor=executor2)
     assert run.state.is_successful()
     with open_history() as history:
         tasks = history.task_runs(run.run_id)
