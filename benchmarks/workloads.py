@@ -141,14 +141,22 @@ class Workload:
     min_reps: int = 1
 
 
-def fan(name: str, n: int) -> Workload:
-    """``n`` no-op tasks, then one task taking the list of their outputs."""
+def _fan_graph(n: int) -> Callable[[str], tuple[Graph, list[str]]]:
+    """The plain-Dask graph of ``n`` no-ops and one fan-in (also what a map is)."""
 
     def graph(uid: str) -> tuple[Graph, list[str]]:
         keys = [f"noop-{uid}-{i}" for i in range(n)]
         dsk: Graph = {k: (noop, i) for i, k in enumerate(keys)}
         dsk[f"collect-{uid}"] = (collect, keys)
         return dsk, [f"collect-{uid}"]
+
+    return graph
+
+
+def fan(name: str, n: int) -> Workload:
+    """``n`` no-op tasks, then one task taking the list of their outputs."""
+
+    graph = _fan_graph(n)
 
     def submit(client: Client, uid: str) -> Future:
         parts = [client.submit(noop, i, key=f"noop-{uid}-{i}") for i in range(n)]
@@ -297,11 +305,7 @@ def mapped(name: str, n: int, runtime: bool, min_reps: int = 1) -> Workload:
     to the client and the map expands after it arrives.
     """
 
-    def graph(uid: str) -> tuple[Graph, list[str]]:
-        keys = [f"noop-{uid}-{i}" for i in range(n)]
-        dsk: Graph = {k: (noop, i) for i, k in enumerate(keys)}
-        dsk[f"collect-{uid}"] = (collect, keys)
-        return dsk, [f"collect-{uid}"]
+    graph = _fan_graph(n)
 
     def submit(client: Client, uid: str) -> Future:
         parts = client.map(noop, range(n), key=[f"noop-{uid}-{i}" for i in range(n)])
