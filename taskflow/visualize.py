@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import TaskflowError
 from taskflow.graph import _NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
-from taskflow.history.recorder import mask_secrets
+from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:

@@ -25,40 +25,15 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from taskflow.secrets import MASK, SECRET_WORDS, is_secret, mask_secrets
+
 if TYPE_CHECKING:
     from taskflow.engine.plan import Plan
 
 __all__ = ["MASK", "SECRET_WORDS", "finished_event", "is_secret", "mask_parameters",
            "started_event", "update_event"]
 
-#: Words that make a parameter (or a dict key inside one) secret, case-insensitive.
-SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
-#: What a secret value is shown as.
-MASK = "********"
 _MAX_REPR = 200
-
-
-def is_secret(name: object) -> bool:
-    """True when ``name`` contains one of :data:`SECRET_WORDS` (any case).
-
-    Examples
-    --------
-    >>> is_secret("API_Key"), is_secret("n")
-    (True, False)
-    """
-    lowered = str(name).lower()
-    return any(word in lowered for word in SECRET_WORDS)
-
-
-def _masked(value: Any, depth: int = 0) -> Any:
-    """``value`` with secret-named dict entries replaced, inside lists and dicts too."""
-    if depth > 10:
-        return value
-    if isinstance(value, dict):
-        return {k: MASK if is_secret(k) else _masked(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        return type(value)(_masked(v, depth + 1) for v in value)
-    return value
 
 
 def _describe(value: Any) -> str:
@@ -80,7 +55,7 @@ def mask_parameters(parameters: dict[str, Any]) -> dict[str, str]:
     their ``repr``, cut at 200 characters.
     """
     return {
-        str(name): MASK if is_secret(name) else _describe(_masked(value))
+        str(name): MASK if is_secret(name) else _describe(mask_secrets(value))
         for name, value in parameters.items()
     }
 

@@ -17,9 +17,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import dask
-
-from taskflow import config, logs
+from taskflow import logs
 from taskflow.engine import observers, transitions
 from taskflow.engine.events import decode_state
 from taskflow.engine.plan import Group, Plan, build_plan
@@ -109,11 +107,15 @@ class FlowRun:
 
 
 class _Recorder:
-    """Collects the state events of one run as they arrive (any thread)."""
+    """Collects the state events of one run as they arrive (any thread).
+
+    Executors return only once every event of the plan was delivered (or a
+    bounded wait for it ran out), so the states are complete when read.
+    """
 
     def __init__(self, watchers: list[observers.RunObserver]) -> None:
         self.states: dict[str, State] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._watchers = watchers
 
     def on_event(self, msg: dict[str, Any]) -> None:
@@ -123,18 +125,8 @@ class _Recorder:
             logs.emit_remote(msg, worker=msg.get("worker", ""))
             return
         name, state = decode_state(msg)
-        with self._cond:
+        with self._lock:
             self.states[name] = state
-            if state.is_finished():
-                self._cond.notify_all()
-
-    def settle(self, names: set[str], timeout: float) -> None:
-        """Wait (bounded) until every named task run has reported a final state."""
-        def settled() -> bool:
-            return all(n in self.states and self.states[n].is_finished() for n in names)
-
-        with self._cond:
-            self._cond.wait_for(settled, timeout=timeout)
 
 
 def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str, State]:
@@ -224,8 +216,6 @@ def run_flow(
     except BaseException as exc:
         observers.notify(watchers, "run_aborted", plan=plan, error=exc)
         raise
-    settle = 1.0 if outcome.lost else dask.utils.parse_timedelta(config.get("events.settle-timeout"))
-    recorder.settle({t.name for t in plan.tasks.values()}, settle)
     task_states = _final_states(plan, recorder, outcome)
     reference = {
         name: task_states[name]

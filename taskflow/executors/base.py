@@ -43,7 +43,12 @@ class Executor(ABC):
 
     @abstractmethod
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
-        """Run every step of ``plan``; block until all are finished."""
+        """Run every step of ``plan``; block until all are finished.
+
+        Return only once every state event of the run was passed to ``on_event``
+        (waiting, bounded by ``taskflow.events.settle-timeout``, for events still
+        in flight): the flow runner reads the final states right after.
+        """
 
     @property
     def dashboard_link(self) -> str | None:

@@ -59,6 +59,7 @@ from taskflow import config
 from taskflow.engine.observers import RunObserver, add_observer
 from taskflow.history.urls import resolve_url
 from taskflow.logs import TASK_LOGGER
+from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -74,31 +75,6 @@ logger = logging.getLogger("taskflow.history")
 
 _STOP = object()
 _IDLE_EXIT = 30.0  # seconds without runs after which a writer closes its database and ends
-
-
-#: Words that make a parameter (or a key inside a dict parameter) secret, in any case.
-SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
-MASK = "********"
-
-
-def mask_secrets(value: Any, depth: int = 0) -> Any:
-    """``value`` with the values of secret-named keys replaced by ``"********"``.
-
-    Parameters whose name holds a word of :data:`SECRET_WORDS` are never stored.
-
-    Examples
-    --------
-    >>> mask_secrets({"n": 1, "api_token": "abc", "opts": {"password": "x", "user": "u"}})
-    {'n': 1, 'api_token': '********', 'opts': {'password': '********', 'user': 'u'}}
-    """
-    if depth > 10:
-        return value
-    if isinstance(value, dict):
-        return {k: MASK if any(w in str(k).lower() for w in SECRET_WORDS)
-                else mask_secrets(v, depth + 1) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return [mask_secrets(v, depth + 1) for v in value]
-    return value
 
 
 def _seconds(key: str) -> float:

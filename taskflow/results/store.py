@@ -52,10 +52,10 @@ from taskflow.results.serializers import (
     get_serializer,
     serializer_name,
 )
+from taskflow.secrets import is_secret
 
 __all__ = ["Persisted", "ResultStore", "as_store", "load_url", "signing_key"]
 
-_SECRET_WORDS = ("secret", "password", "token", "key", "credential", "passphrase")
 _NOT_SECRET = {"endpoint_url", "region_name", "key_prefix"}
 _OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 _TMP = ".taskflow-tmp-"
@@ -78,7 +78,7 @@ def _secret_paths(options: Any, prefix: str = "") -> list[str]:
             name = str(k).lower()
             if isinstance(v, dict):
                 out.extend(_secret_paths(v, f"{prefix}{k}."))
-            elif v and name not in _NOT_SECRET and any(w in name for w in _SECRET_WORDS):
+            elif v and name not in _NOT_SECRET and is_secret(name):
                 out.append(f"{prefix}{k}")
     return out
 
