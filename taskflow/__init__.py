@@ -27,6 +27,7 @@ from taskflow.exceptions import (
     SchedulerUnreachableError,
     TaskflowError,
     UnpicklableTaskError,
+    WorkerMismatchError,
 )
 from taskflow.executors.dask import get_dask_client
 from taskflow.flow import Flow, Parameter, flow
@@ -53,6 +54,7 @@ __all__ = [
     "Task",
     "TaskflowError",
     "UnpicklableTaskError",
+    "WorkerMismatchError",
     "case",
     "flatten",
     "flow",

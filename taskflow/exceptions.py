@@ -25,6 +25,7 @@ __all__ = [
     "TaskflowError",
     "TaskTimeoutError",
     "UnpicklableTaskError",
+    "WorkerMismatchError",
 ]
 
 
@@ -75,6 +76,10 @@ class SchedulerUnreachableError(TaskflowError, OSError):
 
 class UnpicklableTaskError(TaskflowError, TypeError):
     """A task's function cannot be sent to Dask workers."""
+
+
+class WorkerMismatchError(TaskflowError, RuntimeError):
+    """A Dask worker runs other versions of Python or key packages than the client."""
 
 
 class TaskTimeoutError(TaskflowError, TimeoutError):

@@ -6,13 +6,7 @@ test tasks through ``PYTHONPATH``.  taskflow connects by address only.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from distributed import Client
@@ -20,84 +14,23 @@ from distributed import Client
 from taskflow.executors import DaskExecutor
 from tests import dask_flows as df
 from tests import flows
-from tests.conftest import ROOT
-
-START_TIMEOUT = 60
-
-
-def _spawn(args: list[str], log_path: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [ROOT, env.get("PYTHONPATH", "")] if p)
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "dask", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-            start_new_session=True,  # its own process group: the nanny's worker goes with it
-        )
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the group, if any
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait(timeout=timeout)
-
-
-def _read_logs(paths: list[str]) -> str:
-    out = []
-    for p in paths:
-        if os.path.exists(p):
-            with open(p, errors="replace") as f:
-                out.append(f"--- {os.path.basename(p)}\n{f.read()[-3000:]}")
-    return "\n".join(out)
+from tests.dask_processes import START_TIMEOUT, DaskProcesses
 
 
 @pytest.fixture(scope="module")
 def real_cluster(tmp_path_factory):
     """``(address, {"gpu": worker address, "cpu": worker address})`` of a running cluster."""
-    d = tmp_path_factory.mktemp("real-cluster")
-    sched_file = str(d / "scheduler.json")
-    logs = [str(d / n) for n in ("scheduler.log", "worker-gpu.log", "worker-cpu.log")]
-    procs: list[subprocess.Popen] = []
+    cluster = DaskProcesses(tmp_path_factory.mktemp("real-cluster"))
     try:
-        procs.append(_spawn(
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", sched_file],
-            logs[0],
-        ))
-        deadline = time.monotonic() + START_TIMEOUT
-        address = None
-        while address is None:
-            if procs[0].poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dask scheduler did not start\n{_read_logs(logs)}")
-            try:
-                with open(sched_file) as f:
-                    address = json.load(f)["address"]
-            except (FileNotFoundError, json.JSONDecodeError, KeyError):
-                time.sleep(0.02)
-        common = ["worker", "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"]
-        procs.append(_spawn([*common, "--name", "gpu", "--resources", "GPU=1", address], logs[1]))
-        procs.append(_spawn([*common, "--name", "cpu", address], logs[2]))
+        address = cluster.scheduler("--port", "0")
+        cluster.worker(address, "--nthreads", "1", "--name", "gpu", "--resources", "GPU=1")
+        cluster.worker(address, "--nthreads", "1", "--name", "cpu")
         with Client(address, timeout=START_TIMEOUT) as client:
-            try:
-                client.wait_for_workers(2, timeout=START_TIMEOUT)
-            except TimeoutError:
-                pytest.fail(f"dask workers did not join\n{_read_logs(logs)}")
+            cluster.wait_for_workers(client, 2)
             workers = {w["name"]: a for a, w in client.scheduler_info()["workers"].items()}
         yield address, workers
     finally:
-        for p in reversed(procs):  # workers first, then the scheduler
-            _stop(p)
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-import cloudpickle
 import dask
 from distributed import Client, Future, as_completed, span, wait
 from distributed.scheduler import KilledWorker
@@ -38,11 +37,11 @@ from taskflow import config
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
-from taskflow.exceptions import SchedulerUnreachableError, TaskflowError, UnpicklableTaskError
+from taskflow.exceptions import SchedulerUnreachableError, TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
+from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
 from taskflow.states import State, StateType
-from taskflow.task import _import_task
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
@@ -145,6 +144,10 @@ class DaskExecutor(Executor):
         Extra keyword arguments for :class:`distributed.Client`.
     client : distributed.Client, optional
         An existing client; the executor uses it and never closes it.
+    security : distributed.security.Security, optional
+        TLS settings of the connection (certificates, CA), passed to the client
+        and to a cluster the executor starts.  Without it, Dask's own
+        ``distributed.comm.tls`` configuration applies.
 
     Examples
     --------
@@ -161,6 +164,7 @@ class DaskExecutor(Executor):
         adapt_kwargs: Mapping[str, Any] | None = None,
         client_kwargs: Mapping[str, Any] | None = None,
         client: Client | None = None,
+        security: Any = None,
     ) -> None:
         given = [n for n, v in (("address", address), ("cluster_class", cluster_class),
                                 ("client", client)) if v is not None]
@@ -173,6 +177,9 @@ class DaskExecutor(Executor):
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
         self.client_kwargs = dict(client_kwargs or {})
+        if security is not None:
+            self.client_kwargs["security"] = security
+        self.security = security
         self._client = client
         self._owns_client = client is None
         self._cluster: Any = None
@@ -199,8 +206,19 @@ class DaskExecutor(Executor):
         timeout = dask.utils.parse_timedelta(config.get("executor.connect-timeout"))
         address = self._address
         cluster_class = self.cluster_class
-        if address is None and cluster_class is None:
+        if address is None and cluster_class is None and self._owns_client:
             address = config.get("executor.address")
+            cluster_class = config.get("executor.cluster-class")
+            if address is not None and cluster_class is not None:
+                raise TaskflowError(
+                    "dask config sets both taskflow.executor.address and "
+                    "taskflow.executor.cluster-class; set one of them"
+                )
+            if cluster_class is not None:
+                self.cluster_kwargs = {**(config.get("executor.cluster-kwargs") or {}),
+                                       **self.cluster_kwargs}
+                if self.adapt_kwargs is None and config.get("executor.adapt") is not None:
+                    self.adapt_kwargs = dict(config.get("executor.adapt"))
         if address is not None:
             try:
                 return Client(address, timeout=timeout, **self.client_kwargs)
@@ -223,7 +241,9 @@ class DaskExecutor(Executor):
             }
         else:
             cls = _import(cluster_class, "cluster class") if isinstance(cluster_class, str) else cluster_class
-            kwargs = self.cluster_kwargs
+            kwargs = dict(self.cluster_kwargs)
+        if self.security is not None:
+            kwargs.setdefault("security", self.security)
         self._cluster = cls(**kwargs)
         if self.adapt_kwargs is not None:
             self._cluster.adapt(**self.adapt_kwargs)
@@ -288,7 +308,7 @@ class DaskExecutor(Executor):
                 on_event(event)
             if not batch.steps:
                 return
-            _check_workers_import(client, _check_picklable(batch.steps))
+            check_workers_import(client, check_picklable(batch.steps))
             later = plan.needed_later()
             wanted = []
             for step in batch.steps:
@@ -314,6 +334,7 @@ class DaskExecutor(Executor):
                 held.pop(k).release()
 
         try:
+            check_versions(client)
             submit(plan.start())
             for future in facts:
                 if future.status == "finished":
@@ -361,73 +382,6 @@ def _loss(future: Any) -> tuple[str, Any]:
             exc.task,
         )
     return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
-
-
-def _check_picklable(steps: list[Step]) -> dict[str, str]:
-    """Check every task pickles; return ``{module: task name}`` of tasks sent by reference."""
-    seen: set[int] = set()
-    by_reference: dict[str, str] = {}
-    for step in steps:
-        if not isinstance(step, PlannedTask):
-            continue
-        t = step.spec.task
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        try:
-            reduced = t.__reduce__()
-            if reduced[0] is _import_task:
-                by_reference.setdefault(reduced[1][0], t.name)
-            cloudpickle.dumps(t)
-        except Exception as e:
-            raise UnpicklableTaskError(
-                f"task {t.name!r} cannot be sent to Dask workers: its function does not "
-                f"pickle ({type(e).__name__}: {e}). Keep locks, connections, open files and "
-                "clients out of its closure and defaults (create them inside the task), "
-                "or run with taskflow.executors.LocalExecutor().",
-                task=t.name,
-            ) from None
-
-
-    return by_reference
-
-
-def _missing_modules(modules: list[str]) -> dict[str, str]:
-    """On a worker: the modules it cannot import, with the error."""
-    missing = {}
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as e:
-            missing[name] = f"{type(e).__name__}: {e}"
-    return missing
-
-
-_imports_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _check_workers_import(client: Client, modules: dict[str, str]) -> None:
-    """Fail early, naming the module, when workers cannot import a task's module.
-
-    Tasks defined in an importable module travel by reference: a worker without
-    that module would fail to even read the task and the run would stall.  Each
-    module is checked once per client, on the workers connected at the time.
-    """
-    checked = _imports_checked.setdefault(client, set())
-    todo = sorted(set(modules) - checked)
-    if not todo:
-        return
-    answers = client.run(_missing_modules, todo)
-    for worker, missing in sorted(answers.items()):
-        for module, error in missing.items():
-            raise TaskflowError(
-                f"Dask worker {worker} cannot import module {module!r}, which defines task "
-                f"{modules[module]!r} ({error}). Install it on the workers (your package, or "
-                "PYTHONPATH), or define the flow in the script you run: tasks defined in "
-                "__main__ travel with the flow.",
-                worker=worker, module=module,
-            )
-    checked.update(todo)
 
 
 def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
@@ -482,22 +436,26 @@ def _thaw(ann: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
 
 
 # -- the shared default ---------------------------------------------------------
-_default: dict[str | None, DaskExecutor] = {}
+_default: dict[str, DaskExecutor] = {}
 _default_lock = threading.Lock()
 
 
 def default_executor() -> DaskExecutor:
     """The executor used when none is given: one per process, made on first use.
 
-    It follows ``taskflow.executor.address``: set, it connects there; unset, it
-    starts an embedded LocalCluster, reused by every later run in this process
-    and closed when the process exits.
+    It follows the ``taskflow.executor`` config: with ``address`` set, it connects
+    there; with ``cluster-class`` set, it starts that cluster (with
+    ``cluster-kwargs`` and ``adapt``); otherwise it starts an embedded
+    LocalCluster.  The cluster is reused by every later run in this process with
+    the same settings, and closed when the process exits.
     """
-    address = config.get("executor.address")
+    settings = {k: config.get(f"executor.{k}")
+                for k in ("address", "cluster-class", "cluster-kwargs", "adapt")}
+    key = repr(sorted(settings.items()))
     with _default_lock:
-        ex = _default.get(address)
+        ex = _default.get(key)
         if ex is None:
-            ex = _default[address] = DaskExecutor(address=address)
+            ex = _default[key] = DaskExecutor()
         return ex
 
 

@@ -9,8 +9,8 @@ are used in this process only and never sent to workers (a warning says so).
 
 Writes are atomic:
 
-* local disk: a temporary file in the same directory, flushed and fsynced, then
-  ``os.replace`` onto the final name (and the directory fsynced).  A process
+* local disk: a temporary file in the same directory, flushed (and fsynced when
+  ``taskflow.results.fsync`` is on), then ``os.replace`` onto the final name.  A process
   killed mid-write leaves only a hidden temporary file, which the next write to
   the same place removes;
 * S3 and other object stores: one upload (``pipe_file``); the object becomes
@@ -109,11 +109,13 @@ class ResultStore:
         credentials out: workers use their own environment.  Secrets given here
         are used by this process only and dropped when the store is sent to
         workers (with a warning).
-    fsync : bool
-        Local disk: fsync each result before renaming it into place (default).
-        False skips it: writes stay atomic for every reader and process crash,
-        and a file torn by a machine crash is still refused by its checksum,
-        but it may be lost.  Object stores ignore it.
+    fsync : bool, optional
+        Local disk: fsync each result before renaming it into place, so it
+        survives a machine crash or power loss.  Default: the config
+        ``taskflow.results.fsync`` (false).  Without it, writes are still atomic
+        for every reader and for a worker process killed mid-write, and a file
+        torn by a machine crash is refused by its checksum (the task runs
+        again).  Object stores ignore it.
 
     Notes
     -----
@@ -127,7 +129,7 @@ class ResultStore:
         serializer: str | Any = "pickle",
         storage_options: dict[str, Any] | None = None,
         *,
-        fsync: bool = True,
+        fsync: bool | None = None,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise TypeError(f"a result store needs a URL string, got {url!r}")
@@ -143,7 +145,7 @@ class ResultStore:
                 UserWarning,
                 stacklevel=2,
             )
-        self.fsync = bool(fsync)
+        self.fsync = bool(config.get("results.fsync") if fsync is None else fsync)
         self._fs: Any = None
         self._root = ""
 
