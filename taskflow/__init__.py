@@ -17,6 +17,8 @@
 from taskflow import config as _config  # registers the `taskflow` dask.config section
 from taskflow import triggers
 from taskflow.conditional import case, merge
+from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
+from taskflow.deploy.serve import Deployment, serve
 from taskflow.engine.flow_runner import FlowRun
 from taskflow.exceptions import (
     FAIL,
@@ -42,12 +44,16 @@ __version__ = "0.1.0"
 __all__ = [
     "FAIL",
     "SKIP",
+    "CronSchedule",
+    "Deployment",
     "Flow",
     "FlowDefinitionError",
     "FlowRun",
     "FlowRunError",
+    "IntervalSchedule",
     "Parameter",
     "ParameterError",
+    "Schedule",
     "SchedulerUnreachableError",
     "State",
     "StateType",
@@ -61,6 +67,7 @@ __all__ = [
     "get_dask_client",
     "get_run_logger",
     "merge",
+    "serve",
     "task",
     "triggers",
     "unmapped",

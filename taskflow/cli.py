@@ -2,7 +2,9 @@
 
 ::
 
-    taskflow run flows/etl.py:etl -p n=10 [--address tcp://... | --local]
+    taskflow run flows/etl.py:etl -p n=10 [--address tcp://... | --cluster-class PATH | --local]
+    taskflow run etl -p n=10          (an ad hoc run of a flow a serve process serves)
+    taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
     taskflow show RUN_ID [--traceback]
     taskflow logs RUN_ID [--task NAME]
@@ -25,7 +27,6 @@ Examples
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -36,106 +37,26 @@ from typing import Any
 import click
 import dask
 
+from taskflow.cli_common import (
+    CliError,
+    _history,
+    _log_to_stderr,
+    _oneline,
+    _state,
+    _table,
+    _took,
+    _when,
+    executor_options,
+    make_executor,
+    parse_parameters,
+)
+from taskflow.cli_serve import serve
 from taskflow.exceptions import TaskflowError
 from taskflow.states import StateType
 
 __all__ = ["cli", "main", "parse_parameters"]
 
 _STATES = [t.value for t in StateType]
-
-
-class CliError(click.ClickException):
-    """A usage error: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
-
-def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["n=10", "name=x"]`` -> ``{"n": 10, "name": "x"}``: JSON when it parses, else text.
-
-    Examples
-    --------
-    >>> parse_parameters(["n=10", "xs=[1, 2]", "name=etl", "flag=true", "empty="])
-    {'n': 10, 'xs': [1, 2], 'name': 'etl', 'flag': True, 'empty': ''}
-    """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise CliError(f"parameter {pair!r} must look like NAME=VALUE, e.g. -p n=10")
-        try:
-            out[name] = json.loads(text)
-        except ValueError:
-            out[name] = text
-    return out
-
-
-# -- formatting -------------------------------------------------------------------------
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _took(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
-
-
-def _oneline(text: str | None, width: int = 70) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(click.unstyle(r[i])) for r in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c + " " * (w - len(click.unstyle(c))) for c, w in zip(r, widths)).rstrip()
-        for r in cells
-    )
-
-
-_STYLE = {"SUCCESS": "green", "CACHED": "green", "SKIPPED": "bright_black", "RUNNING": "yellow",
-          "RETRYING": "yellow", "PENDING": "bright_black"}
-
-
-def _state(value: str) -> str:
-    return click.style(value, fg=_STYLE.get(value, "red"), bold=True)
-
-
-class _LineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        where = getattr(record, "task_run_name", "") or getattr(record, "flow_name", "") or "-"
-        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        return f"{stamp} {record.levelname:<7} {where} | {super().format(record)}"
-
-
-class _ClearingHandler(logging.StreamHandler):
-    """Writes records to stderr, first clearing the progress bar's line."""
-
-    def __init__(self, clear: bool) -> None:
-        super().__init__(sys.stderr)
-        self.clear = clear
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return "\r\033[K" + text if self.clear else text
-
-
-def _log_to_stderr(level: int, clear: bool) -> logging.Handler:
-    """Show ``taskflow`` records at ``level`` and above; still record info ones in history."""
-    handler = _ClearingHandler(clear)
-    handler.setLevel(level)
-    handler.setFormatter(_LineFormatter("%(message)s"))
-    # Added before the run starts, so taskflow adds no stderr handler of its own; the
-    # logger's level still follows taskflow.logging.level.
-    logging.getLogger("taskflow").addHandler(handler)
-    return handler
 
 
 # -- the group --------------------------------------------------------------------------
@@ -173,48 +94,50 @@ def cli(ctx: click.Context, history_url: str | None, debug: bool) -> None:
         ctx.with_resource(dask.config.set({"taskflow.history.url": history_url}))
 
 
-def _history() -> Any:
-    from taskflow.history import open_history
-
-    return open_history()
-
-
 # -- run --------------------------------------------------------------------------------
 @cli.command()
 @click.argument("target", metavar="FILE.py:FLOW")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A parameter value (JSON, else text); repeat for several.")
-@click.option("--address", metavar="ADDRESS", help="Run on the Dask scheduler at ADDRESS.")
+@executor_options
 @click.option("--local", is_flag=True, help="Run in this process, one task at a time.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar (default: when stderr is a terminal).")
 @click.option("-v", "--verbose", is_flag=True, help="Show info log records of the run.")
-def run(target: str, params: tuple[str, ...], address: str | None, local: bool,
-        progress: bool | None, verbose: bool) -> None:
+@click.option("--timeout", "wait_timeout", metavar="SECONDS", type=float, default=None,
+              help="Served flows: give up waiting for the run after SECONDS (exit 1).")
+def run(target: str, params: tuple[str, ...], address: str | None, cluster_class: str | None,
+        cluster_kwargs: str | None, adapt: str | None, local: bool, progress: bool | None,
+        verbose: bool, wait_timeout: float | None) -> None:
     """Run a flow, with a progress bar.
 
     FILE.py:FLOW names a flow in a file (or pkg.module:FLOW, in an importable
-    module; :FLOW may be left out when the file has one flow).  Prints the dashboard link, the final state and the result's repr; exits 0
-    when the run succeeds, 1 when it does not.
+    module; :FLOW may be left out when the file has one flow).  Prints the
+    dashboard link, the final state and the result's repr; exits 0 when the run
+    succeeds, 1 when it does not.
+
+    A bare NAME asks the `taskflow serve` process serving the flow NAME for an
+    ad hoc run with these parameters (through the run history) and follows it.
     """
     from taskflow.engine.observers import add_observer, remove_observer
-    from taskflow.executors import DaskExecutor, LocalExecutor
-    from taskflow.executors.base import Executor
     from taskflow.loading import load_flow
     from taskflow.progress import ProgressBar, RunProgress
 
-    if address and local:
-        raise CliError("give --address or --local, not both")
-    flow = load_flow(target)
     values = parse_parameters(params)
+    from taskflow.cli_serve import served_flow_named
+
+    served = served_flow_named(target)
+    if served is not None:
+        if address or cluster_class or local:
+            raise CliError(f"flow {target!r} is served: its runs go where its serve process "
+                           "sends them; leave out --address, --cluster-class and --local")
+        from taskflow.cli_serve import run_served
+
+        run_served(served, values, wait_timeout)
+        return
+    flow = load_flow(target)
     flow.bind_parameters(values)  # unknown or missing parameters fail here, fast
-    executor: Executor | None = None
-    if local:
-        executor = LocalExecutor()
-    elif address:
-        dask_executor = DaskExecutor(address=address)
-        dask_executor.client  # noqa: B018 - connect now: an unreachable address is a usage error
-        executor = dask_executor
+    executor = make_executor(address, cluster_class, cluster_kwargs, adapt, local)
 
     def started(run_id: str, flow_name: str, link: str | None) -> None:
         click.echo(f"flow run {run_id} of {flow_name!r}" + (f"; dashboard: {link}" if link else ""),
@@ -345,6 +268,9 @@ def visualize(target: str, output: str | None, run_id: str | None) -> None:
     path = output or f"{flow.name}.png"
     draw(flow, path, run=run_id)
     click.echo(f"wrote {path}")
+
+
+cli.add_command(serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,6 +21,8 @@ from taskflow.exceptions import FlowDefinitionError, ParameterError
 from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
 
 if TYPE_CHECKING:
+    from taskflow.deploy.schedules import Schedule
+    from taskflow.deploy.serve import Deployment
     from taskflow.engine.flow_runner import FlowRun
     from taskflow.executors.base import Executor
     from taskflow.results import ResultStore
@@ -73,6 +75,7 @@ class Flow(Generic[P, R]):
         executor: Executor | None = None,
         result_store: str | ResultStore | None = None,
         checkpoint: bool | None = None,
+        schedule: Schedule | None = None,
     ) -> None:
         if name is None:
             if fn is None:
@@ -95,8 +98,15 @@ class Flow(Generic[P, R]):
                 f"flow {name!r}: checkpoint must be True, False or None, got {checkpoint!r}",
                 flow=name,
             )
+        if schedule is not None and not callable(getattr(schedule, "due_between", None)):
+            raise FlowDefinitionError(
+                f"flow {name!r}: schedule must be a taskflow Schedule "
+                f"(IntervalSchedule('15m'), CronSchedule('0 * * * *')), got {schedule!r}",
+                flow=name,
+            )
         self.result_store = result_store
         self.checkpoint = checkpoint
+        self.schedule = schedule
         self._graph: FlowGraph | None = None
         self._builder: FlowBuilder | None = None
         if fn is not None:
@@ -245,6 +255,46 @@ class Flow(Generic[P, R]):
 
         return run_flow(self, parameters, executor=executor or self.executor, resume=resume)
 
+    def to_deployment(
+        self, schedule: Schedule | None = None, *, parameters: Mapping[str, Any] | None = None,
+        name: str | None = None, overlap: bool = False, catch_up: bool = False,
+    ) -> Deployment:
+        """This flow with a schedule and rules, to serve with :func:`taskflow.serve`.
+
+        See :class:`~taskflow.deploy.serve.Deployment`; ``schedule`` defaults to the
+        flow's own.  Unknown or missing parameters are refused here.
+        """
+        from taskflow.deploy.serve import Deployment
+
+        return Deployment(self, schedule, dict(parameters or {}), name or "", overlap, catch_up)
+
+    def serve(
+        self, schedule: Schedule | None = None, *, parameters: Mapping[str, Any] | None = None,
+        overlap: bool = False, catch_up: bool = False, executor: Executor | None = None,
+        on_stop: str = "wait",
+    ) -> None:
+        """Start this flow's runs on ``schedule`` until SIGTERM or Ctrl-C (blocks).
+
+        Runs go to ``executor`` (default: the flow's, else the configured
+        cluster) and are recorded in the run history; a failing run does not
+        stop the server; a due run is skipped while the previous one still goes
+        (unless ``overlap``); runs missed while no server ran are skipped (or
+        run, with ``catch_up``).  On stop, running runs finish (``on_stop="wait"``,
+        bounded by ``taskflow.serve.stop-timeout``) or end CANCELLED (``"cancel"``).
+        Ad hoc runs: ``taskflow run FLOW_NAME -p name=value`` from any shell
+        sharing the history.
+
+        Examples
+        --------
+        >>> from taskflow.deploy.schedules import CronSchedule
+        >>> etl.serve(CronSchedule("0 * * * *"), parameters={"n": 100})  # doctest: +SKIP
+        """
+        from taskflow.deploy.serve import Server
+
+        deployment = self.to_deployment(schedule, parameters=parameters, overlap=overlap,
+                                        catch_up=catch_up)
+        Server([deployment], executor or self.executor, on_stop=on_stop).serve()
+
     def visualize(self, filename: str | os.PathLike[str] | None = None,
                   run: FlowRun | str | None = None) -> Any:
         """Draw the flow's graph with graphviz; coloured by a run's states when given.
@@ -336,6 +386,7 @@ def flow(
     executor: Executor | None = ...,
     result_store: str | ResultStore | None = ...,
     checkpoint: bool | None = ...,
+    schedule: Schedule | None = ...,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -347,12 +398,14 @@ def flow(
     executor: Executor | None = None,
     result_store: str | ResultStore | None = None,
     checkpoint: bool | None = None,
+    schedule: Schedule | None = None,
 ) -> Any:
     """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
 
     ``result_store=`` (a URL or a ResultStore) and ``checkpoint=True`` say where
     and whether task outputs persist (see :class:`Flow`); nothing is written
-    unless asked.
+    unless asked.  ``schedule=`` is when ``taskflow serve`` / :meth:`Flow.serve`
+    start its runs by default.
 
     The function's parameters are the flow's parameters (a default makes one
     optional).  Its body is traced once: task calls inside record the graph and
@@ -381,7 +434,7 @@ def flow(
 
     def decorate(f: Callable[P, R]) -> Flow[P, R]:
         return Flow(name or f.__name__, f, executor=executor, result_store=result_store,
-                    checkpoint=checkpoint)
+                    checkpoint=checkpoint, schedule=schedule)
 
     return decorate
 

@@ -101,7 +101,7 @@ def test_run_on_a_scheduler_address_with_a_flow_file_outside_any_package(url, tm
     (["run", FLOWS], "defines 2 flows (broken, squares); say which one"),
     (["run", f"{FLOWS}:squares", "-p", "m=3"], "has no parameter 'm'; its parameters are: n=3"),
     (["run", f"{FLOWS}:squares", "-p", "n"], "must look like NAME=VALUE"),
-    (["run", f"{FLOWS}:squares", "--local", "--address", "tcp://x:1"], "not both"),
+    (["run", f"{FLOWS}:squares", "--local", "--address", "tcp://x:1"], "give one of --address, --cluster-class or --local, not --address and --local"),
     (["run", "no_such_module:flow"], "no file or module 'no_such_module'"),
     (["show", "ffffffff"], "no flow run with id 'ffffffff'"),
     (["logs", "ffffffff"], "`taskflow runs` lists recent runs"),

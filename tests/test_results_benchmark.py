@@ -24,7 +24,7 @@ def test_the_quick_results_benchmark_reports_throughput_and_writes_nothing_when_
     assert "Checkpoint throughput" in proc.stdout and "Targets:" in proc.stdout
     doc = json.loads(out.read_text())
     assert set(doc["local"]["mb_per_s"]) == {"fsspec", "checkpoint", "fsspec+fsync",
-                                             "checkpoint-fsync"}
+                                             "checkpoint+fsync"}
     assert set(doc["s3"]["mb_per_s"]) == {"fsspec", "checkpoint"}
     assert doc["local"]["bytes"] == doc["s3"]["bytes"] == 16 * 2**20
     assert doc["fanout"]["files_written_with_checkpointing_off"] == 0

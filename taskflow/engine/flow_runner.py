@@ -142,7 +142,9 @@ def _final_states(plan: Plan, recorder: _Recorder, outcome: Outcome) -> dict[str
             continue
         ups = [n for u in task.spec.upstream for n in (u.names() if isinstance(u, Group) else [u])]
         lost_up = [u for u in ups if u in filled]
-        if lost_up:
+        if outcome.cancelled:
+            states[name] = transitions.cancelled(outcome.cancelled)
+        elif lost_up:
             states[name] = State(
                 StateType.TRIGGER_FAILED,
                 message=f"upstream task {lost_up[0]!r} crashed",
@@ -186,16 +188,19 @@ def run_flow(
     parameters: dict[str, Any],
     executor: Executor | None = None,
     resume: str | None = None,
+    run_id: str | None = None,
 ) -> FlowRun:
     """Run ``flow`` with ``parameters`` on ``executor`` (default: the shared DaskExecutor).
 
     With ``resume``, re-run that finished run's flow with its parameters, its
     persisted results standing in for their tasks (read from the result store).
+    ``run_id`` names the run (default: a new random hex id); a caller that may
+    cancel the run (``executor.cancel(run_id)``) chooses it up front.
     """
     logs.install_handler()
     graph = flow.graph
     params, results = runs.prepare_run(flow, parameters, resume)
-    run_id = uuid.uuid4().hex
+    run_id = run_id or uuid.uuid4().hex
     plan = build_plan(graph, params, run_id, results)
     runs.begin_run(graph, params, run_id, results)  # store checked before any task runs
     if executor is None:
@@ -223,6 +228,8 @@ def run_flow(
         for name in names or [node_name]  # an empty map stands for itself
     }
     state = transitions.flow_state(reference, started_at=started)
+    if outcome.cancelled and any(s.type is StateType.CANCELLED for s in task_states.values()):
+        state = transitions.cancelled(outcome.cancelled).replace(started_at=started)
     if state.is_successful():
         try:
             state = state.replace(result=plan.resolve_returns(runs.load_refs(outcome.values)))

@@ -220,6 +220,17 @@ def crashed(reason: str, *, now: float | None = None) -> State:
     return State(StateType.CRASHED, message=reason, ended_at=time.time() if now is None else now)
 
 
+def cancelled(reason: str, *, now: float | None = None) -> State:
+    """The state of a task run, or a flow run, stopped before it could finish.
+
+    Examples
+    --------
+    >>> cancelled("the serve process stopped", now=1.0)
+    Cancelled(message='the serve process stopped')
+    """
+    return State(StateType.CANCELLED, message=reason, ended_at=time.time() if now is None else now)
+
+
 def flow_state(
     reference: Mapping[str, State],
     *,

@@ -7,6 +7,7 @@ holding only the values of the plan's return keys.
 """
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from taskflow.engine.plan import Key, Plan
 
-__all__ = ["Executor", "Outcome"]
+__all__ = ["Cancellations", "Executor", "Outcome"]
 
 OnEvent = Callable[[dict[str, Any]], None]
 
@@ -36,6 +37,51 @@ class Outcome:
 
     values: dict[Key, Any] = field(default_factory=dict)
     lost: dict[Key, tuple[str, Key | None]] = field(default_factory=dict)
+    cancelled: str | None = None  # why the run was stopped early, if it was
+
+
+class Cancellations:
+    """The runs an executor is running, and the ones asked to stop (thread-safe).
+
+    A run registers while it runs; :meth:`cancel` records the reason and calls
+    the stoppers the run registered (e.g. cancelling its Dask futures).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stoppers: dict[str, list[Callable[[], None]]] = {}
+        self._reasons: dict[str, str] = {}
+
+    def started(self, run_id: str) -> None:
+        with self._lock:
+            self._stoppers.setdefault(run_id, [])
+
+    def finished(self, run_id: str) -> None:
+        with self._lock:
+            self._stoppers.pop(run_id, None)
+            self._reasons.pop(run_id, None)
+
+    def on_cancel(self, run_id: str, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the run is cancelled (now, if it already was)."""
+        with self._lock:
+            already = run_id in self._reasons
+            if not already:
+                self._stoppers.setdefault(run_id, []).append(stop)
+        if already:
+            stop()
+
+    def cancel(self, run_id: str, reason: str) -> bool:
+        with self._lock:
+            if run_id not in self._stoppers or run_id in self._reasons:
+                return False
+            self._reasons[run_id] = reason
+            stoppers = list(self._stoppers[run_id])
+        for stop in stoppers:
+            stop()
+        return True
+
+    def reason(self, run_id: str) -> str | None:
+        return self._reasons.get(run_id)
 
 
 class Executor(ABC):
@@ -59,6 +105,22 @@ class Executor(ABC):
     def address(self) -> str | None:
         """Where runs go (a scheduler address), if anywhere."""
         return None
+
+    @property
+    def cancellations(self) -> Cancellations:
+        """The runs of this executor that may be cancelled."""
+        found = self.__dict__.get("_cancellations")
+        if found is None:
+            found = self.__dict__.setdefault("_cancellations", Cancellations())
+        return found
+
+    def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
+        """Stop a run of this executor early; its unfinished task runs end CANCELLED.
+
+        Tasks already running on a worker finish there, but nothing after them
+        starts.  Returns False when the run is not running here (any more).
+        """
+        return self.cancellations.cancel(run_id, reason)
 
     def close(self) -> None:
         """Release what the executor started."""

@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import os
 import threading
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import CancelledError
 from typing import Any
 
 import dask
 from distributed import Client, Future, as_completed, span, wait
+from distributed.comm.addressing import parse_address
+from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
 from taskflow import config
@@ -110,6 +114,8 @@ def _import(path: str, what: str) -> Any:
         mod = importlib.import_module(module)
     except ImportError as e:
         package = module.split(".")[0].replace("_", "-")
+        if package == "dask-cloudprovider" and module.count("."):  # its clouds are extras
+            package = f"dask-cloudprovider[{module.split('.')[1]}]"
         raise TaskflowError(
             f"{what} {path!r} cannot be imported: {e}. Install the package that "
             f"provides it (for example `pip install {package}`).",
@@ -119,6 +125,67 @@ def _import(path: str, what: str) -> Any:
         return getattr(mod, name)
     except AttributeError:
         raise TaskflowError(f"{what} {path!r}: module {module!r} has no {name!r}", path=path) from None
+
+
+_SECURITY_HINT = (
+    "Pass security=distributed.security.Security(tls_ca_file=..., tls_client_cert=..., "
+    "tls_client_key=...) to DaskExecutor, or set distributed.comm.tls.ca-file, "
+    "distributed.comm.tls.client.cert and distributed.comm.tls.client.key in the Dask config."
+)
+
+
+def _check_tls_setup(address: str, security: Any) -> None:
+    """Refuse, naming the address, what Dask would refuse with a raw TypeError or RuntimeError."""
+    from distributed.security import Security
+
+    if security is None:
+        security = Security()  # what distributed.Client does: Dask's distributed.comm.tls config
+    if not isinstance(security, Security):
+        return  # security=True (temporary credentials): Dask's own business
+    scheme, location = parse_address(address)
+    try:
+        args = security.get_connection_args("client")
+    except OSError as e:  # a certificate or key file that is missing or unreadable
+        files = [f"{name}={path!r}" for name in ("tls_ca_file", "tls_client_cert", "tls_client_key")
+                 if isinstance(path := getattr(security, name, None), str)
+                 and not os.access(path, os.R_OK)]
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: the TLS files of this "
+            f"client cannot be read ({', '.join(files) or e}). {_SECURITY_HINT}", address=address,
+        ) from None
+    if scheme == "tls" and args["ssl_context"] is None:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: the address uses TLS but "
+            f"this client has no TLS certificate and CA. {_SECURITY_HINT}",
+            address=address,
+        )
+    if scheme == "tcp" and args["require_encryption"]:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: this client requires "
+            "encryption (require_encryption) and tcp:// is not encrypted. Use the "
+            f"scheduler's TLS address, 'tls://{location}'.",
+            address=address,
+        )
+
+
+def _closed_error(address: str, e: BaseException) -> SchedulerUnreachableError:
+    """The error for a scheduler that answered, then closed the connection (TLS refusals)."""
+    detail = str(e) or repr(e.__cause__)
+    if parse_address(address)[0] == "tls":
+        hint = (
+            "The TLS handshake failed: tls_ca_file must be the CA that signed the "
+            "scheduler's certificate, and the client certificate must be signed by a CA "
+            f"the scheduler trusts. {_SECURITY_HINT}"
+        )
+    else:
+        hint = (
+            "If the scheduler uses TLS, connect to its tls:// address with "
+            "security=distributed.security.Security(...)."
+        )
+    return SchedulerUnreachableError(
+        f"the Dask scheduler at {address!r} closed the connection ({detail}). {hint}",
+        address=address,
+    )
 
 
 class DaskExecutor(Executor):
@@ -221,7 +288,12 @@ class DaskExecutor(Executor):
                     self.adapt_kwargs = dict(config.get("executor.adapt"))
         if address is not None:
             try:
+                _check_tls_setup(address, self.client_kwargs.get("security"))
                 return Client(address, timeout=timeout, **self.client_kwargs)
+            except SchedulerUnreachableError:
+                raise
+            except CommClosedError as e:  # a scheduler answered, then closed the connection
+                raise _closed_error(address, e) from None
             except (OSError, TimeoutError) as e:
                 raise SchedulerUnreachableError(
                     f"no Dask scheduler answered at {address!r} within {timeout:g} s ({e}). "
@@ -284,6 +356,7 @@ class DaskExecutor(Executor):
         page = RunAnnouncer.start(client, plan)
         outcome: Outcome | None = None
         error: BaseException | None = None
+        self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, page.wrap(on_event))
@@ -294,6 +367,7 @@ class DaskExecutor(Executor):
             error = e
             raise
         finally:
+            self.cancellations.finished(plan.run.run_id)
             page.finished(outcome, error)
             router.remove(plan.run.run_id)
 
@@ -302,11 +376,13 @@ class DaskExecutor(Executor):
         held: dict[Any, Future] = {}
         kept: set[Any] = set()
         facts = as_completed()
+        run_id = plan.run.run_id
+        self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
 
         def submit(batch: Batch) -> None:
             for event in batch.events:
                 on_event(event)
-            if not batch.steps:
+            if not batch.steps or self.cancellations.reason(run_id):
                 return
             check_workers_import(client, check_picklable(batch.steps))
             later = plan.needed_later()
@@ -330,6 +406,8 @@ class DaskExecutor(Executor):
                 held[step_key] = future
                 if step_key in plan.waiting:
                     facts.add(future)
+            if self.cancellations.reason(run_id):  # cancelled while this batch was sent
+                client.cancel(futures)
             for k in [k for k in held if k not in later and k not in kept and k not in plan.waiting]:
                 held.pop(k).release()
 
@@ -337,13 +415,19 @@ class DaskExecutor(Executor):
             check_versions(client)
             submit(plan.start())
             for future in facts:
+                if self.cancellations.reason(run_id):
+                    break
                 if future.status == "finished":
                     fact = future.result()
                 else:
                     fact = StateMarker(crashed(_loss(future)[0]))
                 submit(plan.add_facts({future.key: fact}))
             keep = [held[k] for k in kept]
-            wait(keep)
+            try:
+                wait(keep)
+            except CancelledError:  # distributed raises when a future it waits on is cancelled
+                if not self.cancellations.reason(run_id):
+                    raise
         except BaseException:
             client.cancel(list(held.values()))
             raise
@@ -352,7 +436,7 @@ class DaskExecutor(Executor):
         values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
         for f in held.values():
             f.release()
-        return Outcome(values=values, lost=lost)
+        return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
 
     def _ensure_router(self, client: Client, topic: str) -> _Router:
         # One router per client and topic, shared by every executor on that client:
@@ -369,6 +453,15 @@ class DaskExecutor(Executor):
 
 _routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKeyDictionary()
 _routers_lock = threading.Lock()
+
+
+def _snapshot(held: dict[Any, Future]) -> list[Future]:
+    """The futures in ``held``, read from another thread while it may grow."""
+    while True:
+        try:
+            return list(held.values())
+        except RuntimeError:  # changed size during iteration: read again
+            continue
 
 
 def _loss(future: Any) -> tuple[str, Any]:

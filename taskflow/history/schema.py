@@ -13,6 +13,13 @@ database with other things:
     which the run first reported each task run.
 ``taskflow_logs``
     log records of task runs.
+``taskflow_served_flows``
+    flows a ``taskflow serve`` process serves: name, target, schedule, the
+    process (host, pid), its heartbeat, and the last due time it handled (so a
+    restarted server knows which runs it missed).
+``taskflow_run_requests``
+    ad hoc runs asked of a serve process (``taskflow run NAME``): flow name,
+    parameters, state (PENDING, STARTED, REFUSED), and the run id once started.
 ``taskflow_meta``
     the schema version.
 
@@ -36,7 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-__all__ = ["SCHEMA_VERSION", "create", "flow_runs", "logs", "meta", "metadata", "task_runs"]
+__all__ = ["SCHEMA_VERSION", "create", "flow_runs", "logs", "meta", "metadata", "run_requests",
+           "served_flows", "task_runs"]
 
 SCHEMA_VERSION = 1
 
@@ -94,6 +102,34 @@ logs = Table(
     Column("created", Double, nullable=False),
     Column("worker", String(255), nullable=False, default=""),
     Index("ix_taskflow_logs_run", "run_id", "task", "created"),
+)
+
+served_flows = Table(
+    "taskflow_served_flows",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("target", Text, nullable=False, default=""),
+    Column("schedule", Text, nullable=False, default=""),
+    Column("parameters", Text, nullable=False, default="{}"),
+    Column("host", String(255), nullable=False, default=""),
+    Column("pid", Integer),
+    Column("started_at", Double),
+    Column("heartbeat", Double),
+    Column("last_due", Double),
+)
+
+run_requests = Table(
+    "taskflow_run_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("flow_name", String(255), nullable=False),
+    Column("parameters", Text, nullable=False, default="{}"),
+    Column("state", String(32), nullable=False),
+    Column("run_id", String(64)),
+    Column("message", Text, nullable=False, default=""),
+    Column("requested_at", Double, nullable=False),
+    Column("taken_at", Double),
+    Index("ix_taskflow_run_requests_pending", "state", "flow_name"),
 )
 
 meta = Table(

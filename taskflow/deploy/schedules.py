@@ -1,13 +1,10 @@
 """Schedules: when the serve process starts flow runs.
 
-A schedule is a plain value.  Given a moment it says which due times come next
-(:meth:`Schedule.next`) or which fell inside a window (:meth:`Schedule.due_between`,
-which a restarted server uses to find the runs it missed).  It keeps no state and
-reads the clock only when ``after`` is left out, so a server can stop, restart or
-move and still get the same due times.  Schedules compare by value, hash, and
-pickle, so they can be sent to a serve subprocess.
-
-There are two kinds:
+A schedule is a plain value (it compares, hashes and pickles).  Given a moment it
+says which due times come next (:meth:`Schedule.next`) or which fell inside a window
+(:meth:`Schedule.due_between`: the runs missed while a server was down).  It keeps no
+state and reads the clock only when ``after`` is left out, so a restarted server
+gets the same due times.  There are two kinds:
 
 - :class:`IntervalSchedule` runs every fixed period, at ``start + k * every``.
   Without a ``start`` it counts from the Unix epoch, so ``every="15m"`` runs at
@@ -16,9 +13,8 @@ There are two kinds:
 - :class:`CronSchedule` runs on a cron expression (through ``croniter``), read in
   an IANA timezone.
 
-Both kinds follow the same rules.  Naive datetimes (``start``, ``end``, ``after``)
-are taken as UTC.  Due times are timezone-aware.  No due time comes before
-``start`` or after ``end``.
+For both, naive datetimes (``start``, ``end``, ``after``) are taken as UTC, due
+times are timezone-aware, and none comes before ``start`` or after ``end``.
 
 Daylight saving time, for cron schedules in their own timezone:
 
@@ -77,6 +73,7 @@ class ScheduleError(TaskflowError, ValueError):
     """A schedule cannot be built: a bad cron expression, timezone, interval or bounds."""
 
 
+@dataclass(frozen=True, init=False, repr=False)
 class Schedule(ABC):
     """When to start flow runs, and with which ``parameters``.
 
@@ -85,9 +82,9 @@ class Schedule(ABC):
     ``start`` and ignore ``end``.
     """
 
-    parameters: dict[str, Any]
     start: datetime | None
     end: datetime | None
+    parameters: dict[str, Any] = field(hash=False)
 
     def next(self, n: int = 1, after: datetime | None = None) -> list[datetime]:
         """The next ``n`` due times strictly after ``after`` (default: now), in order.
@@ -168,9 +165,6 @@ class IntervalSchedule(Schedule):
     """
 
     every: timedelta
-    start: datetime | None
-    end: datetime | None
-    parameters: dict[str, Any] = field(hash=False)
 
     def __init__(self, every: timedelta | float | int | str, start: datetime | None = None,
                  end: datetime | None = None,
@@ -230,22 +224,13 @@ class CronSchedule(Schedule):
 
     expr: str
     timezone: str
-    start: datetime | None
-    end: datetime | None
-    parameters: dict[str, Any] = field(hash=False)
 
     def __init__(self, expr: str, timezone: str = "UTC", start: datetime | None = None,
                  end: datetime | None = None,
                  parameters: Mapping[str, Any] | None = None) -> None:
-        tz = _zone(timezone)
-        object.__setattr__(self, "expr", _cron(expr, tz))
+        object.__setattr__(self, "expr", _cron(expr, _zone(timezone)))
         object.__setattr__(self, "timezone", timezone)
         self._set_common(start, end, parameters)
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """The schedule's timezone as a ``ZoneInfo``."""
-        return ZoneInfo(self.timezone)
 
     def describe(self) -> str:
         return f"cron {self.expr!r} ({self.timezone}){self._bounds_text()}"
@@ -268,7 +253,7 @@ class CronSchedule(Schedule):
                 yield t
 
     def _walk(self, base: datetime, forward: bool) -> Iterator[datetime]:
-        tz = self.tz
+        tz = ZoneInfo(self.timezone)
         it = croniter(self.expr, base.astimezone(tz))
         fixed_hour = not str(it.expressions[1]).startswith("*")
         while True:
@@ -324,7 +309,7 @@ def _interval(every: timedelta | float | int | str) -> timedelta:
         else:
             td = timedelta(seconds=parse_timedelta(every) if isinstance(every, str) else every)
     except (TypeError, ValueError, KeyError, OverflowError) as e:
-        raise ScheduleError(f"cannot read interval {every!r} ({e}); give a duration like "
+        raise ScheduleError(f"cannot read interval {every!r}; give a duration like "
                             "'15m', '1h', '2 days' or a number of seconds", every=every) from e
     if td < MIN_INTERVAL:
         raise ScheduleError(f"interval {every!r} must be at least 1ms; give a positive "
@@ -349,17 +334,19 @@ def _zone(name: str) -> ZoneInfo:
 def _cron(expr: str, tz: ZoneInfo) -> str:
     if not isinstance(expr, str):
         raise ScheduleError(f"cron expression must be text, got {expr!r}; {_CRON_HELP}", expr=expr)
-    expr = " ".join(expr.split())
-    if not expr.startswith("@") and len(expr.split()) not in (5, 6):
-        raise ScheduleError(f"cron expression {expr!r} has {len(expr.split())} fields; "
-                            f"{_CRON_HELP}", expr=expr)
+    fields = expr.split()
+    if not expr.startswith("@") and len(fields) not in (5, 6):
+        raise ScheduleError(f"cron expression {expr!r} has {len(fields)} fields; {_CRON_HELP}",
+                            expr=expr)
     try:
-        croniter(expr, datetime(2000, 1, 1, tzinfo=tz)).get_next(datetime)
+        croniter(" ".join(fields), datetime(2000, 1, 1, tzinfo=tz)).get_next(datetime)
     except (CroniterError, ValueError, KeyError, TypeError) as e:
-        reason = "it never fires" if "find next date" in str(e) else str(e)
+        reason = ("it never fires" if "find next date" in str(e) else
+                  "unknown alias (known: @hourly, @daily, @midnight, @weekly, @monthly, "
+                  "@yearly)" if expr.startswith("@") else str(e))
         raise ScheduleError(f"invalid cron expression {expr!r}: {reason}; {_CRON_HELP}",
                             expr=expr) from e
-    return expr
+    return " ".join(fields)
 
 
 def _repeated_wall_time(t: datetime, tz: ZoneInfo) -> bool:

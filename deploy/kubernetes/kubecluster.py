@@ -1,0 +1,77 @@
+"""Run a flow on a Dask cluster that the dask-kubernetes operator starts for this run.
+
+What it needs:
+
+* a Kubernetes cluster with the Dask operator installed::
+
+      helm install --repo https://helm.dask.org --create-namespace -n dask-operator \\
+          --generate-name dask-kubernetes-operator
+
+* ``pip install dask-kubernetes`` here, and a kubeconfig that may create DaskCluster
+  resources in the current namespace;
+* the image of ``deploy/Dockerfile`` pushed where the cluster pulls from, named in
+  ``TASKFLOW_IMAGE`` (default ``dask-taskflow:0.1.0``);
+* the same Python (major.minor), dask, distributed, cloudpickle and taskflow here as in
+  the image: taskflow refuses workers that differ.
+
+Usage (from the repository root)::
+
+    TASKFLOW_IMAGE=registry.example.com/dask-taskflow:0.1.0 \\
+        python deploy/kubernetes/kubecluster.py examples/etl.py:etl -p n=1000
+
+The cluster (a scheduler pod and 1 to 10 worker pods, scaled on load) is deleted when
+the run ends.  ``deploy/kubernetes/taskflow.yaml`` does the same through Dask config,
+for ``taskflow run`` and ``taskflow serve``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from taskflow.cli import parse_parameters
+from taskflow.executors import DaskExecutor
+from taskflow.loading import load_flow
+
+CLUSTER_CLASS = "dask_kubernetes.operator.KubeCluster"
+# Adaptive scaling between these numbers of workers (Cluster.adapt keywords).
+ADAPT = {"minimum": 1, "maximum": 10}
+
+
+def cluster_kwargs() -> dict:
+    """Keyword arguments of ``KubeCluster``."""
+    return {
+        "name": "taskflow-{uuid}",  # KubeCluster fills in {uuid}: one cluster per run
+        "image": os.environ.get("TASKFLOW_IMAGE", "dask-taskflow:0.1.0"),
+        "n_workers": 2,
+        "resources": {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "1", "memory": "2Gi"},
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run a flow on a KubeCluster.")
+    parser.add_argument("target", help="FILE.py:FLOW or package.module:FLOW")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+
+    flow = load_flow(args.target)
+    executor = DaskExecutor(
+        cluster_class=CLUSTER_CLASS,
+        cluster_kwargs=cluster_kwargs(),
+        adapt_kwargs=ADAPT,
+    )
+    try:
+        run = flow.run(executor=executor, **parse_parameters(args.param))
+        print(f"state:  {run.state!r}")
+        if run.state.is_successful():
+            print(f"result: {run.result()!r}")
+    finally:
+        executor.close()  # deletes the DaskCluster resource
+    return 0 if run.state.is_successful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

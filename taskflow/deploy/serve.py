@@ -1,0 +1,388 @@
+"""Serve flows: a long-running process that starts each flow's runs on its schedule.
+
+::
+
+    etl.serve(CronSchedule("0 * * * *"))                       # one flow, blocks
+    serve(etl.to_deployment(IntervalSchedule("15m")),           # several flows
+          report.to_deployment(CronSchedule("0 6 * * *", timezone="Europe/Berlin")))
+
+or from a shell: ``taskflow serve flows.py:etl --every 15m``.
+
+What the server does:
+
+* starts each run when it is due, on the executor given (default: the
+  configured cluster, ``taskflow.executor.*``), each run in its own thread;
+  every run is recorded in the run history like any other;
+* keeps going when a run fails (or cannot even start: the error is logged);
+* does not start a run of a flow while its previous run still goes, unless the
+  deployment allows ``overlap`` (the skipped due time is logged);
+* skips runs that fell due while no server ran (it knows from the last due time
+  it recorded in the history), or runs them, one after another, with
+  ``catch_up=True``;
+* takes ad hoc runs asked with ``taskflow run NAME -p ...`` (through the history);
+* stops on SIGTERM or Ctrl-C: it starts nothing more, lets running runs finish
+  (``on_stop="wait"``, for at most ``taskflow.serve.stop-timeout``) or cancels
+  them (``on_stop="cancel"``: they end CANCELLED).  A second signal cancels at once.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import dask.utils
+
+from taskflow import config
+from taskflow.deploy.schedules import Schedule
+from taskflow.exceptions import TaskflowError
+
+if TYPE_CHECKING:
+    from taskflow.executors.base import Executor
+    from taskflow.flow import Flow
+    from taskflow.history.store import HistoryStore
+
+__all__ = ["Deployment", "Server", "serve"]
+
+logger = logging.getLogger("taskflow.serve")
+
+
+@dataclass
+class Deployment:
+    """A flow to serve: its schedule, parameters and rules.
+
+    Parameters
+    ----------
+    flow : Flow
+    schedule : Schedule, optional
+        When runs are due (default: the flow's own ``schedule``).  Without any,
+        the flow is served for ad hoc runs only.
+    parameters : dict, optional
+        Values for every run (over the schedule's ``parameters``; an ad hoc
+        request's parameters go over both).
+    name : str, optional
+        The name ad hoc runs ask for (default: the flow's name).
+    overlap : bool
+        Start a due run even while the previous one still goes (default: skip it).
+    catch_up : bool
+        Run the runs missed while no server ran, one after another (default: skip them).
+    target : str
+        Where the flow came from (``file.py:flow``), for people reading the history.
+    """
+
+    flow: Flow[..., Any]
+    schedule: Schedule | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    overlap: bool = False
+    catch_up: bool = False
+    target: str = ""
+
+    def __post_init__(self) -> None:
+        if self.schedule is None:
+            self.schedule = getattr(self.flow, "schedule", None)
+        if self.schedule is not None and not isinstance(self.schedule, Schedule):
+            raise TaskflowError(
+                f"flow {self.flow.name!r}: schedule must be a taskflow Schedule "
+                f"(IntervalSchedule, CronSchedule), got {self.schedule!r}", flow=self.flow.name,
+            )
+        self.name = self.name or self.flow.name
+        self.parameters = dict(self.parameters or {})
+        self.flow.bind_parameters(self.run_parameters())  # unknown or missing names fail now
+
+    def run_parameters(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Parameters of a run: the schedule's, then the deployment's, then ``extra``."""
+        base = dict(self.schedule.parameters) if self.schedule is not None else {}
+        return {**base, **self.parameters, **(extra or {})}
+
+    def describe(self) -> str:
+        return self.schedule.describe() if self.schedule is not None else "ad hoc runs only"
+
+
+@dataclass
+class _Served:
+    deployment: Deployment
+    next_due: datetime | None = None
+    backlog: deque[datetime] = field(default_factory=deque)  # missed runs to catch up
+    running: dict[str, threading.Thread] = field(default_factory=dict)
+
+
+class Server:
+    """Serves deployments until stopped; see the module docstring.
+
+    Parameters
+    ----------
+    deployments : sequence of Deployment
+    executor : Executor, optional
+        Where runs go (default: the configured default executor).
+    on_stop : {"wait", "cancel"}
+        What a stop does to running runs.
+    stop_timeout : float or str, optional
+        How long a stop waits for running runs before cancelling them (default
+        ``taskflow.serve.stop-timeout``).
+    poll_interval : float or str, optional
+        How often ad hoc run requests are looked for (default ``taskflow.serve.poll-interval``).
+    """
+
+    def __init__(
+        self,
+        deployments: Sequence[Deployment],
+        executor: Executor | None = None,
+        *,
+        on_stop: str = "wait",
+        stop_timeout: float | str | None = None,
+        poll_interval: float | str | None = None,
+    ) -> None:
+        if not deployments:
+            raise TaskflowError("nothing to serve: give at least one flow")
+        names = [d.name for d in deployments]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TaskflowError(f"two served flows have the same name {twice}; give them "
+                                "distinct names (Deployment(name=...))", names=twice)
+        if on_stop not in ("wait", "cancel"):
+            raise TaskflowError(f"on_stop must be 'wait' or 'cancel', got {on_stop!r}")
+        self.served = {d.name: _Served(d) for d in deployments}
+        self.executor = executor
+        self.on_stop = on_stop
+        self.stop_timeout = _seconds(stop_timeout, "serve.stop-timeout")
+        self.poll_interval = _seconds(poll_interval, "serve.poll-interval")
+        self._wake = threading.Event()
+        self._stopping = False
+        self._cancel_now = False
+        self._lock = threading.Lock()
+        self._history: HistoryStore | None = None
+        self.started_runs: list[str] = []  # run ids, in order (for callers and tests)
+
+    # -- control ---------------------------------------------------------------------
+    def stop(self, reason: str = "stop requested") -> None:
+        """Stop serving (any thread); called twice, cancel running runs at once."""
+        with self._lock:
+            if self._stopping:
+                self._cancel_now = True
+            self._stopping = True
+            self._stop_reason = reason
+        self._wake.set()
+
+    def serve(self) -> None:
+        """Serve until :meth:`stop`, SIGTERM or Ctrl-C."""
+        restore = self._install_signals()
+        try:
+            self._start()
+            while not self._stopping:
+                self._tick()
+                self._wake.wait(self._sleep_time())
+                self._wake.clear()
+        finally:
+            try:
+                self._shutdown()
+            finally:
+                restore()
+
+    # -- the loop --------------------------------------------------------------------
+    def _start(self) -> None:
+        if self.executor is None:
+            from taskflow.executors import default_executor
+
+            self.executor = default_executor()
+        self._history = _open_history()
+        last_due: dict[str, float | None] = {}
+        if self._history is not None:
+            from taskflow.history import serving
+
+            known = {r.name: r for r in serving.served_flows(self._history)}
+            last_due = {n: known[n].last_due if n in known else None for n in self.served}
+            serving.register(self._history, [
+                {"name": n, "target": s.deployment.target, "schedule": s.deployment.describe(),
+                 "parameters": s.deployment.parameters} for n, s in self.served.items()
+            ], alive_within=_seconds(None, "history.stale-after"))
+        now = _now()
+        for name, s in self.served.items():
+            schedule = s.deployment.schedule
+            if schedule is None:
+                continue
+            last = last_due.get(name)
+            if last is not None:
+                missed = schedule.due_between(datetime.fromtimestamp(last, timezone.utc), now)
+                if missed and s.deployment.catch_up:
+                    s.backlog.extend(missed)
+                    logger.info("flow %r: catching up %d run(s) missed while not served",
+                                name, len(missed))
+                elif missed:
+                    logger.warning("flow %r: skipped %d run(s) due while not served (%s to %s); "
+                                   "catch_up=True runs them", name, len(missed),
+                                   missed[0].isoformat(), missed[-1].isoformat())
+            upcoming = schedule.next(1, after=now)
+            s.next_due = upcoming[0] if upcoming else None
+            logger.info("serving flow %r: %s; next run %s", name, s.deployment.describe(),
+                        s.next_due.isoformat() if s.next_due else "never")
+        self._beat_at = time.monotonic()
+
+    def _tick(self) -> None:
+        now = _now()
+        for name, s in self.served.items():
+            self._reap(s)
+            if s.next_due is not None and s.next_due <= now:
+                due = s.next_due
+                later = s.deployment.schedule.next(1, after=now) if s.deployment.schedule else []
+                s.next_due = later[0] if later else None
+                if s.running and not s.deployment.overlap:
+                    logger.warning("flow %r: run due %s skipped: its previous run %s still goes",
+                                   name, due.isoformat(), next(iter(s.running))[:8])
+                else:
+                    self._launch(s, s.deployment.run_parameters(), f"scheduled for {due.isoformat()}")
+                self._record_due(name, due)
+            if s.backlog and (s.deployment.overlap or not s.running):
+                due = s.backlog.popleft()
+                self._launch(s, s.deployment.run_parameters(), f"catching up {due.isoformat()}")
+                self._record_due(name, due)
+        self._take_requests()
+        if self._history is not None and time.monotonic() - self._beat_at > self.poll_interval:
+            from taskflow.history import serving
+
+            serving.beat(self._history, self.served)
+            self._beat_at = time.monotonic()
+
+    def _sleep_time(self) -> float:
+        now = _now()
+        waits = [self.poll_interval]
+        for s in self.served.values():
+            if s.next_due is not None:
+                waits.append((s.next_due - now).total_seconds())
+            if s.running:
+                waits.append(0.2)  # notice finished runs (backlog, overlap) soon
+        return max(0.0, min(waits))
+
+    def _take_requests(self) -> None:
+        if self._history is None:
+            return
+        from taskflow.history import serving
+
+        for request, run_id in serving.claim(self._history, self.served, _new_run_id):
+            s = self.served[request.flow_name]
+            params = s.deployment.run_parameters(request.parameters_dict)
+            try:
+                s.deployment.flow.bind_parameters(params)
+            except TaskflowError as e:
+                serving.refuse(self._history, request.id, str(e))
+                logger.warning("flow %r: ad hoc run refused: %s", request.flow_name, e)
+                continue
+            self._launch(s, params, "ad hoc run", run_id)
+
+    def _launch(self, s: _Served, params: dict[str, Any], why: str, run_id: str | None = None) -> None:
+        run_id = run_id or _new_run_id()
+        thread = threading.Thread(target=self._run, args=(s.deployment, params, run_id, why),
+                                  name=f"taskflow-serve-{s.deployment.name}-{run_id[:8]}",
+                                  daemon=True)
+        s.running[run_id] = thread
+        self.started_runs.append(run_id)
+        thread.start()
+
+    def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str) -> None:
+        from taskflow.engine.flow_runner import run_flow
+
+        logger.info("flow %r: starting run %s (%s)", d.name, run_id[:8], why)
+        try:
+            run = run_flow(d.flow, params, executor=self.executor, run_id=run_id)
+        except Exception as e:  # could not even start: log it and serve on
+            logger.error("flow %r: run %s could not run: %s: %s", d.name, run_id[:8],
+                         type(e).__name__, e)
+        else:
+            logger.debug("flow %r: run %s ended %s", d.name, run_id[:8], run.state.type.value)
+        finally:
+            self._wake.set()
+
+    def _reap(self, s: _Served) -> None:
+        for run_id, thread in list(s.running.items()):
+            if not thread.is_alive():
+                del s.running[run_id]
+
+    def _record_due(self, name: str, due: datetime) -> None:
+        if self._history is not None:
+            from taskflow.history import serving
+
+            serving.set_last_due(self._history, name, due.timestamp())
+
+    # -- stopping --------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        running = [(run_id, t) for s in self.served.values() for run_id, t in s.running.items()]
+        reason = f"the serve process stopped ({getattr(self, '_stop_reason', 'stopped')})"
+        if running:
+            logger.info("stopping: %d run(s) still going; %s", len(running),
+                        "cancelling them" if self.on_stop == "cancel" else
+                        f"waiting up to {self.stop_timeout:g} s for them")
+        deadline = time.monotonic() + (0 if self.on_stop == "cancel" else self.stop_timeout)
+        for _run_id, thread in running:
+            while thread.is_alive() and not self._cancel_now and time.monotonic() < deadline:
+                thread.join(min(0.1, max(0.0, deadline - time.monotonic())))
+        for run_id, thread in running:
+            if thread.is_alive() and self.executor is not None:
+                self.executor.cancel(run_id, reason)
+        for _run_id, thread in running:
+            thread.join(30)
+        if self._history is not None:
+            from taskflow.history import serving
+
+            try:
+                serving.unregister(self._history, self.served)
+            finally:
+                self._history.close()
+        logger.info("stopped serving %s", ", ".join(repr(n) for n in self.served))
+
+    def _install_signals(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def handler(signum: int, _frame: Any) -> None:
+            self.stop(signal.Signals(signum).name)
+
+        for sig in previous:
+            signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+
+def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: str = "wait",
+          stop_timeout: float | str | None = None) -> None:
+    """Serve several flows in this process until SIGTERM or Ctrl-C.
+
+    Examples
+    --------
+    >>> from taskflow.deploy.schedules import CronSchedule, IntervalSchedule
+    >>> serve(etl.to_deployment(IntervalSchedule("15m")),                  # doctest: +SKIP
+    ...       report.to_deployment(CronSchedule("0 6 * * *"), parameters={"day": "today"}))
+    """
+    Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout).serve()
+
+
+def _open_history() -> HistoryStore | None:
+    if not config.get("history.enabled"):
+        logger.warning("run history is off (taskflow.history.enabled): runs missed while not "
+                       "served cannot be known, and ad hoc runs cannot be asked for")
+        return None
+    from taskflow.history import open_history
+
+    return open_history()
+
+
+def _seconds(value: float | str | None, key: str) -> float:
+    return float(dask.utils.parse_timedelta(config.get(key) if value is None else value))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex
