@@ -3,6 +3,7 @@
 ::
 
     taskflow run flows/etl.py:etl -p n=10 [--address tcp://... | --cluster-class PATH | --local]
+    taskflow run flows/etl.py:etl --resume RUN_ID   (persisted results stand in for their tasks)
     taskflow run etl -p n=10          (an ad hoc run of a flow a serve process serves)
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
@@ -50,7 +51,7 @@ from taskflow.cli_common import (
     make_executor,
     parse_parameters,
 )
-from taskflow.cli_serve import serve
+from taskflow.cli_serve import not_served, run_served, serve, served_flow_named
 from taskflow.exceptions import TaskflowError
 from taskflow.states import StateType
 
@@ -104,11 +105,14 @@ def cli(ctx: click.Context, history_url: str | None, debug: bool) -> None:
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar (default: when stderr is a terminal).")
 @click.option("-v", "--verbose", is_flag=True, help="Show info log records of the run.")
+@click.option("--resume", metavar="RUN_ID",
+              help="Run a finished run's flow again with its parameters; tasks whose "
+                   "results it persisted end CACHED (found through the result store).")
 @click.option("--timeout", "wait_timeout", metavar="SECONDS", type=float, default=None,
               help="Served flows: give up waiting for the run after SECONDS (exit 1).")
 def run(target: str, params: tuple[str, ...], address: str | None, cluster_class: str | None,
         cluster_kwargs: str | None, adapt: str | None, local: bool, progress: bool | None,
-        verbose: bool, wait_timeout: float | None) -> None:
+        verbose: bool, resume: str | None, wait_timeout: float | None) -> None:
     """Run a flow, with a progress bar.
 
     FILE.py:FLOW names a flow in a file (or pkg.module:FLOW, in an importable
@@ -120,23 +124,30 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     ad hoc run with these parameters (through the run history) and follows it.
     """
     from taskflow.engine.observers import add_observer, remove_observer
-    from taskflow.loading import load_flow
+    from taskflow.loading import FlowNotFoundError, load_flow
     from taskflow.progress import ProgressBar, RunProgress
 
     values = parse_parameters(params)
-    from taskflow.cli_serve import served_flow_named
-
     served = served_flow_named(target)
     if served is not None:
-        if address or cluster_class or local:
+        if address or cluster_class or local or resume:
             raise CliError(f"flow {target!r} is served: its runs go where its serve process "
-                           "sends them; leave out --address, --cluster-class and --local")
-        from taskflow.cli_serve import run_served
-
+                           "sends them; leave out --address, --cluster-class, --local and "
+                           "--resume")
         run_served(served, values, wait_timeout)
         return
-    flow = load_flow(target)
-    flow.bind_parameters(values)  # unknown or missing parameters fail here, fast
+    try:
+        flow = load_flow(target)
+    except FlowNotFoundError:
+        if target.isidentifier():  # a bare name: maybe a served flow's, mistyped
+            raise not_served(target) from None
+        raise
+    if resume and values:
+        raise CliError("--resume runs with the parameters of the run it resumes; leave out -p")
+    if resume:
+        resume = _full_run_id(resume)
+    else:
+        flow.bind_parameters(values)  # unknown or missing parameters fail here, fast
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt, local)
 
     def started(run_id: str, flow_name: str, link: str | None) -> None:
@@ -149,7 +160,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     handler = _log_to_stderr(logging.INFO if verbose else logging.WARNING, show_bar)
     bar = ProgressBar(watcher).start() if show_bar else None
     try:
-        result = flow.run(executor=executor, **values)
+        result = flow.run(executor=executor, resume=resume, **values)
     finally:
         remove_observer(watcher)
         if bar is not None:
@@ -175,6 +186,20 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         click.echo(f"  ... and {len(failed) - 10} more: taskflow show {result.run_id[:8]}",
                    err=True)
     sys.exit(1)
+
+
+def _full_run_id(run_id: str) -> str:
+    """A run id prefix made whole through the history, when the history knows it."""
+    from taskflow import config
+    from taskflow.history import HistoryError
+
+    if not config.get("history.enabled"):
+        return run_id
+    try:
+        with _history() as history:
+            return history.get_run(run_id).id
+    except HistoryError:  # unknown here: the result store may still know it
+        return run_id
 
 
 # -- history ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from taskflow.cli_common import (
 from taskflow.history.serving import ServedFlowRecord
 from taskflow.states import State, StateType
 
-__all__ = ["run_served", "serve", "served_flow_named"]
+__all__ = ["not_served", "run_served", "serve", "served_flow_named"]
 
 # How long `taskflow run NAME` waits for the serve process to take its request.
 TAKE_TIMEOUT = 60.0
@@ -95,6 +95,17 @@ def serve(targets: tuple[str, ...], cron: str | None, every: str | None, timezon
             executor.close()
 
 
+def not_served(target: str) -> CliError:
+    """The error for a bare name that is neither a served flow nor a module with a flow."""
+    from taskflow.history import serving
+
+    with _history() as history:
+        served = ", ".join(sorted(r.name for r in serving.served_flows(history))) or "none"
+    return CliError(f"no flow named {target!r} is served (served flows: {served}), and no "
+                    f"module {target!r} defines a flow; to run a flow from a file, give "
+                    "FILE.py:FLOW")
+
+
 def served_flow_named(target: str) -> ServedFlowRecord | None:
     """The served flow ``target`` names, when it is a bare name (not FILE.py:FLOW)."""
     if any(c in target for c in ":/\\.") or not target.isidentifier():
@@ -109,9 +120,7 @@ def served_flow_named(target: str) -> ServedFlowRecord | None:
         found = {r.name: r for r in serving.served_flows(history)}
     record = found.get(target)
     if record is None:
-        served = ", ".join(sorted(found)) or "none"
-        raise CliError(f"no flow named {target!r} is served (served flows: {served}); to run "
-                       f"a flow from a file, give FILE.py:FLOW")
+        return None
     from dask.utils import parse_timedelta
 
     if not record.alive(float(parse_timedelta(config.get("history.stale-after")))):

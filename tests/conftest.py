@@ -78,3 +78,20 @@ def _quiet_settle():
     # keep failing-path tests fast if an event were ever missing
     with dask.config.set({"taskflow.events.settle-timeout": "5s"}):
         yield
+
+
+# -- results ------------------------------------------------------------------------------
+@pytest.fixture
+def counts(tmp_path):
+    """A folder where result-test tasks count their executions (one file per task)."""
+    path = tmp_path / "counts"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def store_url(tmp_path):
+    """A local store, the default of every flow in the test (taskflow.results.store)."""
+    url = f"file://{tmp_path}/store"
+    with dask.config.set({"taskflow.results.store": url}):
+        yield url

@@ -82,16 +82,23 @@ class DaskProcesses:
         self.directory = str(directory)
         self.procs: list[subprocess.Popen] = []
         self.logs: list[str] = []
+        self.info: dict[str, Any] = {}
 
     def _log(self, name: str) -> str:
         path = os.path.join(self.directory, f"{name}-{len(self.logs)}.log")
         self.logs.append(path)
         return path
 
-    def scheduler(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        """Start ``dask scheduler`` on 127.0.0.1 and return its address once it listens."""
+    def scheduler(self, *args: str, env: Mapping[str, str] | None = None,
+                  dashboard: bool = False) -> str:
+        """Start ``dask scheduler`` on 127.0.0.1 and return its address once it listens.
+
+        ``self.info`` is then its scheduler file (``services`` has the dashboard
+        port when ``dashboard``).
+        """
         sched_file = os.path.join(self.directory, f"scheduler-{len(self.logs)}.json")
-        proc = spawn(["scheduler", "--host", "127.0.0.1", "--no-dashboard",
+        board = ["--dashboard-address", "127.0.0.1:0"] if dashboard else ["--no-dashboard"]
+        proc = spawn(["scheduler", "--host", "127.0.0.1", *board,
                       "--scheduler-file", sched_file, *args], self._log("scheduler"), env,
                      cwd=self.directory)
         self.procs.append(proc)
@@ -101,7 +108,8 @@ class DaskProcesses:
                 pytest.fail(f"dask scheduler did not start\n{read_logs(self.logs)}")
             try:
                 with open(sched_file) as f:
-                    return str(json.load(f)["address"])
+                    self.info = json.load(f)
+                return str(self.info["address"])
             except (FileNotFoundError, json.JSONDecodeError, KeyError):
                 time.sleep(0.02)
 

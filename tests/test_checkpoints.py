@@ -19,21 +19,6 @@ from tests.flows import count
 from tests.s3_fixtures import doomed_s3_fixture, moto_endpoint_fixture, s3_fixture  # noqa: F401
 
 
-@pytest.fixture
-def counts(tmp_path):
-    path = tmp_path / "counts"
-    path.mkdir()
-    return str(path)
-
-
-@pytest.fixture
-def store_url(tmp_path):
-    """A local store, the default of every flow in the test (taskflow.results.store)."""
-    url = f"file://{tmp_path}/store"
-    with dask.config.set({"taskflow.results.store": url}):
-        yield url
-
-
 def files_under(root) -> list[str]:
     out = []
     for dirpath, _, names in os.walk(root):

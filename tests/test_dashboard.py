@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from taskflow.dashboard.svg import graph_svg, layers
 from taskflow.executors import DaskExecutor
 from tests import dashboard_flows as dfl
 from tests.conftest import ROOT
+from tests.dask_processes import DaskProcesses
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -321,61 +321,18 @@ def test_dask_groups_each_runs_tasks_in_a_span_named_for_the_run(embedded):
 
 
 # -- a cluster started with the dask command line, shared by two clients ---------------
-def spawn(args: list[str], log_path: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [ROOT, env.get("PYTHONPATH", "")] if p)
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                start_new_session=True)
-
-
-def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the nanny's worker process, if left
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait(timeout=timeout)
-
-
-def tails(paths: list[str]) -> str:
-    return "\n".join(f"--- {p}\n{open(p, errors='replace').read()[-3000:]}"
-                     for p in paths if os.path.exists(p))
-
-
 @pytest.fixture(scope="module")
 def preloaded_cluster(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """``(scheduler address, dashboard base URL)`` of `dask scheduler --preload taskflow.dashboard`."""
-    d = tmp_path_factory.mktemp("preloaded")
-    sched_file = str(d / "scheduler.json")
-    logs = [str(d / "scheduler.log"), str(d / "worker.log")]
-    dask_cli = [sys.executable, "-m", "dask"]
-    procs = [spawn([*dask_cli, "scheduler", "--preload", "taskflow.dashboard", "--host", "127.0.0.1",
-                    "--port", "0", "--dashboard-address", "127.0.0.1:0",
-                    "--scheduler-file", sched_file], logs[0])]
+    cluster = DaskProcesses(tmp_path_factory.mktemp("preloaded"))
     try:
-        def identity() -> dict[str, Any] | None:
-            if procs[0].poll() is not None:
-                pytest.fail(f"dask scheduler exited\n{tails(logs)}")
-            try:
-                with open(sched_file) as f:
-                    return json.load(f)
-            except (FileNotFoundError, json.JSONDecodeError):
-                return None
-
-        info = until(identity, START_TIMEOUT, "the scheduler file")
-        address, port = info["address"], info["services"]["dashboard"]
-        procs.append(spawn([*dask_cli, "worker", "--host", "127.0.0.1", "--nthreads", "2",
-                            "--no-dashboard", address], logs[1]))
+        address = cluster.scheduler("--preload", "taskflow.dashboard", "--port", "0",
+                                    dashboard=True)
+        port = cluster.info["services"]["dashboard"]
+        cluster.worker(address, "--nthreads", "2")
         yield address, f"http://127.0.0.1:{port}"
     finally:
-        for p in reversed(procs):
-            stop(p)
+        cluster.stop()
 
 
 CLIENT_B = """

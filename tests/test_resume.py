@@ -23,20 +23,6 @@ from tests.flows import count
 from tests.s3_fixtures import moto_endpoint_fixture, s3_fixture  # noqa: F401
 
 
-@pytest.fixture
-def counts(tmp_path):
-    path = tmp_path / "counts"
-    path.mkdir()
-    return str(path)
-
-
-@pytest.fixture
-def store_url(tmp_path):
-    url = f"file://{tmp_path}/store"
-    with dask.config.set({"taskflow.results.store": url}):
-        yield url
-
-
 def ran(counts: str, name: str) -> int:
     return count(os.path.join(counts, name))
 
@@ -226,3 +212,19 @@ def test_a_worker_killed_while_writing_a_large_checkpoint_leaves_nothing_a_later
         assert torn.task_states["blob"].type is StateType.CACHED
         assert torn.task_states["digest"].type is StateType.FAILED
         assert "is truncated" in torn.task_states["digest"].message
+
+
+def test_the_run_command_resumes_a_failed_run(store_url, tmp_path, counts):
+    from click.testing import CliRunner
+
+    from taskflow.cli import cli
+
+    first = fail_late(counts, tmp_path, LocalExecutor())
+    target = "tests/result_flows.py:pipeline"
+    result = CliRunner().invoke(cli, ["run", target, "--local", "--resume", first.run_id[:8]])
+    assert result.exit_code == 0, result.output
+    assert "result: 14" in result.output
+    assert [ran(counts, t) for t in ("load", "square", "late")] == [1, 1, 2]
+
+    both = CliRunner().invoke(cli, ["run", target, "--resume", first.run_id, "-p", "n=1"])
+    assert both.exit_code == 2 and "leave out -p" in both.output

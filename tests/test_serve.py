@@ -203,48 +203,45 @@ def test_catch_up_runs_the_missed_runs_one_after_another(history_url, tmp_path):
     assert time.time() - last_due < 3600  # the last missed due time was recorded
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(90)
-def test_stopping_with_cancel_ends_the_running_run_cancelled(process_executor, tmp_path):
-    counter = str(tmp_path / "after")
-    d = sf.slow.to_deployment(IntervalSchedule("1h", start=datetime.now(timezone.utc)
-                                               - timedelta(hours=1) + timedelta(seconds=0.3)),
-                              parameters={"seconds": 3.0, "path": counter})
+def _stop_while_napping(executor, tmp_path, seconds: float, on_stop: str) -> tuple[str, float]:
+    """Serve `slow` (due once, now), stop while its nap runs: ``(run id, seconds to stop)``."""
+    due_now = datetime.now(timezone.utc) - timedelta(hours=1) + timedelta(seconds=0.3)
+    d = sf.slow.to_deployment(IntervalSchedule("1h", start=due_now),
+                              parameters={"seconds": seconds, "path": str(tmp_path / "after")})
     url = dask.config.get("taskflow.history.url")
-    with _Serving(d, executor=process_executor, on_stop="cancel") as server:
+    with _Serving(d, executor=executor, on_stop=on_stop) as server:
         _until(lambda: server.started_runs and _task_state(url, server.started_runs[0], "nap")
                == "RUNNING", 30, "the nap task to run")
         stopping = time.monotonic()
-    assert time.monotonic() - stopping < 3.0  # did not wait for the nap
-    run_id = server.started_runs[0]
-    with open_history(url) as h:
-        run = h.get_run(run_id)
-        states = h.task_states(run_id)
-    assert run.state == StateType.CANCELLED.value
-    assert "serve process stopped" in run.message
-    assert states["mark"] == StateType.CANCELLED.value
-    assert count(counter) == 0  # what came after the cancel never ran
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(90)
-def test_stopping_with_wait_lets_the_running_run_finish(process_executor, tmp_path):
-    counter = str(tmp_path / "after")
-    d = sf.slow.to_deployment(IntervalSchedule("1h", start=datetime.now(timezone.utc)
-                                               - timedelta(hours=1) + timedelta(seconds=0.3)),
-                              parameters={"seconds": 1.5, "path": counter})
-    url = dask.config.get("taskflow.history.url")
-    with _Serving(d, executor=process_executor, on_stop="wait") as server:
-        _until(lambda: server.started_runs and _task_state(url, server.started_runs[0], "nap")
-               == "RUNNING", 30, "the nap task to run")
-    with open_history(url) as h:
-        assert h.get_run(server.started_runs[0]).state == "SUCCESS"
-    assert count(counter) == 1
+    return server.started_runs[0], time.monotonic() - stopping
 
 
 def _task_state(url: str, run_id: str, task: str) -> str | None:
     with open_history(url) as h:
         return h.task_states(run_id).get(task)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_stopping_with_cancel_ends_the_running_run_cancelled(process_executor, tmp_path):
+    run_id, took = _stop_while_napping(process_executor, tmp_path, 3.0, "cancel")
+    assert took < 3.0  # did not wait for the nap
+    with open_history(dask.config.get("taskflow.history.url")) as h:
+        run = h.get_run(run_id)
+        states = h.task_states(run_id)
+    assert run.state == StateType.CANCELLED.value
+    assert "serve process stopped" in run.message
+    assert states["mark"] == StateType.CANCELLED.value
+    assert count(str(tmp_path / "after")) == 0  # what came after the cancel never ran
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_stopping_with_wait_lets_the_running_run_finish(process_executor, tmp_path):
+    run_id, _ = _stop_while_napping(process_executor, tmp_path, 1.5, "wait")
+    with open_history(dask.config.get("taskflow.history.url")) as h:
+        assert h.get_run(run_id).state == "SUCCESS"
+    assert count(str(tmp_path / "after")) == 1
 
 
 def test_a_deployment_refuses_unknown_parameters_and_duplicate_names():

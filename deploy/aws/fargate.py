@@ -27,13 +27,11 @@ Without code: ``taskflow run ... --cluster-class dask_cloudprovider.aws.FargateC
 """
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
 
-from taskflow.cli import parse_parameters
-from taskflow.executors import DaskExecutor
-from taskflow.loading import load_flow
+from taskflow.cli import main as cli_main
 
 CLUSTER_CLASS = "dask_cloudprovider.aws.FargateCluster"
 # Adaptive scaling between these numbers of workers (Cluster.adapt keywords).
@@ -43,7 +41,8 @@ ADAPT = {"minimum": 1, "maximum": 10}
 def cluster_kwargs() -> dict:
     """Keyword arguments of ``FargateCluster``."""
     kwargs = {
-        "image": os.environ["TASKFLOW_IMAGE"],
+        "image": os.environ.get("TASKFLOW_IMAGE") or sys.exit(
+            "set TASKFLOW_IMAGE to the deploy/Dockerfile image pushed to ECR"),
         "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         "n_workers": 2,
         "worker_cpu": 1024,  # 1 vCPU
@@ -61,27 +60,20 @@ def cluster_kwargs() -> dict:
     return kwargs
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Run a flow on a FargateCluster.")
-    parser.add_argument("target", help="FILE.py:FLOW or package.module:FLOW")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    """``taskflow run TARGET [-p NAME=VALUE ...]`` on a cluster of this class.
 
-    flow = load_flow(args.target)
-    executor = DaskExecutor(
-        cluster_class=CLUSTER_CLASS,
-        cluster_kwargs=cluster_kwargs(),
-        adapt_kwargs=ADAPT,
-    )
-    try:
-        run = flow.run(executor=executor, **parse_parameters(args.param))
-        print(f"state:  {run.state!r}")
-        if run.state.is_successful():
-            print(f"result: {run.result()!r}")
-    finally:
-        executor.close()  # stops the tasks and removes the ECS cluster
-    return 0 if run.state.is_successful() else 1
+    The same as, in Python::
+
+        executor = DaskExecutor(cluster_class=CLUSTER_CLASS,
+                                cluster_kwargs=cluster_kwargs(), adapt_kwargs=ADAPT)
+        flow.run(executor=executor, n=1000)
+        executor.close()  # removes the ECS cluster
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    cli_main(["run", *args, "--cluster-class", CLUSTER_CLASS,
+              "--cluster-kwargs", json.dumps(cluster_kwargs()), "--adapt", json.dumps(ADAPT)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

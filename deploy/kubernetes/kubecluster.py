@@ -25,13 +25,11 @@ for ``taskflow run`` and ``taskflow serve``.
 """
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
 
-from taskflow.cli import parse_parameters
-from taskflow.executors import DaskExecutor
-from taskflow.loading import load_flow
+from taskflow.cli import main as cli_main
 
 CLUSTER_CLASS = "dask_kubernetes.operator.KubeCluster"
 # Adaptive scaling between these numbers of workers (Cluster.adapt keywords).
@@ -51,27 +49,20 @@ def cluster_kwargs() -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Run a flow on a KubeCluster.")
-    parser.add_argument("target", help="FILE.py:FLOW or package.module:FLOW")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    """``taskflow run TARGET [-p NAME=VALUE ...]`` on a cluster of this class.
 
-    flow = load_flow(args.target)
-    executor = DaskExecutor(
-        cluster_class=CLUSTER_CLASS,
-        cluster_kwargs=cluster_kwargs(),
-        adapt_kwargs=ADAPT,
-    )
-    try:
-        run = flow.run(executor=executor, **parse_parameters(args.param))
-        print(f"state:  {run.state!r}")
-        if run.state.is_successful():
-            print(f"result: {run.result()!r}")
-    finally:
+    The same as, in Python::
+
+        executor = DaskExecutor(cluster_class=CLUSTER_CLASS,
+                                cluster_kwargs=cluster_kwargs(), adapt_kwargs=ADAPT)
+        flow.run(executor=executor, n=1000)
         executor.close()  # deletes the DaskCluster resource
-    return 0 if run.state.is_successful() else 1
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    cli_main(["run", *args, "--cluster-class", CLUSTER_CLASS,
+              "--cluster-kwargs", json.dumps(cluster_kwargs()), "--adapt", json.dumps(ADAPT)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
