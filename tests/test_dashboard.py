@@ -171,6 +171,19 @@ def test_runs_of_a_client_that_went_away_end_with_unfinished_tasks_crashed():
     assert b["state"] == "CRASHED" and "disconnected" in b["message"]
 
 
+def test_a_cancelled_run_shows_its_unfinished_tasks_cancelled_not_crashed():
+    book = RunBook()
+    book.add(started("r", client="c1", nodes=[("a", False), ("b", False)], ref=["b"]))
+    book.add(state("r", "a", "SUCCESS"))
+    book.add({"kind": "run", "phase": "finished", "run": "r", "time": 3.0, "lost": {},
+              "cancelled": "the serve process stopped (SIGTERM)"})
+
+    run = book.run("r")
+    assert (run["state"], run["message"]) == ("CANCELLED", "the serve process stopped (SIGTERM)")
+    states = {n["name"]: n["state"] for n in run["nodes"]}
+    assert states == {"a": "SUCCESS", "b": "CANCELLED"}
+
+
 def test_a_workers_batch_of_events_is_taken_event_by_event():
     book = RunBook()
     book.add({"kind": "batch", "events": [state("r1", "a", "RUNNING"), state("r1", "a", "SUCCESS"),

@@ -139,7 +139,8 @@ class RunAnnouncer:
         for key, (reason, origin) in (outcome.lost.items() if outcome is not None else []):
             lost[names.get(origin if origin is not None else key, str(key))] = reason
         why = None if error is None else f"{type(error).__name__}: {error}"
-        self._send(events.finished_event(self.plan.run.run_id, lost, why))
+        cancelled = outcome.cancelled if outcome is not None else None
+        self._send(events.finished_event(self.plan.run.run_id, lost, why, cancelled))
 
     def _new_sizes(self) -> dict[str, int]:
         """Child counts of mapped tasks, updated with the task runs planned since last time."""

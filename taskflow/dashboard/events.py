@@ -92,7 +92,11 @@ def update_event(run_id: str, events: list[dict[str, Any]], sizes: dict[str, int
             "events": events, "sizes": sizes}
 
 
-def finished_event(run_id: str, lost: dict[str, str], error: str | None) -> dict[str, Any]:
-    """The executor is done with the run: ``lost`` task runs (name to reason), or an error."""
+def finished_event(run_id: str, lost: dict[str, str], error: str | None,
+                   cancelled: str | None = None) -> dict[str, Any]:
+    """The executor is done with the run: ``lost`` task runs (name to reason), or an error.
+
+    ``cancelled``: why the run was stopped early, if it was.
+    """
     return {"kind": "run", "phase": "finished", "run": run_id, "time": time.time(),
-            "lost": lost, "error": error}
+            "lost": lost, "error": error, "cancelled": cancelled}

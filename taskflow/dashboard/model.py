@@ -130,6 +130,7 @@ class RunRecord:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     lost: dict[str, str] = field(default_factory=dict)
+    cancelled: str = ""  # why the run was stopped early, if it was
     logs: deque[dict[str, Any]] = field(default_factory=deque)
     version: int = 0
     _summary: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
@@ -160,6 +161,7 @@ class RunRecord:
                 self.sizes[str(name)] = int(n)
         elif phase == "finished":
             self.lost = {_text(k, 300): _text(v) for k, v in dict(ev.get("lost") or {}).items()}
+            self.cancelled = _text(ev.get("cancelled"))
             self.finish(at, _text(ev.get("error")))
 
     def on_state(self, ev: dict[str, Any]) -> None:
@@ -226,7 +228,9 @@ class RunRecord:
         else:
             state, message = self._mapped_state(own, kids, size)
             done = sum(1 for k in kids if k.finished)
-        if self.done and state not in _FINISHED:
+        if self.done and state not in _FINISHED and self.cancelled:
+            state, message = StateType.CANCELLED.value, self.cancelled
+        elif self.done and state not in _FINISHED:
             state, message = StateType.CRASHED.value, self._lost_reason(name)
         starts = [t.started for t in ([own] if own and not mapped else kids) if t.started]
         ends = [t.ended for t in ([own] if own and not mapped else kids) if t.ended]
@@ -271,6 +275,8 @@ class RunRecord:
         if not ref:
             return ((StateType.CRASHED.value, self.why_done) if self.why_done
                     else (StateType.SUCCESS.value, "no tasks"))
+        if self.cancelled and any(v["state"] == StateType.CANCELLED.value for v in views.values()):
+            return StateType.CANCELLED.value, self.cancelled
         st = flow_state(ref, now=self.ended)
         return st.type.value, st.message
 
