@@ -153,6 +153,7 @@ class Server:
         self.on_stop = on_stop
         self.stop_timeout = _seconds(stop_timeout, "serve.stop-timeout")
         self.poll_interval = _seconds(poll_interval, "serve.poll-interval")
+        self.beat_interval = _seconds(None, "history.heartbeat-interval")
         self._wake = threading.Event()
         self._stopping = False
         self._cancel_now = False
@@ -243,7 +244,7 @@ class Server:
                 self._launch(s, s.deployment.run_parameters(), f"catching up {due.isoformat()}")
                 self._record_due(name, due)
         self._take_requests()
-        if self._history is not None and time.monotonic() - self._beat_at > self.poll_interval:
+        if self._history is not None and time.monotonic() - self._beat_at > self.beat_interval:
             from taskflow.history import serving
 
             serving.beat(self._history, self.served)

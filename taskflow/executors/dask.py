@@ -19,12 +19,17 @@ How a flow run goes through Dask:
 4. **Losses.**  A key Dask could not compute (its workers kept dying, the
    scheduler went away) is reported in :attr:`Outcome.lost` with the key at the
    origin, which the flow runner turns into CRASHED states.
+5. **Cancelling.**  :meth:`Executor.cancel` cancels a run's futures; the run
+   returns with :attr:`Outcome.cancelled` set, its unfinished tasks CANCELLED.
+
+Connecting (an address, a cluster class, TLS) is :mod:`~taskflow.executors.dask_connect`;
+what is checked before tasks are sent (pickling, imports, versions) is
+:mod:`~taskflow.executors.dask_checks`; the worker side is
+:mod:`~taskflow.executors.dask_worker`.
 """
 from __future__ import annotations
 
 import atexit
-import importlib
-import os
 import threading
 import weakref
 from collections.abc import Mapping
@@ -33,17 +38,16 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, as_completed, span, wait
-from distributed.comm.addressing import parse_address
-from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
 from taskflow import config
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
-from taskflow.exceptions import SchedulerUnreachableError, TaskflowError
+from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
+from taskflow.executors.dask_connect import connect
 from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
 from taskflow.states import State, StateType
 
@@ -104,88 +108,6 @@ class _Router:
     def remove(self, run_id: str) -> None:
         with self._lock:
             self._listeners.pop(run_id, None)
-
-
-def _import(path: str, what: str) -> Any:
-    module, _, name = path.rpartition(".")
-    if not module:
-        raise TaskflowError(f"{what} {path!r} must be an import path like 'package.module.Class'")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        package = module.split(".")[0].replace("_", "-")
-        if package == "dask-cloudprovider" and module.count("."):  # its clouds are extras
-            package = f"dask-cloudprovider[{module.split('.')[1]}]"
-        raise TaskflowError(
-            f"{what} {path!r} cannot be imported: {e}. Install the package that "
-            f"provides it (for example `pip install {package}`).",
-            path=path,
-        ) from None
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise TaskflowError(f"{what} {path!r}: module {module!r} has no {name!r}", path=path) from None
-
-
-_SECURITY_HINT = (
-    "Pass security=distributed.security.Security(tls_ca_file=..., tls_client_cert=..., "
-    "tls_client_key=...) to DaskExecutor, or set distributed.comm.tls.ca-file, "
-    "distributed.comm.tls.client.cert and distributed.comm.tls.client.key in the Dask config."
-)
-
-
-def _check_tls_setup(address: str, security: Any) -> None:
-    """Refuse, naming the address, what Dask would refuse with a raw TypeError or RuntimeError."""
-    from distributed.security import Security
-
-    if security is None:
-        security = Security()  # what distributed.Client does: Dask's distributed.comm.tls config
-    if not isinstance(security, Security):
-        return  # security=True (temporary credentials): Dask's own business
-    scheme, location = parse_address(address)
-    try:
-        args = security.get_connection_args("client")
-    except OSError as e:  # a certificate or key file that is missing or unreadable
-        files = [f"{name}={path!r}" for name in ("tls_ca_file", "tls_client_cert", "tls_client_key")
-                 if isinstance(path := getattr(security, name, None), str)
-                 and not os.access(path, os.R_OK)]
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address!r}: the TLS files of this "
-            f"client cannot be read ({', '.join(files) or e}). {_SECURITY_HINT}", address=address,
-        ) from None
-    if scheme == "tls" and args["ssl_context"] is None:
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address!r}: the address uses TLS but "
-            f"this client has no TLS certificate and CA. {_SECURITY_HINT}",
-            address=address,
-        )
-    if scheme == "tcp" and args["require_encryption"]:
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address!r}: this client requires "
-            "encryption (require_encryption) and tcp:// is not encrypted. Use the "
-            f"scheduler's TLS address, 'tls://{location}'.",
-            address=address,
-        )
-
-
-def _closed_error(address: str, e: BaseException) -> SchedulerUnreachableError:
-    """The error for a scheduler that answered, then closed the connection (TLS refusals)."""
-    detail = str(e) or repr(e.__cause__)
-    if parse_address(address)[0] == "tls":
-        hint = (
-            "The TLS handshake failed: tls_ca_file must be the CA that signed the "
-            "scheduler's certificate, and the client certificate must be signed by a CA "
-            f"the scheduler trusts. {_SECURITY_HINT}"
-        )
-    else:
-        hint = (
-            "If the scheduler uses TLS, connect to its tls:// address with "
-            "security=distributed.security.Security(...)."
-        )
-    return SchedulerUnreachableError(
-        f"the Dask scheduler at {address!r} closed the connection ({detail}). {hint}",
-        address=address,
-    )
 
 
 class DaskExecutor(Executor):
@@ -270,56 +192,11 @@ class DaskExecutor(Executor):
             return self._client
 
     def _connect(self) -> Client:
-        timeout = dask.utils.parse_timedelta(config.get("executor.connect-timeout"))
-        address = self._address
-        cluster_class = self.cluster_class
-        if address is None and cluster_class is None and self._owns_client:
-            address = config.get("executor.address")
-            cluster_class = config.get("executor.cluster-class")
-            if address is not None and cluster_class is not None:
-                raise TaskflowError(
-                    "dask config sets both taskflow.executor.address and "
-                    "taskflow.executor.cluster-class; set one of them"
-                )
-            if cluster_class is not None:
-                self.cluster_kwargs = {**(config.get("executor.cluster-kwargs") or {}),
-                                       **self.cluster_kwargs}
-                if self.adapt_kwargs is None and config.get("executor.adapt") is not None:
-                    self.adapt_kwargs = dict(config.get("executor.adapt"))
-        if address is not None:
-            try:
-                _check_tls_setup(address, self.client_kwargs.get("security"))
-                return Client(address, timeout=timeout, **self.client_kwargs)
-            except SchedulerUnreachableError:
-                raise
-            except CommClosedError as e:  # a scheduler answered, then closed the connection
-                raise _closed_error(address, e) from None
-            except (OSError, TimeoutError) as e:
-                raise SchedulerUnreachableError(
-                    f"no Dask scheduler answered at {address!r} within {timeout:g} s ({e}). "
-                    "Check the address and that `dask scheduler` runs there, or leave the "
-                    "address unset to use an embedded LocalCluster.",
-                    address=address,
-                ) from None
-        if cluster_class is None:
-            from distributed import LocalCluster
-
-            cls: Any = LocalCluster
-            kwargs = {
-                "host": "127.0.0.1",
-                "dashboard_address": "127.0.0.1:8787",
-                **(config.get("executor.local-cluster") or {}),
-                **self.cluster_kwargs,
-            }
-        else:
-            cls = _import(cluster_class, "cluster class") if isinstance(cluster_class, str) else cluster_class
-            kwargs = dict(self.cluster_kwargs)
-        if self.security is not None:
-            kwargs.setdefault("security", self.security)
-        self._cluster = cls(**kwargs)
-        if self.adapt_kwargs is not None:
-            self._cluster.adapt(**self.adapt_kwargs)
-        return Client(self._cluster, timeout=timeout, **self.client_kwargs)
+        client, self._cluster = connect(
+            self._address, self.cluster_class, self.cluster_kwargs, self.adapt_kwargs,
+            self.client_kwargs, from_config=self._owns_client,
+        )
+        return client
 
     @property
     def address(self) -> str | None:

@@ -1,0 +1,180 @@
+"""Connecting a DaskExecutor: a scheduler address, a cluster class, or an embedded LocalCluster.
+
+Where runs go is chosen in this order: what the executor was given (an address,
+or a cluster class with kwargs and adaptive scaling), else the
+``taskflow.executor`` config (``address``, or ``cluster-class`` with
+``cluster-kwargs`` and ``adapt``), else an embedded LocalCluster (worker
+processes, dashboard on 127.0.0.1).  TLS comes from the client's ``security``
+or Dask's ``distributed.comm.tls`` config.
+
+Every way to fail says what is wrong and how to fix it: no scheduler at the
+address, a cluster class whose package is missing (naming what to pip install),
+a TLS address without certificates, certificates the scheduler refuses, a
+``tcp://`` address for a client that requires encryption.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dask
+from distributed import Client
+from distributed.comm.addressing import parse_address
+from distributed.comm.core import CommClosedError
+
+from taskflow import config
+from taskflow.exceptions import SchedulerUnreachableError, TaskflowError
+
+__all__ = ["connect", "import_path"]
+
+
+def connect(
+    address: str | None,
+    cluster_class: type | str | None,
+    cluster_kwargs: Mapping[str, Any],
+    adapt_kwargs: Mapping[str, Any] | None,
+    client_kwargs: Mapping[str, Any],
+    from_config: bool = True,
+) -> tuple[Client, Any]:
+    """A connected client, and the cluster started for it (None for an address).
+
+    With neither ``address`` nor ``cluster_class`` and ``from_config``, the
+    ``taskflow.executor`` config decides.
+    """
+    timeout = dask.utils.parse_timedelta(config.get("executor.connect-timeout"))
+    cluster_kwargs = dict(cluster_kwargs)
+    if address is None and cluster_class is None and from_config:
+        address = config.get("executor.address")
+        cluster_class = config.get("executor.cluster-class")
+        if address is not None and cluster_class is not None:
+            raise TaskflowError(
+                "dask config sets both taskflow.executor.address and "
+                "taskflow.executor.cluster-class; set one of them"
+            )
+        if cluster_class is not None:
+            cluster_kwargs = {**(config.get("executor.cluster-kwargs") or {}), **cluster_kwargs}
+            if adapt_kwargs is None:
+                adapt_kwargs = config.get("executor.adapt")
+    if address is not None:
+        return _client_at(address, timeout, client_kwargs), None
+    if cluster_class is None:
+        from distributed import LocalCluster
+
+        cls: Any = LocalCluster
+        kwargs = {
+            "host": "127.0.0.1",
+            "dashboard_address": "127.0.0.1:8787",
+            **(config.get("executor.local-cluster") or {}),
+            **cluster_kwargs,
+        }
+    else:
+        cls = import_path(cluster_class, "cluster class") if isinstance(cluster_class, str) else cluster_class
+        kwargs = cluster_kwargs
+    if client_kwargs.get("security") is not None:
+        kwargs.setdefault("security", client_kwargs["security"])
+    cluster = cls(**kwargs)
+    if adapt_kwargs is not None:
+        cluster.adapt(**dict(adapt_kwargs))
+    return Client(cluster, timeout=timeout, **client_kwargs), cluster
+
+
+def _client_at(address: str, timeout: float, client_kwargs: Mapping[str, Any]) -> Client:
+    try:
+        _check_tls_setup(address, client_kwargs.get("security"))
+        return Client(address, timeout=timeout, **client_kwargs)
+    except SchedulerUnreachableError:
+        raise
+    except CommClosedError as e:  # a scheduler answered, then closed the connection
+        raise _closed_error(address, e) from None
+    except (OSError, TimeoutError) as e:
+        raise SchedulerUnreachableError(
+            f"no Dask scheduler answered at {address!r} within {timeout:g} s ({e}). "
+            "Check the address and that `dask scheduler` runs there, or leave the "
+            "address unset to use an embedded LocalCluster.",
+            address=address,
+        ) from None
+
+
+def import_path(path: str, what: str) -> Any:
+    """The object at ``package.module.Name``, or an error naming what to pip install."""
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise TaskflowError(f"{what} {path!r} must be an import path like 'package.module.Class'")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        package = module.split(".")[0].replace("_", "-")
+        if package == "dask-cloudprovider" and module.count("."):  # its clouds are extras
+            package = f"dask-cloudprovider[{module.split('.')[1]}]"
+        raise TaskflowError(
+            f"{what} {path!r} cannot be imported: {e}. Install the package that "
+            f"provides it (for example `pip install {package}`).",
+            path=path,
+        ) from None
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise TaskflowError(f"{what} {path!r}: module {module!r} has no {name!r}", path=path) from None
+
+
+_SECURITY_HINT = (
+    "Pass security=distributed.security.Security(tls_ca_file=..., tls_client_cert=..., "
+    "tls_client_key=...) to DaskExecutor, or set distributed.comm.tls.ca-file, "
+    "distributed.comm.tls.client.cert and distributed.comm.tls.client.key in the Dask config."
+)
+
+
+def _check_tls_setup(address: str, security: Any) -> None:
+    """Refuse, naming the address, what Dask would refuse with a raw TypeError or RuntimeError."""
+    from distributed.security import Security
+
+    if security is None:
+        security = Security()  # what distributed.Client does: Dask's distributed.comm.tls config
+    if not isinstance(security, Security):
+        return  # security=True (temporary credentials): Dask's own business
+    scheme, location = parse_address(address)
+    try:
+        args = security.get_connection_args("client")
+    except OSError as e:  # a certificate or key file that is missing or unreadable
+        files = [f"{name}={path!r}" for name in ("tls_ca_file", "tls_client_cert", "tls_client_key")
+                 if isinstance(path := getattr(security, name, None), str)
+                 and not os.access(path, os.R_OK)]
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: the TLS files of this "
+            f"client cannot be read ({', '.join(files) or e}). {_SECURITY_HINT}", address=address,
+        ) from None
+    if scheme == "tls" and args["ssl_context"] is None:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: the address uses TLS but "
+            f"this client has no TLS certificate and CA. {_SECURITY_HINT}",
+            address=address,
+        )
+    if scheme == "tcp" and args["require_encryption"]:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address!r}: this client requires "
+            "encryption (require_encryption) and tcp:// is not encrypted. Use the "
+            f"scheduler's TLS address, 'tls://{location}'.",
+            address=address,
+        )
+
+
+def _closed_error(address: str, e: BaseException) -> SchedulerUnreachableError:
+    """The error for a scheduler that answered, then closed the connection (TLS refusals)."""
+    detail = str(e) or repr(e.__cause__)
+    if parse_address(address)[0] == "tls":
+        hint = (
+            "The TLS handshake failed: tls_ca_file must be the CA that signed the "
+            "scheduler's certificate, and the client certificate must be signed by a CA "
+            f"the scheduler trusts. {_SECURITY_HINT}"
+        )
+    else:
+        hint = (
+            "If the scheduler uses TLS, connect to its tls:// address with "
+            "security=distributed.security.Security(...)."
+        )
+    return SchedulerUnreachableError(
+        f"the Dask scheduler at {address!r} closed the connection ({detail}). {hint}",
+        address=address,
+    )
