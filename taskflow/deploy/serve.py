@@ -110,6 +110,7 @@ class _Served:
     deployment: Deployment
     next_due: datetime | None = None
     backlog: deque[datetime] = field(default_factory=deque)  # missed runs to catch up
+    last_due: datetime | None = None  # the latest due time handled
     running: dict[str, threading.Thread] = field(default_factory=dict)
 
 
@@ -157,18 +158,18 @@ class Server:
         self._wake = threading.Event()
         self._stopping = False
         self._cancel_now = False
-        self._lock = threading.Lock()
+        self._stop_reason = "stopped"
         self._history: HistoryStore | None = None
         self.started_runs: list[str] = []  # run ids, in order (for callers and tests)
 
     # -- control ---------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
         """Stop serving (any thread); called twice, cancel running runs at once."""
-        with self._lock:
-            if self._stopping:
-                self._cancel_now = True
-            self._stopping = True
-            self._stop_reason = reason
+        # no lock: a signal handler calls this on the main thread, which may hold it
+        if self._stopping:
+            self._cancel_now = True
+        self._stop_reason = reason
+        self._stopping = True
         self._wake.set()
 
     def serve(self) -> None:
@@ -256,8 +257,6 @@ class Server:
         for s in self.served.values():
             if s.next_due is not None:
                 waits.append((s.next_due - now).total_seconds())
-            if s.running:
-                waits.append(0.2)  # notice finished runs (backlog, overlap) soon
         return max(0.0, min(waits))
 
     def _take_requests(self) -> None:
@@ -305,6 +304,10 @@ class Server:
                 del s.running[run_id]
 
     def _record_due(self, name: str, due: datetime) -> None:
+        s = self.served[name]
+        if s.last_due is not None and due <= s.last_due:
+            return  # a caught-up run older than a due time already recorded
+        s.last_due = due
         if self._history is not None:
             from taskflow.history import serving
 
@@ -313,7 +316,7 @@ class Server:
     # -- stopping --------------------------------------------------------------------
     def _shutdown(self) -> None:
         running = [(run_id, t) for s in self.served.values() for run_id, t in s.running.items()]
-        reason = f"the serve process stopped ({getattr(self, '_stop_reason', 'stopped')})"
+        reason = f"the serve process stopped ({self._stop_reason})"
         if running:
             logger.info("stopping: %d run(s) still going; %s", len(running),
                         "cancelling them" if self.on_stop == "cancel" else
@@ -323,10 +326,12 @@ class Server:
             while thread.is_alive() and not self._cancel_now and time.monotonic() < deadline:
                 thread.join(min(0.1, max(0.0, deadline - time.monotonic())))
         for run_id, thread in running:
-            if thread.is_alive() and self.executor is not None:
-                self.executor.cancel(run_id, reason)
-        for _run_id, thread in running:
-            thread.join(30)
+            give_up = time.monotonic() + 30
+            while thread.is_alive() and time.monotonic() < give_up:
+                # again until it takes: a run just launched may not be cancellable yet
+                if self.executor is not None:
+                    self.executor.cancel(run_id, reason)
+                thread.join(0.1)
         if self._history is not None:
             from taskflow.history import serving
 
