@@ -99,7 +99,7 @@ class TaskRunSpec:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # positional, without field names: one of these goes to a worker per task run
-        return (TaskRunSpec, tuple(getattr(self, f.name) for f in fields(self)))
+        return (TaskRunSpec, tuple(getattr(self, name) for name in _SPEC_FIELDS))
 
     def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's arguments, with each :class:`Slot` replaced by its value."""
@@ -116,6 +116,9 @@ class TaskRunSpec:
             return v
 
         return substitute(self.args, leaf), substitute(self.kwargs, leaf)
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(TaskRunSpec))
 
 
 Dep = Union[Key, list[Key], StateMarker]
