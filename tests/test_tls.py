@@ -137,33 +137,22 @@ def _assert_names(error: SchedulerUnreachableError, address: str, *words: str) -
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_a_flow_runs_on_a_tls_cluster_with_the_security_given_to_the_executor(
-    tls_cluster, certs, caplog
+@pytest.mark.parametrize("given", ["security", "dask config"])
+def test_a_flow_runs_on_a_tls_cluster_with_certificates_from_security_or_dask_config(
+    tls_cluster, certs, caplog, given
 ):
     caplog.set_level(logging.INFO, logger="taskflow.task_runs")
-    with dask.config.set(NO_TLS_CONFIG):  # the executor's `security` alone is enough
-        ex = DaskExecutor(address=tls_cluster, security=certs.security())
-        try:
-            run = flows.etl.run(executor=ex, n=10)
-            _assert_runs_on_tls(run, ex, tls_cluster, caplog)
-        finally:
-            ex.close()
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(60)
-def test_a_flow_runs_on_a_tls_cluster_with_the_certificates_in_dask_config(
-    tls_cluster, certs, caplog
-):
-    caplog.set_level(logging.INFO, logger="taskflow.task_runs")
-    dask_tls_config = {
-        "distributed.comm.tls.ca-file": certs.ca_file,
-        "distributed.comm.tls.client.cert": certs.cert,
-        "distributed.comm.tls.client.key": certs.key,
-        "distributed.comm.require-encryption": True,
-    }
-    with dask.config.set(dask_tls_config):
-        ex = DaskExecutor(address=tls_cluster)  # no security=: Dask's config applies
+    if given == "security":  # the executor's `security` alone is enough
+        settings, kwargs = NO_TLS_CONFIG, {"security": certs.security()}
+    else:  # no security=: Dask's config applies
+        settings, kwargs = {
+            "distributed.comm.tls.ca-file": certs.ca_file,
+            "distributed.comm.tls.client.cert": certs.cert,
+            "distributed.comm.tls.client.key": certs.key,
+            "distributed.comm.require-encryption": True,
+        }, {}
+    with dask.config.set(settings):
+        ex = DaskExecutor(address=tls_cluster, **kwargs)
         try:
             run = flows.etl.run(executor=ex, n=10)
             _assert_runs_on_tls(run, ex, tls_cluster, caplog)

@@ -60,20 +60,10 @@ def cluster_kwargs() -> dict:
     return kwargs
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``taskflow run TARGET [-p NAME=VALUE ...]`` on a cluster of this class.
-
-    The same as, in Python::
-
-        executor = DaskExecutor(cluster_class=CLUSTER_CLASS,
-                                cluster_kwargs=cluster_kwargs(), adapt_kwargs=ADAPT)
-        flow.run(executor=executor, n=1000)
-        executor.close()  # removes the ECS cluster
-    """
-    args = sys.argv[1:] if argv is None else list(argv)
-    cli_main(["run", *args, "--cluster-class", CLUSTER_CLASS,
-              "--cluster-kwargs", json.dumps(cluster_kwargs()), "--adapt", json.dumps(ADAPT)])
-
-
 if __name__ == "__main__":
-    main()
+    # `taskflow run TARGET -p ...` on a cluster of this class; in Python the same is
+    # flow.run(executor=DaskExecutor(cluster_class=CLUSTER_CLASS,
+    #          cluster_kwargs=cluster_kwargs(), adapt_kwargs=ADAPT)), then executor.close()
+    # (which removes the ECS cluster).
+    cli_main(["run", *sys.argv[1:], "--cluster-class", CLUSTER_CLASS,
+              "--cluster-kwargs", json.dumps(cluster_kwargs()), "--adapt", json.dumps(ADAPT)])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from typing import Any
 
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
@@ -45,6 +44,7 @@ class LocalExecutor(Executor):
         later: set[Any] = set()
 
         def take(batch: Batch) -> None:
+            nonlocal later
             for event in batch.events:
                 on_event(event)
             for step in batch.steps:
@@ -52,43 +52,36 @@ class LocalExecutor(Executor):
                 if isinstance(step, PlannedTask) and step.keep:
                     keep.add(step.key)
             queue.extend(batch.steps)
-            later.clear()
-            later.update(plan.needed_later())
+            later = plan.needed_later()
 
         run_id = plan.run.run_id
         self.cancellations.started(run_id)
         try:
-            self._loop(plan, on_event, queue, take, values, uses, (keep, later))
+            take(plan.start())
+            while queue and not self.cancellations.reason(run_id):
+                step = queue.popleft()
+                if isinstance(step, Probe):
+                    values[step.key] = state_probe(values[step.of])
+                elif isinstance(step, Item):
+                    values[step.key] = item_of(values[step.of], step.index)
+                elif isinstance(step, Length):
+                    values[step.key] = length_of(values[step.of], step.nested)
+                    take(plan.add_facts({step.key: values[step.key]}))
+                else:
+                    upstream = [
+                        d if isinstance(d, StateMarker)
+                        else [values[k] for k in d] if isinstance(d, list)
+                        else values[d]
+                        for d in step.deps
+                    ]
+                    values[step.key] = run_task(
+                        step.spec, upstream, emit=on_event, wait=time.sleep, worker="local"
+                    )
+                for d in _deps(step):
+                    uses[d] -= 1
+                    if uses[d] <= 0 and d not in keep and d not in later:
+                        values.pop(d, None)
             return Outcome(values={k: values[k] for k in plan.return_keys() if k in values},
                            cancelled=self.cancellations.reason(run_id))
         finally:
             self.cancellations.finished(run_id)
-
-    def _loop(self, plan: Plan, on_event: OnEvent, queue: deque[Step],
-              take: Callable[[Batch], None], values: dict[Any, Any], uses: Counter[Any],
-              held: tuple[set[Any], set[Any]]) -> None:
-        """Run steps in order until none is left, or the run is cancelled."""
-        take(plan.start())
-        while queue and not self.cancellations.reason(plan.run.run_id):
-            step = queue.popleft()
-            if isinstance(step, Probe):
-                values[step.key] = state_probe(values[step.of])
-            elif isinstance(step, Item):
-                values[step.key] = item_of(values[step.of], step.index)
-            elif isinstance(step, Length):
-                values[step.key] = length_of(values[step.of], step.nested)
-                take(plan.add_facts({step.key: values[step.key]}))
-            else:
-                upstream = [
-                    d if isinstance(d, StateMarker)
-                    else [values[k] for k in d] if isinstance(d, list)
-                    else values[d]
-                    for d in step.deps
-                ]
-                values[step.key] = run_task(
-                    step.spec, upstream, emit=on_event, wait=time.sleep, worker="local"
-                )
-            for d in _deps(step):
-                uses[d] -= 1
-                if uses[d] <= 0 and not any(d in h for h in held):
-                    values.pop(d, None)
