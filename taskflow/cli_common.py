@@ -120,13 +120,16 @@ def _history() -> Any:
 
 
 # -- where runs go ----------------------------------------------------------------------
+_EXAMPLES = {"--cluster-kwargs": '{"n_workers": 2}', "--adapt": '{"minimum": 0, "maximum": 10}'}
+
+
 def _json_option(value: str | None, option: str) -> Any:
     if value is None:
         return None
     try:
         return json.loads(value)
     except ValueError as e:
-        raise CliError(f"{option} must be JSON, e.g. {option} '{{\"n_workers\": 2}}' ({e})") from None
+        raise CliError(f"{option} must be JSON, e.g. {option} '{_EXAMPLES[option]}' ({e})") from None
 
 
 def executor_options(f: Any) -> Any:

@@ -307,6 +307,10 @@ def test_the_run_command_starts_a_cluster_class_with_kwargs_and_adapt(tmp_path):
     bad = CliRunner().invoke(cli, ["run", "tests/flows.py:etl", "--cluster-class",
                                    "distributed.LocalCluster", "--cluster-kwargs", "[1]"])
     assert bad.exit_code == 2 and "--cluster-kwargs must be a JSON object" in bad.output
+    broken = CliRunner().invoke(cli, ["run", "tests/flows.py:etl", "--cluster-class",
+                                      "distributed.LocalCluster", "--adapt", '{"maximum": 4'])
+    assert broken.exit_code == 2
+    assert """--adapt must be JSON, e.g. --adapt '{"minimum": 0, "maximum": 10}'""" in broken.output
 
 
 def test_a_dask_executor_that_is_not_running_the_run_cannot_cancel_it():
