@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pip install -q -e ".[test]"
-pip check
+python scripts/check_deps.py test
 
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
