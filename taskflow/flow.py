@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from taskflow.exceptions import FlowDefinitionError, ParameterError
 from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
+from taskflow.hooks import Hook, normalize_hooks
 
 if TYPE_CHECKING:
     from taskflow.deploy.schedules import Schedule
@@ -31,6 +32,9 @@ __all__ = ["Flow", "Parameter", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_FLOW_OPTIONS = ("name", "executor", "result_store", "checkpoint", "schedule",
+                 "on_failure", "on_completion", "on_crashed", "on_cancellation")
 
 
 class Flow(Generic[P, R]):
@@ -53,6 +57,12 @@ class Flow(Generic[P, R]):
     checkpoint : bool, optional
         Checkpoint every task's output (a task's own ``checkpoint=`` wins; default:
         ``taskflow.results.checkpoint``, false).  Nothing is written unless asked.
+    schedule : Schedule, optional
+        When ``taskflow serve`` starts runs by default.
+    on_failure, on_completion, on_crashed, on_cancellation : callable or list, optional
+        Flow hooks, called ``hook(flow, flow_run, state)`` in the process that
+        ran the flow when a run ends FAILED, SUCCESS/CACHED, CRASHED or
+        CANCELLED (see :mod:`taskflow.hooks`).
 
     Examples
     --------
@@ -76,6 +86,10 @@ class Flow(Generic[P, R]):
         result_store: str | ResultStore | None = None,
         checkpoint: bool | None = None,
         schedule: Schedule | None = None,
+        on_failure: Hook | Iterable[Hook] | None = None,
+        on_completion: Hook | Iterable[Hook] | None = None,
+        on_crashed: Hook | Iterable[Hook] | None = None,
+        on_cancellation: Hook | Iterable[Hook] | None = None,
     ) -> None:
         if name is None:
             if fn is None:
@@ -107,6 +121,12 @@ class Flow(Generic[P, R]):
         self.result_store = result_store
         self.checkpoint = checkpoint
         self.schedule = schedule
+        owner = f"flow {name!r}"
+        self.on_failure = normalize_hooks(on_failure, option="on_failure", owner=owner)
+        self.on_completion = normalize_hooks(on_completion, option="on_completion", owner=owner)
+        self.on_crashed = normalize_hooks(on_crashed, option="on_crashed", owner=owner)
+        self.on_cancellation = normalize_hooks(on_cancellation, option="on_cancellation",
+                                               owner=owner)
         self._graph: FlowGraph | None = None
         self._builder: FlowBuilder | None = None
         if fn is not None:
@@ -116,6 +136,35 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}>"
+
+    def with_options(self, **changes: Any) -> Flow[P, R]:
+        """A copy of this flow with some options changed (the same graph).
+
+        Options: ``name``, ``executor``, ``result_store``, ``checkpoint``,
+        ``schedule``, ``on_failure``, ``on_completion``, ``on_crashed``,
+        ``on_cancellation``.
+
+        Examples
+        --------
+        >>> @flow
+        ... def etl():
+        ...     pass
+        >>> etl.with_options(on_failure=[print]).on_failure
+        (<built-in function print>,)
+        """
+        unknown = set(changes) - set(_FLOW_OPTIONS)
+        if unknown:
+            raise FlowDefinitionError(
+                f"flow {self.name!r}: unknown option(s) {sorted(unknown)}; "
+                f"valid options are {list(_FLOW_OPTIONS)}", flow=self.name,
+            )
+        options = {k: getattr(self, k) for k in _FLOW_OPTIONS}
+        options.update(changes)
+        copy = Flow(options.pop("name"), self.fn, **options)
+        if self.fn is None:  # built with `with Flow(...)`: share what was built
+            copy._builder = self._builder
+        copy._graph = self._graph if copy.name == self.name else None
+        return copy
 
     def _check_signature(self) -> None:
         assert self.fn is not None
@@ -387,6 +436,10 @@ def flow(
     result_store: str | ResultStore | None = ...,
     checkpoint: bool | None = ...,
     schedule: Schedule | None = ...,
+    on_failure: Hook | Iterable[Hook] | None = ...,
+    on_completion: Hook | Iterable[Hook] | None = ...,
+    on_crashed: Hook | Iterable[Hook] | None = ...,
+    on_cancellation: Hook | Iterable[Hook] | None = ...,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -399,13 +452,22 @@ def flow(
     result_store: str | ResultStore | None = None,
     checkpoint: bool | None = None,
     schedule: Schedule | None = None,
+    on_failure: Hook | Iterable[Hook] | None = None,
+    on_completion: Hook | Iterable[Hook] | None = None,
+    on_crashed: Hook | Iterable[Hook] | None = None,
+    on_cancellation: Hook | Iterable[Hook] | None = None,
 ) -> Any:
     """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
 
     ``result_store=`` (a URL or a ResultStore) and ``checkpoint=True`` say where
     and whether task outputs persist (see :class:`Flow`); nothing is written
     unless asked.  ``schedule=`` is when ``taskflow serve`` / :meth:`Flow.serve`
-    start its runs by default.
+    start its runs by default.  ``on_failure=``, ``on_completion=``,
+    ``on_crashed=`` and ``on_cancellation=`` take hooks (callables, or lists of
+    them) called ``hook(flow, flow_run, state)`` in the process that ran the
+    flow when a run ends FAILED, SUCCESS/CACHED, CRASHED or CANCELLED (see
+    :mod:`taskflow.hooks`; :func:`taskflow.notify.webhook` makes one that
+    posts to Slack, Teams or any URL).
 
     The function's parameters are the flow's parameters (a default makes one
     optional).  Its body is traced once: task calls inside record the graph and
@@ -434,7 +496,9 @@ def flow(
 
     def decorate(f: Callable[P, R]) -> Flow[P, R]:
         return Flow(name or f.__name__, f, executor=executor, result_store=result_store,
-                    checkpoint=checkpoint, schedule=schedule)
+                    checkpoint=checkpoint, schedule=schedule, on_failure=on_failure,
+                    on_completion=on_completion, on_crashed=on_crashed,
+                    on_cancellation=on_cancellation)
 
     return decorate
 

@@ -20,6 +20,7 @@ from taskflow import triggers
 from taskflow.engine.transitions import RetryDelay, RetryPolicy
 from taskflow.exceptions import FlowDefinitionError
 from taskflow.graph import current_builder
+from taskflow.hooks import Hook, normalize_hooks
 
 __all__ = ["Task", "task"]
 
@@ -41,6 +42,9 @@ _OPTIONS = (
     "serializer",
     "cache_key_fn",
     "cache_for",
+    "on_failure",
+    "on_completion",
+    "on_retry",
 )
 
 
@@ -75,6 +79,9 @@ class Task(Generic[P, R]):
         serializer: str | Any | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_for: datetime.timedelta | float | None = None,
+        on_failure: Hook | Iterable[Hook] | None = None,
+        on_completion: Hook | Iterable[Hook] | None = None,
+        on_retry: Hook | Iterable[Hook] | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -94,6 +101,10 @@ class Task(Generic[P, R]):
         self.serializer = serializer
         self.cache_key_fn = cache_key_fn
         self.cache_for = cache_for
+        owner = f"task {self.name!r}"
+        self.on_failure = normalize_hooks(on_failure, option="on_failure", owner=owner)
+        self.on_completion = normalize_hooks(on_completion, option="on_completion", owner=owner)
+        self.on_retry = normalize_hooks(on_retry, option="on_retry", owner=owner)
         self._validate()
         self._validate_results()
         self._signature: inspect.Signature | None = None
@@ -361,6 +372,9 @@ def task(
     serializer: str | Any | None = ...,
     cache_key_fn: Callable[..., str | None] | None = ...,
     cache_for: datetime.timedelta | float | None = ...,
+    on_failure: Hook | Iterable[Hook] | None = ...,
+    on_completion: Hook | Iterable[Hook] | None = ...,
+    on_retry: Hook | Iterable[Hook] | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -386,7 +400,9 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         When the task may run given its upstreams' states (default
         :func:`taskflow.triggers.all_successful`).
     tags : iterable of str
-        Labels, kept with the task's runs.
+        Labels, kept with the task's runs.  A tag with a concurrency limit
+        (:func:`taskflow.concurrency.limit`, ``taskflow.concurrency.limits``)
+        bounds how many runs carrying it run at once on the cluster.
     resources : dict
         Dask worker resources each run needs, e.g. ``{"GPU": 1}``.
     priority : int
@@ -408,6 +424,13 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         :func:`taskflow.results.task_input_hash`).
     cache_for : timedelta or float, optional
         How long cache entries stay valid (seconds; default: forever).
+    on_failure, on_completion, on_retry : callable or list of callables, optional
+        State hooks, each called ``hook(task, task_run, state)`` on the worker
+        that ran the task, after its final state is known (``on_retry``: after
+        each failed attempt that will be retried): see :mod:`taskflow.hooks`.
+        ``on_failure`` is called for FAILED, TIMED_OUT and TRIGGER_FAILED;
+        ``on_completion`` for SUCCESS and CACHED.  A hook that raises or hangs
+        never changes the state.
 
     Examples
     --------

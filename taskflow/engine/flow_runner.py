@@ -17,12 +17,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from taskflow import logs
+from taskflow import hooks, logs
 from taskflow.engine import observers, transitions
 from taskflow.engine.events import decode_state
 from taskflow.engine.plan import Group, Plan, build_plan
 from taskflow.exceptions import FlowRunError
 from taskflow.results import runs
+from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -219,6 +220,12 @@ def run_flow(
     try:
         outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
     except BaseException as exc:
+        # the run ends as the history records it: CANCELLED (an interrupt) or CRASHED
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            aborted = transitions.cancelled(f"interrupted ({type(exc).__name__})")
+        else:
+            aborted = transitions.crashed(f"the run stopped: {type(exc).__name__}: {exc}")
+        _call_flow_hooks(flow, run_id, params, aborted.replace(started_at=started))
         observers.notify(watchers, "run_aborted", plan=plan, error=exc)
         raise
     task_states = _final_states(plan, recorder, outcome)
@@ -242,9 +249,22 @@ def run_flow(
         "flow run %s finished in %.2f s: %r", run_id[:8],
         state.ended_at - started if state.ended_at else 0.0, state, extra=extra,
     )
+    _call_flow_hooks(flow, run_id, params, state)  # before the end is recorded: their logs go with it
     run = FlowRun(flow.name, run_id, params, state, task_states, link)
     observers.notify(watchers, "run_finished", run=run, plan=plan)
     return run
+
+
+def _call_flow_hooks(flow: Flow[..., Any], run_id: str, params: dict[str, Any], state: State) -> None:
+    option = hooks.hooks_for_flow(state)
+    found = getattr(flow, option, ()) if option else ()
+    if not found:
+        return
+    assert option is not None
+    info = hooks.FlowRunInfo(flow.name, run_id, mask_secrets(params))
+    hooks.call_hooks(found, (flow, info, state), option=option,
+                     what=f"flow run {run_id[:8]} of flow {flow.name!r}",
+                     extra={"flow_name": flow.name, "flow_run_id": run_id, "task_run_name": ""})
 
 
 def _empty() -> Outcome:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Union
 import dask.utils
 from dask.base import tokenize
 
-from taskflow import config
+from taskflow import concurrency, config, hooks
 from taskflow.engine import transitions
 from taskflow.engine.events import state_event
 from taskflow.engine.markers import NotSized, StateMarker
@@ -134,6 +134,8 @@ class Plan:
             client_pid=os.getpid(),
             client_host=socket.gethostname(),
             log_level=_level(config.get("logging.level")),
+            limits=tuple(sorted(concurrency.limits().items())),
+            hook_timeout=hooks.hook_timeout(),
         )
         self._base = {n.id: f"{n.task.key_prefix}-{tokenize(run_id, n.name)}" for n in graph.nodes}
         self._pending = [n.id for n in graph.nodes]

@@ -38,6 +38,8 @@ class RunInfo:
     client_pid: int
     client_host: str
     log_level: int
+    limits: tuple[tuple[str, int], ...] = ()  # concurrency limits by tag, sorted
+    hook_timeout: float | None = None  # seconds a state hook may run (taskflow.hooks.timeout)
 
     def is_client_process(self) -> bool:
         """True when running inside the process that runs the flow."""

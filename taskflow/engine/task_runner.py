@@ -35,9 +35,10 @@ import threading
 import time
 import traceback as tb
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ContextManager
 
 from taskflow.context import TaskRunContext, reset_current, set_current
+from taskflow import concurrency, hooks
 from taskflow.engine import persisting, transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
@@ -50,6 +51,7 @@ from taskflow.states import State, StateType
 __all__ = ["run_task"]
 
 Emit = Callable[[dict[str, Any]], None]
+Slots = Callable[[list[tuple[str, int]], Callable[[State], None]], ContextManager[None]]
 
 _SUCCESS = State(StateType.SUCCESS)
 _CACHED = State(StateType.CACHED)
@@ -64,6 +66,7 @@ def run_task(
     wait: Callable[[float], None] = time.sleep,
     worker: str = "",
     forward_logs: Emit | None = None,
+    slots: Slots | None = None,
 ) -> Any:
     """Run ``spec`` given its upstream values; return its output or a marker.
 
@@ -81,10 +84,17 @@ def run_task(
         The worker's address, recorded in events.
     forward_logs : callable, optional
         Receives log records made by the task when they must travel elsewhere.
+    slots : callable, optional
+        ``slots(limits, report)`` gives a context manager holding one slot of each
+        ``(tag, limit)`` (sorted by tag) while the attempts run; ``report`` tells
+        what it waits for.  Without it, concurrency limits are not enforced.
     """
     task, run = spec.task, spec.run
+    hooked = bool(task.on_failure or task.on_completion or task.on_retry)
 
     def report(state: State) -> None:
+        if hooked:
+            _call_hooks(spec, state, worker, forward_logs)
         emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
                          map_index=spec.map_index))
 
@@ -107,6 +117,31 @@ def run_task(
             report(hit.state)
             return hit.ref
 
+    limits = concurrency.limits_of(task.tags, run.limits) if run.limits else []
+    if not limits or slots is None:
+        state, value = _attempts(spec, values, stored, report, wait, forward_logs)
+    else:
+        try:
+            with slots(limits, report):
+                state, value = _attempts(spec, values, stored, report, wait, forward_logs)
+        except concurrency.SlotError as e:  # the limit itself is wrong: nothing ran
+            state = State(StateType.FAILED, message=str(e), ended_at=time.time())
+            value = StateMarker(state)
+    report(state)
+    return value
+
+
+def _attempts(
+    spec: TaskRunSpec,
+    values: list[Any],
+    stored: bool,
+    report: Callable[[State], None],
+    wait: Callable[[float], None],
+    forward_logs: Emit | None,
+) -> tuple[State, Any]:
+    """Run the attempts; return the final State (not yet reported) and the key's value."""
+    task, run = spec.task, spec.run
+    persist = spec.persist
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
     if not stored:
@@ -133,8 +168,7 @@ def run_task(
                 cache_at, hit = persisting.cache_lookup(spec, persist, args, kwargs)
                 lookup = False
                 if hit is not None:
-                    report(hit.state)
-                    return hit.ref
+                    return hit.state, hit.ref
             if task.timeout is None:
                 result = task.fn(*args, **kwargs)
             else:
@@ -149,16 +183,36 @@ def run_task(
                 started_at=started,
                 traceback=_format_traceback(exc),
             )
-            report(state)
             if delay is None:
-                return StateMarker(state)
+                return state, StateMarker(state)
+            report(state)
             wait(delay)
             continue
         finally:
             reset_current(token)
         done = transitions.after_success(attempt, started)
-        report(done if location is None else done.replace(result_location=location))
-        return result
+        return (done if location is None else done.replace(result_location=location)), result
+
+
+def _call_hooks(spec: TaskRunSpec, state: State, worker: str, forward_logs: Emit | None) -> None:
+    """The task's hooks for ``state``, with the run's context (their logs go with the run)."""
+    option = hooks.hooks_for_task(state)
+    if option is None:
+        return
+    found = getattr(spec.task, option, ())
+    if not found:
+        return
+    run = spec.run
+    info = hooks.TaskRunInfo(run.flow_name, run.run_id, spec.name, str(spec.key),
+                             spec.map_index, state.attempts, worker)
+    token = set_current(TaskRunContext(run.flow_name, run.run_id, spec.name, str(spec.key),
+                                       state.attempts, forward_logs))
+    try:
+        hooks.call_hooks(found, (spec.task, info, state), option=option,
+                         what=f"task run {spec.name!r} of flow run {run.run_id[:8]}",
+                         timeout=run.hook_timeout)
+    finally:
+        reset_current(token)
 
 
 def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.Hit | None:

@@ -43,10 +43,12 @@ def check_picklable(steps: list[Step]) -> dict[str, str]:
         if id(t) in seen:
             continue
         seen.add(id(t))
+        reduced = t.__reduce__()
+        if reduced[0] is _import_task:
+            by_reference.setdefault(reduced[1][0], t.name)
+        else:  # its hooks travel with it (by reference, the worker imports them)
+            _check_hooks(t)
         try:
-            reduced = t.__reduce__()
-            if reduced[0] is _import_task:
-                by_reference.setdefault(reduced[1][0], t.name)
             cloudpickle.dumps(t)
         except Exception as e:
             raise UnpicklableTaskError(
@@ -56,9 +58,26 @@ def check_picklable(steps: list[Step]) -> dict[str, str]:
                 "or run with taskflow.executors.LocalExecutor().",
                 task=t.name,
             ) from None
-
-
     return by_reference
+
+
+def _check_hooks(t: Any) -> None:
+    """Task hooks run on the workers: each must pickle like the task's function."""
+    from taskflow.hooks import TASK_HOOKS, hook_name
+
+    for option in TASK_HOOKS:
+        for hook in getattr(t, option, ()):
+            try:
+                cloudpickle.dumps(hook)
+            except Exception as e:
+                raise UnpicklableTaskError(
+                    f"task {t.name!r} cannot be sent to Dask workers: its {option} hook "
+                    f"{hook_name(hook)} does not pickle ({type(e).__name__}: {e}). Keep locks, "
+                    "connections, open files and clients out of its closure and defaults "
+                    "(create them inside the hook), or run with "
+                    "taskflow.executors.LocalExecutor().",
+                    task=t.name, hook=hook_name(hook),
+                ) from None
 
 
 def _missing_modules(modules: list[str]) -> dict[str, str]:

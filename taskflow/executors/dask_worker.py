@@ -2,41 +2,95 @@
 
 :func:`_run_on_worker` is the function behind each task key: it runs the
 worker-side runner (:mod:`taskflow.engine.task_runner`) with Dask's ways of
-emitting events (a per-worker :class:`_Outbox` that batches them) and of
-waiting between attempts without holding a worker thread.  :func:`get_dask_client`
+emitting events (a per-worker :class:`_Outbox` that batches them), of
+waiting between attempts without holding a worker thread, and of holding the
+slots of limited tags (:func:`_hold_slots`, Dask semaphores; see
+:mod:`taskflow.concurrency`).  :func:`get_dask_client`
 is the public way for a task to use Dask collections on its own cluster.
 Nothing here knows about the client side.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dask
-from distributed import Client, default_client, get_client, get_worker, rejoin, secede
+from distributed import Client, Semaphore, default_client, get_client, get_worker, rejoin, secede
 from distributed.worker import thread_state
 
 from taskflow import config
+from taskflow.concurrency import SlotError, semaphore_name, waiting_message
 from taskflow.engine.plan import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
 from taskflow.logs import prepare_worker
+from taskflow.states import State, StateType
 
 __all__ = ["get_dask_client"]
 
 
 def _wait_seceded(seconds: float) -> None:
     """Sleep between attempts without holding one of the worker's threads."""
+    _seceded(lambda: time.sleep(seconds))
+
+
+def _seceded(call: Callable[[], Any]) -> Any:
+    """``call()`` outside the worker's thread pool (rejoining it afterwards)."""
     if getattr(thread_state, "taskflow_seceded", False):
-        time.sleep(seconds)  # already out of the pool
-        return
+        return call()
     secede()
     try:
-        time.sleep(seconds)
+        return call()
     finally:
         rejoin()
+
+
+def _semaphore(worker: Any, tag: str, n: int) -> Semaphore:
+    """This worker's semaphore object of ``tag`` (one per worker: one lease refresher)."""
+    sems = worker.__dict__.setdefault("_taskflow_semaphores", {})
+    sem = sems.get((tag, n))
+    if sem is None:
+        sem = sems.setdefault((tag, n), Semaphore(max_leases=n, name=semaphore_name(tag)))
+    return sem
+
+
+@contextlib.contextmanager
+def _hold_slots(limits: list[tuple[str, int]], report: Callable[[State], None]) -> Iterator[None]:
+    """Hold one lease of each tag's Dask semaphore, in the given (sorted) order.
+
+    A slot that is not free at once is waited for outside the thread pool,
+    after a PENDING state naming the tag.
+    """
+    worker = get_worker()
+    held: list[Semaphore] = []
+    try:
+        for tag, n in limits:
+            sem = _semaphore(worker, tag, n)
+            try:
+                got = sem.acquire(timeout=0)
+                if not got:
+                    report(State(StateType.PENDING, message=waiting_message(tag, n)))
+                    got = _seceded(sem.acquire)
+            except ValueError as e:  # the scheduler knows this tag with another limit
+                raise SlotError(
+                    f"tag {tag!r} has another concurrency limit on this scheduler than the "
+                    f"{n} this run asks ({e}); a Dask scheduler keeps a tag's first limit "
+                    "until it restarts: use the same limit everywhere, or restart it",
+                    tag=tag, limit=n,
+                ) from None
+            if not got:  # pragma: no cover - acquire without a timeout returns True
+                raise SlotError(f"no slot of tag {tag!r} could be taken", tag=tag)
+            held.append(sem)
+        yield
+    finally:
+        for sem in reversed(held):
+            try:
+                sem.release()
+            except Exception:  # the lease expires on the scheduler anyway
+                pass
 
 
 def get_dask_client() -> Client:
@@ -140,7 +194,7 @@ def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
     try:
         return run_task(
             spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
-            forward_logs=forward,
+            forward_logs=forward, slots=_hold_slots,
         )
     finally:
         if getattr(thread_state, "taskflow_seceded", False):
