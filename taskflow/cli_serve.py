@@ -5,6 +5,7 @@
     taskflow serve flows/etl.py:etl --every 15m -p n=100
     taskflow serve flows/etl.py:etl flows/report.py:report --cron "0 6 * * *" --timezone Europe/Berlin
     taskflow serve flows/etl.py:etl            (the flow's own schedule=, or ad hoc runs only)
+    taskflow serve flows/etl.py:etl --notify env:SLACK_WEBHOOK_URL   (told of failed runs)
     taskflow run etl -p n=3                    (from any shell sharing the run history)
 
 A serve process and the shells asking it for runs share nothing but the run
@@ -57,11 +58,14 @@ _POLL = 0.2
 @click.option("--stop-timeout", metavar="DURATION",
               help="With --on-stop wait: cancel runs still going after this (default "
                    "taskflow.serve.stop-timeout).")
+@click.option("--notify", "notify", multiple=True, metavar="URL",
+              help="POST a notification to this webhook (Slack, Teams, any URL; env:NAME reads "
+                   "it from the environment) when a served run fails or crashes; repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show warnings and errors.")
 def serve(targets: tuple[str, ...], cron: str | None, every: str | None, timezone: str | None,
           params: tuple[str, ...], address: str | None, cluster_class: str | None,
           cluster_kwargs: str | None, adapt: str | None, overlap: bool, catch_up: bool,
-          on_stop: str, stop_timeout: str | None, quiet: bool) -> None:
+          on_stop: str, stop_timeout: str | None, notify: tuple[str, ...], quiet: bool) -> None:
     """Start flow runs on a schedule until SIGTERM or Ctrl-C.
 
     Serves each FILE.py:FLOW on --cron or --every (or on the flow's own
@@ -82,9 +86,14 @@ def serve(targets: tuple[str, ...], cron: str | None, every: str | None, timezon
     deployments = [Deployment(load_flow(t), schedule, values, overlap=overlap, catch_up=catch_up,
                               target=t) for t in targets]
     handler = _log_to_stderr(logging.WARNING if quiet else logging.INFO, False)
+    if notify:
+        from taskflow.notify import webhook
+
+        hooks = [webhook(url) for url in notify]  # a bad URL fails here, before serving
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt)
     try:
-        server = Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout)
+        server = Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout,
+                        notify=hooks if notify else ())
         for d in deployments:
             click.echo(f"serving flow {d.name!r} from {d.target}: {d.describe()}", err=True)
         click.echo("SIGTERM or Ctrl-C stops; `taskflow run NAME -p ...` asks for a run", err=True)

@@ -20,19 +20,22 @@ What the server does:
   it recorded in the history), or runs them, one after another, with
   ``catch_up=True``;
 * takes ad hoc runs asked with ``taskflow run NAME -p ...`` (through the history);
+* with ``notify=`` (``taskflow serve --notify URL``), tells a webhook about every
+  served run that ends FAILED or CRASHED (see :mod:`taskflow.notify`);
 * stops on SIGTERM or Ctrl-C: it starts nothing more, lets running runs finish
   (``on_stop="wait"``, for at most ``taskflow.serve.stop-timeout``) or cancels
   them (``on_stop="cancel"``: they end CANCELLED).  A second signal cancels at once.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -129,6 +132,9 @@ class Server:
         ``taskflow.serve.stop-timeout``).
     poll_interval : float or str, optional
         How often ad hoc run requests are looked for (default ``taskflow.serve.poll-interval``).
+    notify : sequence of str or callable, optional
+        Webhook URLs (``env:NAME`` too; see :func:`taskflow.notify.webhook`) or hooks
+        added as ``on_failure`` and ``on_crashed`` hooks to every served flow.
     """
 
     def __init__(
@@ -139,6 +145,7 @@ class Server:
         on_stop: str = "wait",
         stop_timeout: float | str | None = None,
         poll_interval: float | str | None = None,
+        notify: Sequence[str | Callable[..., Any]] = (),
     ) -> None:
         if not deployments:
             raise TaskflowError("nothing to serve: give at least one flow")
@@ -149,6 +156,8 @@ class Server:
                                 "distinct names (Deployment(name=...))", names=twice)
         if on_stop not in ("wait", "cancel"):
             raise TaskflowError(f"on_stop must be 'wait' or 'cancel', got {on_stop!r}")
+        if notify:
+            deployments = [_notifying(d, notify) for d in deployments]
         self.served = {d.name: _Served(d) for d in deployments}
         self.executor = executor
         self.on_stop = on_stop
@@ -359,8 +368,19 @@ class Server:
         return restore
 
 
+def _notifying(d: Deployment, notify: Sequence[str | Callable[..., Any]]) -> Deployment:
+    """``d`` with ``notify`` (URLs or hooks) added to its flow's on_failure and on_crashed."""
+    from taskflow.notify import webhook
+
+    hooks = [webhook(n) if isinstance(n, str) else n for n in notify]
+    f = d.flow
+    flow = f.with_options(on_failure=[*f.on_failure, *hooks], on_crashed=[*f.on_crashed, *hooks])
+    return dataclasses.replace(d, flow=flow, name=d.name)
+
+
 def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: str = "wait",
-          stop_timeout: float | str | None = None) -> None:
+          stop_timeout: float | str | None = None,
+          notify: Sequence[str | Callable[..., Any]] = ()) -> None:
     """Serve several flows in this process until SIGTERM or Ctrl-C.
 
     Examples
@@ -369,7 +389,8 @@ def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: s
     >>> serve(etl.to_deployment(IntervalSchedule("15m")),                  # doctest: +SKIP
     ...       report.to_deployment(CronSchedule("0 6 * * *"), parameters={"day": "today"}))
     """
-    Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout).serve()
+    Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout,
+           notify=notify).serve()
 
 
 def _open_history() -> HistoryStore | None:
