@@ -1,0 +1,204 @@
+"""Concurrency limits by tag, on a real cluster of processes (2 workers x 4 threads).
+
+Tagged tasks return their own start and end times; overlaps are counted from
+them.  Limits are set with taskflow.concurrency.limit / the config and travel
+with each run.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import dask
+import pytest
+from distributed import Client, LocalCluster, Semaphore
+
+from taskflow import StateType, concurrency
+from taskflow.concurrency import ConcurrencyLimitError, semaphore_name
+from taskflow.engine.observers import RunObserver, add_observer, remove_observer
+from taskflow.executors import DaskExecutor, LocalExecutor
+from tests import hook_flows as hf
+from tests.conftest import CLUSTER_KW
+
+
+@pytest.fixture(scope="module")
+def wide_client():
+    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, **CLUSTER_KW) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture
+def db_limit():
+    concurrency.limit("db", 3)
+    yield
+    concurrency.clear()
+
+
+def _max_overlap(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    now = most = 0
+    for _, step in events:  # an end sorts before a start at the same instant
+        now += step
+        most = max(most, now)
+    return most
+
+
+class _Pending(RunObserver):
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def event(self, *, event, **kwargs):
+        if event.get("kind") == "state" and event.get("type") == "PENDING":
+            self.messages.append(event.get("message") or "")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_at_most_three_tagged_tasks_run_at_once_while_untagged_ones_go_on(wide_client, db_limit):
+    watcher = add_observer(_Pending())
+    try:
+        run = hf.limited.run(executor=DaskExecutor(client=wide_client), items=list(range(12)),
+                             free=list(range(4)), seconds=0.5)
+    finally:
+        remove_observer(watcher)
+    assert run.state.is_successful(), run.state
+    spans = run.result()
+    assert len(spans["db"]) == 12
+    assert _max_overlap(spans["db"]) == 3  # never more; and the slots were used
+    # the untagged tasks did not wait for the tagged ones: they ran meanwhile
+    last_db_start = max(s for s, _ in spans["db"])
+    assert all(end < last_db_start for _, end in spans["free"])
+    # tasks that waited said so, naming the tag
+    assert watcher.messages and all("tag 'db'" in m and "limit 3" in m for m in watcher.messages)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_two_flow_runs_at_once_share_the_same_three_slots(wide_client, db_limit):
+    ex = DaskExecutor(client=wide_client)
+    runs: list = []
+
+    def one() -> None:
+        runs.append(hf.limited.run(executor=ex, items=list(range(6)), free=[], seconds=0.4))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(150)
+    assert len(runs) == 2 and all(r.state.is_successful() for r in runs)
+    first, second = (r.result()["db"] for r in runs)
+    assert _max_overlap(first + second) == 3
+    # the runs did overlap in time: both took slots while the other ran
+    assert min(s for s, _ in second) < max(e for _, e in first)
+    assert min(s for s, _ in first) < max(e for _, e in second)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_tasks_with_two_limited_tags_take_them_in_one_order_and_never_deadlock(wide_client):
+    with dask.config.set({"taskflow.concurrency.limits": {"db": 3, "api": 1}}):
+        run = hf.two_tags.run(executor=DaskExecutor(client=wide_client), items=list(range(4)),
+                              seconds=0.1)
+    assert run.state.is_successful(), run.state
+    spans = run.result()
+    assert _max_overlap(spans["a"] + spans["b"]) == 1  # the tighter limit holds
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_killed_worker_gives_its_slot_back_within_the_lease_timeout(tmp_path):
+    # a cluster of its own, with a short lease timeout (workers inherit the config)
+    locks = {"distributed.scheduler.locks.lease-timeout": "3s",
+             "distributed.scheduler.locks.lease-validation-interval": "500ms"}
+    with dask.config.set(locks):
+        with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, **CLUSTER_KW) as cluster:
+            with Client(cluster) as client:
+                concurrency.limit("lease", 1)
+                try:
+                    nap = hf.nap.with_options(tags=["lease"])
+                    # a worker holds the tag's only slot, then dies
+                    holder = client.submit(_take_and_hold, "lease", 1, pure=False)
+                    _until(lambda: _leases(client, "lease") == 1, 30, "the slot to be taken")
+                    pid = holder.result(timeout=30)
+                    holder.release()  # nobody wants it back: Dask will not run it again
+                    _until(lambda: not client.who_has(), 30, "the holder's result to go")
+                    os.kill(pid, signal.SIGKILL)
+                    from taskflow import flow
+
+                    @flow
+                    def after_death():
+                        return nap(0.1)
+
+                    started = time.monotonic()
+                    run = after_death.run(executor=DaskExecutor(client=client))
+                    assert run.state.is_successful(), run.state
+                    assert time.monotonic() - started < 30  # nothing waits forever
+                finally:
+                    concurrency.clear()
+
+
+def _take_and_hold(tag: str, n: int) -> int:
+    """On a worker: take a slot of ``tag`` and keep it (the lease stays refreshed)."""
+    sem = Semaphore(max_leases=n, name=semaphore_name(tag))
+    assert sem.acquire(timeout=10)
+    _held.append(sem)
+    return os.getpid()
+
+
+_held: list = []
+
+
+def _leases(client: Client, tag: str) -> int:
+    def count(dask_scheduler) -> int:
+        ext = dask_scheduler.extensions["semaphores"]
+        return len(ext.leases.get(semaphore_name(tag), {}))
+
+    return client.run_on_scheduler(count)
+
+
+def _until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_limit_of_zero_or_less_or_not_a_number_is_refused_clearly():
+    for bad in (0, -1, 1.5, "3", True):
+        with pytest.raises(ConcurrencyLimitError, match="must be a whole number >= 1"):
+            concurrency.limit("db", bad)  # type: ignore[arg-type]
+    with pytest.raises(ConcurrencyLimitError, match="needs a tag name"):
+        concurrency.limit("", 2)
+    with dask.config.set({"taskflow.concurrency.limits": {"db": 0}}):
+        with pytest.raises(ConcurrencyLimitError, match="tag 'db' must be"):
+            hf.limited.run(executor=LocalExecutor(), items=[1], free=[])  # before anything runs
+
+
+def test_limits_come_from_the_environment_through_dask_config(monkeypatch):
+    monkeypatch.setenv("DASK_TASKFLOW__CONCURRENCY__LIMITS", '{"db": 2, "api": 1}')
+    dask.config.refresh()
+    try:
+        assert concurrency.limits() == {"db": 2, "api": 1}
+    finally:
+        monkeypatch.delenv("DASK_TASKFLOW__CONCURRENCY__LIMITS")
+        dask.config.refresh()
+    assert concurrency.limits() == {}
+
+
+@pytest.mark.timeout(60)
+def test_on_local_executor_runs_in_several_threads_share_one_semaphore_per_tag(db_limit):
+    runs: list = []
+    with dask.config.set({"taskflow.concurrency.limits": {"db": 1}}):
+        threads = [threading.Thread(target=lambda: runs.append(hf.limited.run(
+            executor=LocalExecutor(), items=[1, 2], free=[], seconds=0.2))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert len(runs) == 3 and all(r.state.type is StateType.SUCCESS for r in runs)
+    assert _max_overlap([s for r in runs for s in r.result()["db"]]) == 1
