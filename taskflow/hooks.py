@@ -13,15 +13,13 @@ Task hooks are called ``hook(task, task_run, state)`` with a
 :class:`TaskRunInfo`; flow hooks ``hook(flow, flow_run, state)`` with a
 :class:`FlowRunInfo`.  Which hooks a state calls:
 
-=================  ==========================================  =======================
-hook               task run                                    flow run
-=================  ==========================================  =======================
-``on_completion``  SUCCESS, CACHED                             SUCCESS, CACHED
-``on_failure``     FAILED, TIMED_OUT, TRIGGER_FAILED           FAILED
-``on_retry``       each failed attempt that will be retried    --
-``on_crashed``     --                                          CRASHED
-``on_cancellation`` --                                         CANCELLED
-=================  ==========================================  =======================
+* ``on_completion``: a task run or a flow run ends SUCCESS or CACHED;
+* ``on_failure``: a task run ends FAILED, TIMED_OUT or TRIGGER_FAILED; a flow
+  run ends FAILED;
+* ``on_retry`` (tasks): an attempt failed and will be retried (RETRYING);
+* ``on_crashed`` (flows): the run ends CRASHED (its scheduler or client went
+  away, or its executor raised);
+* ``on_cancellation`` (flows): the run ends CANCELLED.
 
 Task hooks run on the worker that ran the task, after its final state is known
 and before its state event leaves (a mapped task's hooks run once per child);

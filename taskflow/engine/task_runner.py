@@ -22,9 +22,16 @@ Results are written only when the task run's spec carries a ``persist`` part
 after the function returned, as part of the attempt (a failed write is retried
 like a failed attempt; a value the serializer cannot write ends FAILED at once).
 
+State hooks (``on_failure=``, ``on_completion=``, ``on_retry=``) are called by
+``report``, here on the worker, after a state is known and before its event is
+emitted (see :mod:`taskflow.hooks`).  A task whose tags have concurrency limits
+holds a slot of each around its attempts, retries included (see
+:mod:`taskflow.concurrency`); the trigger, and stored results standing in for
+the run, are decided before, without a slot.
+
 It knows nothing of the client, and nothing of Dask: the executor passes in how
-to emit events (``emit``) and how to wait between attempts without holding a
-worker thread (``wait``).
+to emit events (``emit``), how to wait between attempts without holding a
+worker thread (``wait``), and how to hold slots of limited tags (``slots``).
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 The same worker-side runner as on Dask, with the same semantics (triggers,
 retries, timeouts, markers, mapping), so ``pdb`` and ``breakpoint()`` work
 inside tasks.  Outputs are dropped as soon as no later step needs them.
+Concurrency limits by tag hold trivially within a run (one task at a time);
+runs in several threads of one process share a threading semaphore per tag
+(:func:`taskflow.concurrency.local_slots`).
 """
 from __future__ import annotations
 
