@@ -81,12 +81,6 @@ class Webhook:
     def __repr__(self) -> str:
         return f"webhook({_shown(self.url)!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Webhook) and vars(self) == vars(other)
-
-    def __hash__(self) -> int:
-        return hash((self.url, self.timeout, self.retries))
-
     def __call__(self, obj: Any, run: Any, state: State) -> bool:
         """Send the notification of ``state``; True when it was delivered."""
         doc = notification(obj, run, state)

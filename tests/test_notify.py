@@ -154,20 +154,23 @@ def test_an_env_url_is_read_when_sending(receiver, monkeypatch):
 
 @pytest.mark.timeout(60)
 def test_an_undeliverable_notification_is_logged_and_kept_with_the_run_and_the_state_stays(
-    receiver, caplog
+    process_executor, receiver, caplog
 ):
     caplog.set_level(logging.WARNING, logger="taskflow")
     receiver.fail(100)
-    flow = hf.failing_task_flow(hf.Record("unused")).with_options(
-        on_failure=[webhook(receiver.url, retries=1, timeout=2)])
-    run = flow.run(executor=LocalExecutor())
+    hook = webhook(receiver.url, retries=1, timeout=2)
+    run = hf.failing_task_flow(hook).with_options(on_failure=[hook]).run(executor=process_executor)
     assert run.state.type is StateType.FAILED
+    assert run.task_states["boom"].type is StateType.FAILED
     assert "HTTP 503" in caplog.text and "after 2 attempts" in caplog.text
     assert "/hook" not in caplog.text  # the path of a webhook URL is its secret
     with open_history() as h:
         kept = [r for r in h.logs(run.run_id) if "was not delivered" in r.message]
-        assert kept and kept[0].level == logging.WARNING
+        # the task's (sent from its worker) and the flow's, each with the run
+        assert sorted(r.task for r in kept) == ["", "boom"]
+        assert all(r.level == logging.WARNING for r in kept)
         assert h.get_run(run.run_id).state == "FAILED"
+        assert {t.name: t.state for t in h.task_runs(run.run_id)} == {"boom": "FAILED"}
 
 
 def test_webhook_refuses_what_is_not_a_url():
