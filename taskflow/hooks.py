@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -199,10 +201,9 @@ def call_hooks(
 ) -> None:
     """Call each hook with ``args``; log and swallow what goes wrong; never raise.
 
-    Each hook runs in a thread of its own (with this thread's context
-    variables) joined for at most ``timeout`` seconds (default
-    ``taskflow.hooks.timeout``); one still running then is left to finish on
-    its own.  ``what`` names the run in log messages (``"task run 'load[3]' of
+    Each hook runs in another thread (with this thread's context variables),
+    waited for at most ``timeout`` seconds (default ``taskflow.hooks.timeout``);
+    one still running then is left to finish on its own.  ``what`` names the run in log messages (``"task run 'load[3]' of
     flow run 1a2b3c4d"``); ``extra`` goes with every log record.
     """
     hooks = list(hooks)
@@ -222,10 +223,7 @@ def call_hooks(
             except BaseException as e:  # noqa: BLE001 - reported by the caller's thread
                 outcome["error"] = e
 
-        thread = threading.Thread(target=target, name=f"taskflow-hook-{option}", daemon=True)
-        thread.start()
-        thread.join(limit)
-        if thread.is_alive():
+        if not _threads.run(target, limit):
             logger.warning("%s hook %s of %s did not finish within %g s "
                            "(taskflow.hooks.timeout); it is left running, and the state stays %s",
                            option, name, what, limit, state.type.value, extra=dict(extra or {}))
@@ -234,3 +232,56 @@ def call_hooks(
             logger.warning("%s hook %s of %s raised %s: %s; the state stays %s",
                            option, name, what, type(err).__name__, err, state.type.value,
                            exc_info=(type(err), err, err.__traceback__), extra=dict(extra or {}))
+
+
+class _HookThreads:
+    """Daemon threads that run hooks, kept while idle (for a minute) and reused.
+
+    Starting a thread per call costs a few hundred microseconds, and more on a
+    busy worker; a hook that hangs keeps its thread, and the next call starts
+    another.  Daemon threads: a hung hook never keeps a process from exiting.
+    """
+
+    IDLE_EXIT = 60.0
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a job that no caller counted on yet
+
+    def run(self, fn: Callable[[], None], timeout: float) -> bool:
+        """Run ``fn`` in one of the threads; False when it did not finish within ``timeout``."""
+        done = threading.Event()
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._jobs.put((fn, done))
+        if spawn:
+            threading.Thread(target=self._loop, name="taskflow-hooks", daemon=True).start()
+        return done.wait(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                fn, done = self._jobs.get(timeout=self.IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # nobody counts on this thread: it may go
+                        self._idle -= 1
+                        return
+                continue
+            try:
+                fn()
+            finally:
+                done.set()
+                with self._lock:
+                    self._idle += 1
+
+    def _after_fork(self) -> None:
+        self.__init__()  # type: ignore[misc]  # the parent's threads are not in the child
+
+
+_threads = _HookThreads()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_threads._after_fork)
