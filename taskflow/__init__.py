@@ -15,7 +15,7 @@
 (Success(...), 4950)
 """
 from taskflow import config as _config  # registers the `taskflow` dask.config section
-from taskflow import concurrency, notify, triggers
+from taskflow import concurrency, notify, triggers  # taskflow.notify.webhook, taskflow.concurrency.limit
 from taskflow.conditional import case, merge
 from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
 from taskflow.deploy.serve import Deployment, serve
@@ -62,13 +62,11 @@ __all__ = [
     "UnpicklableTaskError",
     "WorkerMismatchError",
     "case",
-    "concurrency",
     "flatten",
     "flow",
     "get_dask_client",
     "get_run_logger",
     "merge",
-    "notify",
     "serve",
     "task",
     "triggers",
