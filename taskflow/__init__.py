@@ -15,7 +15,7 @@
 (Success(...), 4950)
 """
 from taskflow import config as _config  # registers the `taskflow` dask.config section
-from taskflow import concurrency, notify, triggers  # taskflow.notify.webhook, taskflow.concurrency.limit
+from taskflow import concurrency, notify, triggers  # modules users reach as taskflow.X
 from taskflow.conditional import case, merge
 from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
 from taskflow.deploy.serve import Deployment, serve

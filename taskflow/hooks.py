@@ -203,8 +203,9 @@ def call_hooks(
 
     Each hook runs in another thread (with this thread's context variables),
     waited for at most ``timeout`` seconds (default ``taskflow.hooks.timeout``);
-    one still running then is left to finish on its own.  ``what`` names the run in log messages (``"task run 'load[3]' of
-    flow run 1a2b3c4d"``); ``extra`` goes with every log record.
+    one still running then is left to finish on its own.  ``what`` names the
+    run in log messages (``"task run 'load[3]' of flow run 1a2b3c4d"``);
+    ``extra`` goes with every log record.
     """
     hooks = list(hooks)
     if not hooks:
@@ -245,7 +246,8 @@ class _HookThreads:
     IDLE_EXIT = 60.0
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]]
+        self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0  # threads waiting for a job that no caller counted on yet
 

@@ -167,7 +167,8 @@ def notification(obj: Any, run: Any, state: State) -> dict[str, Any]:
     --------
     >>> from taskflow.hooks import FlowRunInfo
     >>> from taskflow.states import StateType
-    >>> doc = notification(None, FlowRunInfo("etl", "1a2b3c4d5e6f"), State(StateType.FAILED, message="boom"))
+    >>> run = FlowRunInfo("etl", "1a2b3c4d5e6f")
+    >>> doc = notification(None, run, State(StateType.FAILED, message="boom"))
     >>> doc["text"]
     "taskflow: flow run 1a2b3c4d of 'etl' FAILED: boom"
     """
