@@ -162,7 +162,7 @@ def db_call(i: int, seconds: float) -> tuple[float, float]:
     return start, time.time()
 
 
-@task
+@task(priority=-10)  # scheduled after the tagged ones: they must not hold every thread
 def free_call(i: int, seconds: float) -> tuple[float, float]:
     start = time.time()
     time.sleep(seconds)
