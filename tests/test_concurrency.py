@@ -19,6 +19,7 @@ from taskflow import StateType, concurrency
 from taskflow.concurrency import ConcurrencyLimitError, semaphore_name
 from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor, LocalExecutor
+from taskflow.history import open_history
 from tests import hook_flows as hf
 from tests.conftest import CLUSTER_KW
 
@@ -59,11 +60,19 @@ class _Pending(RunObserver):
 @pytest.mark.timeout(180)
 def test_at_most_three_tagged_tasks_run_at_once_while_untagged_ones_go_on(wide_client, db_limit):
     watcher = add_observer(_Pending())
+    result: list = []
+    runner = threading.Thread(target=lambda: result.append(hf.limited.run(
+        executor=DaskExecutor(client=wide_client), items=list(range(12)), free=list(range(4)),
+        seconds=1.0)))
     try:
-        run = hf.limited.run(executor=DaskExecutor(client=wide_client), items=list(range(12)),
-                             free=list(range(4)), seconds=1.0)
+        runner.start()
+        # what `taskflow show` reads while it runs: waiting task runs, naming the tag
+        _until(lambda: any(t.state == "PENDING" and "tag 'db'" in t.message
+                           for t in _live_task_runs("limited")), 30, "a PENDING task run")
+        runner.join(120)
     finally:
         remove_observer(watcher)
+    (run,) = result
     assert run.state.is_successful(), run.state
     spans = run.result()
     assert len(spans["db"]) == 12
@@ -159,6 +168,12 @@ def _leases(client: Client, tag: str) -> int:
         return len(ext.leases.get(semaphore_name(tag), {}))
 
     return client.run_on_scheduler(count)
+
+
+def _live_task_runs(flow: str) -> list:
+    with open_history() as h:
+        running = [r for r in h.runs(flow=flow, limit=None) if r.state == "RUNNING"]
+        return [t for r in running for t in h.task_runs(r.id)]
 
 
 def _until(condition, timeout: float, what: str) -> None:
