@@ -37,9 +37,7 @@ import json
 import logging
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,6 +94,8 @@ class Webhook:
 
     def send(self, doc: Mapping[str, Any]) -> str | None:
         """POST ``doc`` as JSON, retrying; None when delivered, else what went wrong."""
+        import urllib.error
+        import urllib.request  # here: http.client, ssl and email are not needed before
         url = _resolve(self.url)
         if url is None:
             return (f"environment variable {self.url[4:]!r} is not set in this process "
