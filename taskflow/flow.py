@@ -320,7 +320,7 @@ class Flow(Generic[P, R]):
     def serve(
         self, schedule: Schedule | None = None, *, parameters: Mapping[str, Any] | None = None,
         overlap: bool = False, catch_up: bool = False, executor: Executor | None = None,
-        on_stop: str = "wait",
+        on_stop: str = "wait", notify: Iterable[str | Callable[..., Any]] = (),
     ) -> None:
         """Start this flow's runs on ``schedule`` until SIGTERM or Ctrl-C (blocks).
 
@@ -330,6 +330,7 @@ class Flow(Generic[P, R]):
         (unless ``overlap``); runs missed while no server ran are skipped (or
         run, with ``catch_up``).  On stop, running runs finish (``on_stop="wait"``,
         bounded by ``taskflow.serve.stop-timeout``) or end CANCELLED (``"cancel"``).
+        ``notify`` (webhook URLs or hooks) is told of every run that fails or crashes.
         Ad hoc runs: ``taskflow run FLOW_NAME -p name=value`` from any shell
         sharing the history.
 
@@ -342,7 +343,8 @@ class Flow(Generic[P, R]):
 
         deployment = self.to_deployment(schedule, parameters=parameters, overlap=overlap,
                                         catch_up=catch_up)
-        Server([deployment], executor or self.executor, on_stop=on_stop).serve()
+        Server([deployment], executor or self.executor, on_stop=on_stop,
+               notify=list(notify)).serve()
 
     def visualize(self, filename: str | os.PathLike[str] | None = None,
                   run: FlowRun | str | None = None) -> Any:
