@@ -94,7 +94,7 @@ def test_two_flow_runs_at_once_share_the_same_three_slots(wide_client, db_limit)
     runs: list = []
 
     def one() -> None:
-        runs.append(hf.limited.run(executor=ex, items=list(range(6)), free=[], seconds=0.4))
+        runs.append(hf.limited.run(executor=ex, items=list(range(6)), free=[], seconds=1.0))
 
     threads = [threading.Thread(target=one) for _ in range(2)]
     for t in threads:
