@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from taskflow.exceptions import FlowDefinitionError, ParameterError
-from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
+from taskflow.graph import NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
 
 if TYPE_CHECKING:
     from taskflow.deploy.schedules import Schedule
@@ -149,7 +149,7 @@ class Flow(Generic[P, R]):
         builder = FlowBuilder(self.name)
         handles = {
             p.name: builder.add_parameter(
-                p.name, _NO_DEFAULT if p.default is p.empty else p.default
+                p.name, NO_DEFAULT if p.default is p.empty else p.default
             )
             for p in inspect.signature(self.fn).parameters.values()
         }
@@ -362,7 +362,7 @@ class Flow(Generic[P, R]):
             return self.fn(**bound.arguments)  # type: ignore[call-arg]
 
 
-def Parameter(name: str, default: Any = _NO_DEFAULT) -> Any:  # noqa: N802 - a node kind
+def Parameter(name: str, default: Any = NO_DEFAULT) -> Any:  # noqa: N802 - a node kind
     """Declare a flow parameter inside ``with Flow(...)``; returns its handle.
 
     Without ``default`` the parameter is required.

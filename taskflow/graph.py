@@ -33,7 +33,7 @@ __all__ = [
     "substitute",
 ]
 
-_NO_DEFAULT: Any = object()
+NO_DEFAULT: Any = object()
 
 _builder: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
     "taskflow_builder", default=None
@@ -233,14 +233,14 @@ class TaskNode:
 
 @dataclass(frozen=True)
 class ParameterNode:
-    """A flow parameter; ``default`` is ``_NO_DEFAULT`` when it is required."""
+    """A flow parameter; ``default`` is ``NO_DEFAULT`` when it is required."""
 
     name: str
-    default: Any = _NO_DEFAULT
+    default: Any = NO_DEFAULT
 
     @property
     def required(self) -> bool:
-        return self.default is _NO_DEFAULT
+        return self.default is NO_DEFAULT
 
 
 @dataclass
@@ -298,7 +298,7 @@ class FlowBuilder:
         return _Prefix(self, self._unique_name(prefix))
 
     # -- recording --------------------------------------------------------------
-    def add_parameter(self, name: str, default: Any = _NO_DEFAULT) -> Handle:
+    def add_parameter(self, name: str, default: Any = NO_DEFAULT) -> Handle:
         if not name.isidentifier():
             raise FlowDefinitionError(
                 f"parameter name {name!r} of flow {self.name!r} is not a valid "
@@ -416,10 +416,10 @@ class FlowBuilder:
                     n = self.nodes[ref.id].static_length
                     if n is not None:
                         lengths[label] = n
-            elif _is_mappable_constant(inner):
+            elif is_mappable_constant(inner):
                 elements = tuple(inner)
                 if is_flat:
-                    if not all(_is_mappable_constant(e) for e in elements):
+                    if not all(is_mappable_constant(e) for e in elements):
                         raise FlowDefinitionError(
                             f"flatten() in {where}: {label} must be a list of lists", task=task.name
                         )
@@ -531,7 +531,7 @@ class _Prefix:
         self.builder._prefix.pop()
 
 
-def _is_mappable_constant(value: Any) -> bool:
+def is_mappable_constant(value: Any) -> bool:
     """Constants a map runs over: iterables other than strings, bytes and mappings."""
     from collections.abc import Iterable, Mapping
 

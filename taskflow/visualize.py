@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import TaskflowError
-from taskflow.graph import _NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
+from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
@@ -186,7 +186,7 @@ def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
 
     for name, p in graph.parameters.items():
         default = mask_secrets({name: p.default})[name]
-        label = name if p.default is _NO_DEFAULT else f"{name} = {_short(default)}"
+        label = name if p.default is NO_DEFAULT else f"{name} = {_short(default)}"
         dot.node(f"p_{name}", label=label, shape="ellipse", style="filled",
                  fillcolor="#eef3fb" if name in used_params else "#f7f7f7", color="#6d8fbf")
     _emit_clusters(dot, clusters, ())

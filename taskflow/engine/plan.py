@@ -59,7 +59,7 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, _is_mappable_constant, substitute
+from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant, substitute
 from taskflow.results.policy import RunResults, persist_spec
 from taskflow.states import State, StateType
 
@@ -418,7 +418,7 @@ class Plan:
                 slot(("broken", u), o.marker, up.name)
                 continue
             keys = [o.key] if isinstance(o, _Single) else list(o.keys)
-            if not up.task._tiny:
+            if not up.task.engine_internal:
                 keys = [self._probe(k, batch) for k in keys]
             if isinstance(o, _Single):
                 slot(("order", u), keys[0], up.name)
@@ -475,11 +475,11 @@ def _failed(message: str) -> State:
 
 
 def _param_elements(value: Any, flat: bool) -> list[Any] | None:
-    if not _is_mappable_constant(value):
+    if not is_mappable_constant(value):
         return None
     items = list(value)
     if flat:
-        if not all(_is_mappable_constant(x) for x in items):
+        if not all(is_mappable_constant(x) for x in items):
             return None
         items = [x for inner in items for x in inner]
     return items

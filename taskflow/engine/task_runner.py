@@ -92,7 +92,7 @@ def run_task(
     stored = False  # some upstream value is a stored reference (a CACHED upstream)
     if upstream:
         states: dict[str, State] = {}
-        raw = task._receives_markers
+        raw = task.receives_state_markers
         values = [_take(name, v, states, raw) for name, v in zip(spec.upstream, upstream)]
         decided = transitions.decide_trigger(task.trigger, states)
         if decided is not None:

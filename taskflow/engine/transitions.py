@@ -7,7 +7,9 @@ for retries, a delay), so every rule is tested without a cluster:
 
 * :func:`decide_trigger` -- may the task run, given its upstreams' states?
 * :func:`after_success` / :func:`after_exception` -- how an attempt ended,
-  including whether to retry and after how long (:func:`retry_delay`).
+  including whether to retry and after how long (a task's
+  :class:`~taskflow.retries.RetryPolicy`, defined below the engine because it
+  is a task option).
 * :func:`crashed` -- the worker died under the task and Dask gave up.
 * :func:`flow_state` -- a flow run's state from its reference tasks' states.
 """
@@ -15,10 +17,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from taskflow.exceptions import FAIL, SKIP, TaskTimeoutError
+from taskflow.retries import RetryDelay, RetryPolicy, retry_delay
 from taskflow.states import State, StateType
 
 __all__ = [
@@ -30,49 +32,6 @@ __all__ = [
     "flow_state",
     "retry_delay",
 ]
-
-RetryDelay = float | Sequence[float] | Callable[[int], float]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a task retries: ``retries`` extra attempts, spaced by ``delay``.
-
-    ``delay`` is seconds, a list of seconds per retry (the last one repeats), or
-    a callable ``attempt -> seconds``.  ``retry_on`` limits which exceptions are
-    retried (all by default).
-    """
-
-    retries: int = 0
-    delay: RetryDelay = 0.0
-    retry_on: tuple[type[BaseException], ...] | None = None
-
-    @property
-    def max_attempts(self) -> int:
-        return 1 + self.retries
-
-
-def retry_delay(delay: RetryDelay, attempt: int) -> float:
-    """Seconds to wait after failed ``attempt`` (1-based) before the next one.
-
-    Examples
-    --------
-    >>> retry_delay(2, 1)
-    2.0
-    >>> [retry_delay([1, 5], a) for a in (1, 2, 3)]
-    [1.0, 5.0, 5.0]
-    >>> retry_delay(lambda a: 2 ** a, 3)
-    8.0
-    """
-    if callable(delay):
-        value = delay(attempt)
-    elif isinstance(delay, (int, float)):
-        value = delay
-    else:
-        seq = list(delay)
-        value = seq[min(attempt, len(seq)) - 1] if seq else 0.0
-    return max(0.0, float(value))
-
 
 def _names(items: Iterable[str], limit: int = 5) -> str:
     items = list(items)

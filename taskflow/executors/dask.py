@@ -6,7 +6,7 @@ How a flow run goes through Dask:
    sent with a single ``client.get(..., sync=False)``.  A task's dependencies are
    its upstreams' keys, so Dask moves outputs from worker to worker; the client
    never sees them.  Tasks with resources or a priority go in annotated layers.
-2. **Raw outputs.**  Each key runs :func:`_run_on_worker`, which calls the
+2. **Raw outputs.**  Each key runs :func:`run_on_worker`, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
    flow's return keys and its reference (terminal) tasks; Dask releases every
@@ -49,7 +49,7 @@ from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
-from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
+from taskflow.executors.dask_worker import run_on_worker, get_dask_client
 from taskflow.states import State, StateType
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
@@ -381,7 +381,7 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
                 else ref(d)
                 for d in step.deps
             ]
-            task = (_run_on_worker, step.spec, deps)
+            task = (run_on_worker, step.spec, deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[step.key] = task

@@ -284,7 +284,7 @@ def persist_spec(
     Raises FlowDefinitionError when the task asks for storage and the flow has
     no result store, or its target cannot be formatted.
     """
-    if task._tiny:
+    if task.engine_internal:
         return None
     checkpoint = resolve_checkpoint(getattr(task, "checkpoint", None), results.flow_checkpoint,
                                     results.config_checkpoint)
