@@ -19,7 +19,7 @@ from taskflow import triggers
 from taskflow.conditional import case, merge
 from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
 from taskflow.deploy.serve import Deployment, serve
-from taskflow.engine.flow_runner import FlowRun
+from taskflow.runs import FlowRun
 from taskflow.exceptions import (
     FAIL,
     SKIP,

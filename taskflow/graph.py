@@ -14,16 +14,15 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import inspect
+from typing import Any, Protocol
 
 from taskflow.exceptions import FlowDefinitionError
-
-if TYPE_CHECKING:
-    from taskflow.task import Task
 
 __all__ = [
     "FlowBuilder",
     "FlowGraph",
+    "GraphTask",
     "Handle",
     "ParamRef",
     "ParameterNode",
@@ -34,6 +33,19 @@ __all__ = [
 ]
 
 NO_DEFAULT: Any = object()
+
+class GraphTask(Protocol):
+    """What the graph needs of a task: :class:`taskflow.task.Task` is one.
+
+    The graph holds tasks without importing :mod:`taskflow.task`, which
+    imports this module to record its calls.
+    """
+
+    name: str
+
+    @property
+    def signature(self) -> inspect.Signature: ...
+
 
 _builder: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
     "taskflow_builder", default=None
@@ -211,7 +223,7 @@ class TaskNode:
 
     id: int
     name: str
-    task: Task[..., Any]
+    task: GraphTask
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     data_upstream: list[int]
@@ -342,7 +354,7 @@ class FlowBuilder:
 
     def add_task_call(
         self,
-        task: Task[..., Any],
+        task: GraphTask,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         wait_for: Any = None,
@@ -396,7 +408,7 @@ class FlowBuilder:
         return Handle(self, Ref(node_id), node.name, mapped=map)
 
     def _split_map_args(
-        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, task: GraphTask, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any], dict[int | str, MapArg], int | None]:
         """Replace each mapped argument by a :class:`MapArg`; check known lengths."""
         where = f"task {task.name!r}"

@@ -33,9 +33,9 @@ from taskflow.engine.observers import RunObserver
 from taskflow.states import StateType
 
 if TYPE_CHECKING:
+    from taskflow.runs import RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
 
 __all__ = ["Counts", "ProgressBar", "RunProgress"]
 
@@ -72,7 +72,7 @@ class RunProgress(RunObserver):
         self._states: dict[str, str] = {}
         self._on_start = on_start
 
-    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+    def run_started(self, *, flow: RunnableFlow, plan: Plan, executor: Executor,
                     dashboard_link: str | None, **kwargs: Any) -> None:
         if self.run_id is not None:
             return

@@ -142,7 +142,7 @@ class Task(Generic[P, R]):
         if self.checkpoint is not None and not isinstance(self.checkpoint, bool):
             raise bad("checkpoint", f"must be True, False or None, got {self.checkpoint!r}")
         if self.target is not None:
-            from taskflow.results.policy import template_fields
+            from taskflow.results.templates import template_fields
 
             if not isinstance(self.target, str) or not self.target.strip("/"):
                 raise bad("target", f"must be a path template string, got {self.target!r}")

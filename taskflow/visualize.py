@@ -49,8 +49,7 @@ from taskflow.states import State, StateType
 if TYPE_CHECKING:
     import graphviz
 
-    from taskflow.engine.flow_runner import FlowRun
-    from taskflow.flow import Flow
+    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.graph import FlowGraph, TaskNode
 
 __all__ = ["GraphvizMissingError", "STATE_COLORS", "visualize"]
@@ -208,7 +207,7 @@ def _emit_clusters(parent: Any, clusters: dict[tuple[str, ...], list[tuple[str, 
             _emit_clusters(sub, clusters, child)
 
 
-def visualize(flow: Flow[..., Any], filename: str | os.PathLike[str] | None = None,
+def visualize(flow: RunnableFlow, filename: str | os.PathLike[str] | None = None,
               run: FlowRun | str | Mapping[str, Any] | None = None, *,
               history_url: str | None = None) -> graphviz.Digraph:
     """Draw ``flow``; colour it by ``run``; write it to ``filename`` if given.

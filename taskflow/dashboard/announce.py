@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow import config
 from taskflow.dashboard import events
+from taskflow.runs import page_link
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -38,23 +39,6 @@ logger = logging.getLogger("taskflow.dashboard")
 _installed: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _TIMEOUT = 5.0
-
-
-def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
-    """The taskflow page next to a Dask dashboard link (``.../status``).
-
-    Examples
-    --------
-    >>> page_link("http://127.0.0.1:8787/status", "abc")
-    'http://127.0.0.1:8787/taskflow/run/abc'
-    >>> page_link("http://127.0.0.1:8787/status")
-    'http://127.0.0.1:8787/taskflow'
-    """
-    if not dashboard_link:
-        return None
-    root = dashboard_link[: -len("status")] if dashboard_link.endswith("/status") else (
-        dashboard_link.rstrip("/") + "/")
-    return f"{root}taskflow/run/{run_id}" if run_id else f"{root}taskflow"
 
 
 def install(client: Client) -> bool:

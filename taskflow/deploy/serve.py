@@ -44,8 +44,8 @@ from taskflow.deploy.schedules import Schedule
 from taskflow.exceptions import TaskflowError
 
 if TYPE_CHECKING:
+    from taskflow.runs import RunnableFlow
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
     from taskflow.history.store import HistoryStore
 
 __all__ = ["Deployment", "Server", "serve"]
@@ -76,7 +76,7 @@ class Deployment:
         Where the flow came from (``file.py:flow``), for people reading the history.
     """
 
-    flow: Flow[..., Any]
+    flow: RunnableFlow
     schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     name: str = ""

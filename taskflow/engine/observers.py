@@ -24,10 +24,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskflow.engine.flow_runner import FlowRun
+    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
 
 __all__ = ["RunObserver", "add_observer", "observers", "remove_observer"]
 
@@ -38,7 +37,7 @@ class RunObserver:
     """Base class: every hook does nothing."""
 
     def run_started(
-        self, *, flow: Flow[..., Any], plan: Plan, executor: Executor, dashboard_link: str | None,
+        self, *, flow: RunnableFlow, plan: Plan, executor: Executor, dashboard_link: str | None,
         **kwargs: Any,
     ) -> None:
         """A flow run is about to be handed to its executor."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.plan import Group
-from taskflow.results import runs
+from taskflow.results import manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path
@@ -49,7 +49,7 @@ class Hit:
 def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> Hit:
     now = time.time()
     ref = Persisted(p.store, path, p.serializer)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
                   ended_at=now, result_location=ref.location)
     return Hit(state, ref)
@@ -111,5 +111,5 @@ def save(spec: TaskRunSpec, p: PersistSpec, result: Any, cache: str | None) -> s
             type=type(result).__qualname__,
         ) from None
     location = p.store.write_payload(path, payload, p.serializer)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     return location

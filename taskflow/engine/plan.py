@@ -60,7 +60,7 @@ from taskflow.engine.steps import (
     TaskRunSpec,
 )
 from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant, substitute
-from taskflow.results.policy import RunResults, persist_spec
+from taskflow.results.policy import PersistSettings, persist_spec
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -120,11 +120,11 @@ class Plan:
         graph: FlowGraph,
         parameters: dict[str, Any],
         run_id: str,
-        results: RunResults | None = None,
+        results: PersistSettings | None = None,
     ) -> None:
         self.graph = graph
         self.parameters = dict(parameters)
-        self.results = results if results is not None else RunResults(
+        self.results = results if results is not None else PersistSettings(
             config_checkpoint=bool(config.get("results.checkpoint"))
         )
         self.run = RunInfo(
@@ -445,7 +445,7 @@ class Plan:
 
 
 def build_plan(
-    graph: FlowGraph, parameters: dict[str, Any], run_id: str, results: RunResults | None = None
+    graph: FlowGraph, parameters: dict[str, Any], run_id: str, results: PersistSettings | None = None
 ) -> Plan:
     """A :class:`Plan` for ``graph`` with ``parameters`` (one value per parameter).
 

@@ -63,10 +63,9 @@ from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.engine.flow_runner import FlowRun
+    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
     from taskflow.history.store import HistoryStore, WriteBatch
 
 __all__ = ["HistoryRecorder", "default_recorder", "install", "mask_secrets"]
@@ -366,7 +365,7 @@ class HistoryRecorder(RunObserver):
             return True
 
     # -- hooks --------------------------------------------------------------------------
-    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+    def run_started(self, *, flow: RunnableFlow, plan: Plan, executor: Executor,
                     dashboard_link: str | None, **kwargs: Any) -> None:
         if not config.get("history.enabled", True):
             return
