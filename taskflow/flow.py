@@ -251,9 +251,9 @@ class Flow(Generic[P, R]):
         (True, 4950)
         >>> etl.run(resume=run.run_id)  # doctest: +SKIP
         """
-        from taskflow.engine.flow_runner import run_flow
+        from taskflow.engine.launch import start_run
 
-        return run_flow(self, parameters, executor=executor or self.executor, resume=resume)
+        return start_run(self, parameters, executor=executor or self.executor, resume=resume)
 
     def to_deployment(
         self, schedule: Schedule | None = None, *, parameters: Mapping[str, Any] | None = None,

@@ -153,3 +153,17 @@ def test_no_private_name_is_imported_from_another_module():
                     if a.name.startswith("_") and not a.name.startswith("__"):
                         bad.append(f"{m}: from {node.module} import {a.name}")
     assert bad == []
+
+
+def test_importing_taskflow_loads_neither_distributed_nor_the_history():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, taskflow; "
+        "print(sorted(m for m in ('distributed', 'sqlalchemy', 'taskflow.history.recorder', "
+        "'taskflow.deploy.serve', 'taskflow.engine') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -285,11 +285,11 @@ class Server:
         thread.start()
 
     def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str) -> None:
-        from taskflow.engine.flow_runner import run_flow
+        from taskflow.engine.launch import start_run
 
         logger.info("flow %r: starting run %s (%s)", d.name, run_id[:8], why)
         try:
-            run = run_flow(d.flow, params, executor=self.executor, run_id=run_id)
+            run = start_run(d.flow, params, executor=self.executor, run_id=run_id)
         except Exception as e:  # could not even start: log it and serve on
             logger.error("flow %r: run %s could not run: %s: %s", d.name, run_id[:8],
                          type(e).__name__, e)

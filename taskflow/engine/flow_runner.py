@@ -114,11 +114,14 @@ def _parent_state(at_expansion: State, children: list[State]) -> State:
 def run_flow(
     flow: RunnableFlow,
     parameters: dict[str, Any],
-    executor: Executor | None = None,
+    executor: Executor,
     resume: str | None = None,
     run_id: str | None = None,
 ) -> FlowRun:
-    """Run ``flow`` with ``parameters`` on ``executor`` (default: the shared DaskExecutor).
+    """Run ``flow`` with ``parameters`` on ``executor``.
+
+    The runner is handed its executor; :func:`taskflow.engine.launch.start_run`
+    (behind ``flow.run()``) supplies the process's defaults.
 
     With ``resume``, re-run that finished run's flow with its parameters, its
     persisted results standing in for their tasks (read from the result store).
@@ -131,10 +134,6 @@ def run_flow(
     run_id = run_id or uuid.uuid4().hex
     plan = build_plan(graph, params, run_id, results)
     begin_run(graph, params, run_id, results)  # store checked before any task runs
-    if executor is None:
-        from taskflow.executors import default_executor
-
-        executor = default_executor()
     watchers = observers.observers()
     recorder = StateCollector(watchers)
     started = time.time()

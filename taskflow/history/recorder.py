@@ -1,8 +1,8 @@
 """Record every flow run into the history, off the task path.
 
-The recorder is a :class:`~taskflow.engine.observers.RunObserver`, installed for
-every process that imports :mod:`taskflow` (turn it off with
-``taskflow.history.enabled: false``).  Its policy:
+The recorder is a :class:`~taskflow.engine.observers.RunObserver`, installed in
+every process when its first flow run starts (:mod:`taskflow.engine.launch`;
+turn it off with ``taskflow.history.enabled: false``).  Its policy:
 
 * **The hooks only enqueue.**  ``event`` runs on the Dask client's event loop
   (or, on LocalExecutor, in the task's own thread): it looks the run up in a
@@ -456,7 +456,8 @@ def default_recorder() -> HistoryRecorder | None:
 def install() -> HistoryRecorder:
     """Register the process's default :class:`HistoryRecorder` (once; cheap).
 
-    ``import taskflow`` calls it.  SQLAlchemy is imported, and the database
+    The first flow run of the process calls it
+    (:func:`taskflow.engine.launch.install_default_observers`).  SQLAlchemy is imported, and the database
     opened, only when the first recorded run starts.
     """
     global _default
