@@ -167,3 +167,24 @@ def test_importing_taskflow_loads_neither_distributed_nor_the_history():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def _loaded_with(module: str) -> set[str]:
+    """The taskflow modules importing ``module`` runs (module-level imports, transitively)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(_ancestors(m))
+        todo.extend(t for t, top in _imports(m, typing=False) if top)
+    return seen
+
+
+def test_the_worker_side_runner_loads_no_planning_code():
+    for worker_side in ("taskflow.executors.dask_worker", "taskflow.engine.task_runner"):
+        loaded = _loaded_with(worker_side)
+        assert "taskflow.engine.plan" not in loaded, worker_side
+        assert "taskflow.engine.flow_runner" not in loaded, worker_side

@@ -170,7 +170,7 @@ def run_flow(
         state.ended_at - started if state.ended_at else 0.0, state, extra=extra,
     )
     run = FlowRun(flow.name, run_id, params, state, task_states, link)
-    observers.notify(watchers, "run_finished", run=run, plan=plan)
+    observers.notify(watchers, "run_finished", run=run, plan=plan, outcome=outcome)
     return run
 
 

@@ -2,8 +2,9 @@
 
 :func:`start_run` is the one place the defaults are put together: the shared
 :class:`~taskflow.executors.DaskExecutor` when no executor is given, and the
-process's :class:`~taskflow.history.recorder.HistoryRecorder`, installed as an
-observer when the first run starts (so ``import taskflow`` stays light and
+process's :class:`~taskflow.history.recorder.HistoryRecorder` and the dashboard
+page's :class:`~taskflow.dashboard.announce.PageObserver`, installed as
+observers when the first run starts (so ``import taskflow`` stays light and
 every run is still recorded; ``taskflow.history.enabled: false`` turns it off).
 The runner itself (:func:`taskflow.engine.flow_runner.run_flow`) is handed
 its executor and knows only the executor interface.
@@ -39,15 +40,18 @@ _installed = False
 
 
 def install_default_observers() -> None:
-    """Install the history recorder, once per process (cheap after the first call)."""
+    """Install the history recorder and the page observer, once per process (cheap after)."""
     global _installed
     if _installed:
         return
     with _lock:
         if not _installed:
+            from taskflow.dashboard.announce import PageObserver
+            from taskflow.engine.observers import add_observer
             from taskflow.history.recorder import install
 
             install()
+            add_observer(PageObserver())  # the run's page on the Dask dashboard
             _installed = True
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.engine.plan import Plan
-    from taskflow.executors.base import Executor
+    from taskflow.executors.base import Executor, Outcome
 
 __all__ = ["RunObserver", "add_observer", "observers", "remove_observer"]
 
@@ -45,8 +45,12 @@ class RunObserver:
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
         """A state event or log record of a running flow run arrived."""
 
-    def run_finished(self, *, run: FlowRun, plan: Plan, **kwargs: Any) -> None:
-        """A flow run ended; ``run.state`` and ``run.task_states`` are final."""
+    def run_finished(
+        self, *, run: FlowRun, plan: Plan, outcome: Outcome | None = None, **kwargs: Any
+    ) -> None:
+        """A flow run ended; ``run.state`` and ``run.task_states`` are final.
+
+        ``outcome`` is what the executor returned (the keys it lost, a cancel)."""
 
     def run_aborted(self, *, plan: Plan, error: BaseException, **kwargs: Any) -> None:
         """The executor raised ``error`` (an interrupt, a task that cannot be sent...):

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskflow.engine.plan import Group
+from taskflow.engine.steps import Group
 from taskflow.results import manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import SerializationError
@@ -33,7 +33,7 @@ from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.engine.plan import TaskRunSpec
+    from taskflow.engine.steps import TaskRunSpec
 
 __all__ = ["Hit", "cache_lookup", "find_stored", "load_upstream", "save"]
 

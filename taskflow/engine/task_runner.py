@@ -41,7 +41,7 @@ from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.plan import Group, TaskRunSpec
+from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
 from taskflow.results.policy import PersistSpec
 from taskflow.results.store import Persisted

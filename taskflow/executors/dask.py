@@ -229,24 +229,15 @@ class DaskExecutor(Executor):
         settle = _Settle(on_event)
         on_event = settle.on_event
         router.add(plan.run.run_id, on_event)
-        from taskflow.dashboard.announce import RunAnnouncer  # the page on the Dask dashboard
-
-        page = RunAnnouncer.start(client, plan)
-        outcome: Outcome | None = None
-        error: BaseException | None = None
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                outcome = self._drive(client, plan, page.wrap(on_event))
+                outcome = self._drive(client, plan, on_event)
             # workers batch their events: the last ones may still be on their way
             settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
             return outcome
-        except BaseException as e:
-            error = e
-            raise
         finally:
             self.cancellations.finished(plan.run.run_id)
-            page.finished(outcome, error)
             router.remove(plan.run.run_id)
 
     def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:

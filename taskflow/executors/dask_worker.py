@@ -19,7 +19,7 @@ from distributed import Client, default_client, get_client, get_worker, rejoin, 
 from distributed.worker import thread_state
 
 from taskflow import config
-from taskflow.engine.plan import TaskRunSpec
+from taskflow.engine.steps import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
 from taskflow.logs import prepare_worker
