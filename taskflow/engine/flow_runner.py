@@ -103,12 +103,8 @@ def _parent_state(at_expansion: State, children: list[State]) -> State:
     """A mapped task's own State: how it expanded, then how its children ended."""
     if at_expansion.is_finished():
         return at_expansion  # it could not expand (an upstream failed, lengths differ...)
-    n = len(children)
-    bad = [c for c in children if not (c.is_successful() or c.is_skipped())]
-    if bad:
-        return State(StateType.FAILED, message=f"{len(bad)} of {n} mapped children did not succeed",
-                     ended_at=time.time())
-    return State(StateType.SUCCESS, message=f"{n} mapped children", ended_at=time.time())
+    kind, message = transitions.mapped_parent([c.type for c in children])
+    return State(kind, message=message, ended_at=time.time())
 
 
 def run_flow(

@@ -35,27 +35,27 @@ from taskflow.states import State, StateType
 if TYPE_CHECKING:
     from taskflow.engine.steps import TaskRunSpec
 
-__all__ = ["Hit", "cache_lookup", "find_stored", "load_upstream", "save"]
+__all__ = ["StoredResult", "cache_lookup", "find_stored", "load_upstream", "save"]
 
 
 @dataclass(frozen=True)
-class Hit:
+class StoredResult:
     """A stored result standing in for a run: the CACHED state and the key's value."""
 
     state: State
     ref: Persisted
 
 
-def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> Hit:
+def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> StoredResult:
     now = time.time()
     ref = Persisted(p.store, path, p.serializer)
     manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
                   ended_at=now, result_location=ref.location)
-    return Hit(state, ref)
+    return StoredResult(state, ref)
 
 
-def find_stored(spec: TaskRunSpec, p: PersistSpec) -> Hit | None:
+def find_stored(spec: TaskRunSpec, p: PersistSpec) -> StoredResult | None:
     """CACHED from the run being resumed, or from an existing target; else None."""
     if p.resume is not None and p.store.exists(p.resume):
         return _hit(spec, p, p.resume, f"resumed from run {p.resumed_from}")
@@ -78,7 +78,7 @@ def load_upstream(names: tuple[Any, ...], values: list[Any]) -> list[Any]:
 
 def cache_lookup(
     spec: TaskRunSpec, p: PersistSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str | None, Hit | None]:
+) -> tuple[str | None, StoredResult | None]:
     """``(cache path, hit)``: the entry for this call's key, CACHED when fresh."""
     assert p.cache_key_fn is not None
     run = spec.run

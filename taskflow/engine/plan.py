@@ -22,7 +22,7 @@ tested alone.  It fixes for each task call
 over a task's output needs its length, known only at run time: the plan asks for
 a :class:`Length` step (a tiny task next to the data) and leaves the node
 pending.  The executor runs what is known, hands each length back through
-:meth:`Plan.add_facts`, and gets the next :class:`Batch` of steps: one child per
+:meth:`Plan.add_lengths`, and gets the next :class:`Batch` of steps: one child per
 element, each child taking its element through an :class:`Item` step on the
 worker that holds the data.  Only lengths reach the client.  A map over another
 map's children links child ``i`` to child ``i``.
@@ -111,7 +111,7 @@ def _derived(key: Key, suffix: str) -> Key:
 class Plan:
     """A flow run's plan; grows as map lengths become known.
 
-    Use :meth:`start` for the first :class:`Batch`, then :meth:`add_facts` with
+    Use :meth:`start` for the first :class:`Batch`, then :meth:`add_lengths` with
     the values of :class:`Length` steps until :attr:`waiting` is empty.
     """
 
@@ -155,7 +155,7 @@ class Plan:
         """The steps known before anything runs."""
         return self._advance()
 
-    def add_facts(self, facts: dict[Key, Any]) -> Batch:
+    def add_lengths(self, facts: dict[Key, Any]) -> Batch:
         """Record values of :class:`Length` steps; return the steps that became known."""
         for k, v in facts.items():
             self._facts[k] = v

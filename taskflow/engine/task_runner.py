@@ -84,7 +84,11 @@ def run_task(
     """
     task, run = spec.task, spec.run
 
+    previous = [StateType.PENDING]
+
     def report(state: State) -> None:
+        transitions.check_transition(previous[0], state.type, task=spec.name)
+        previous[0] = state.type
         emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
                          map_index=spec.map_index))
 
@@ -161,7 +165,7 @@ def run_task(
         return result
 
 
-def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.Hit | None:
+def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.StoredResult | None:
     """A stored result standing in for the run; None (run it) when the store cannot tell."""
     try:
         return persisting.find_stored(spec, persist)

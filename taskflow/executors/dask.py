@@ -50,13 +50,13 @@ from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
 from taskflow.executors.dask_worker import run_on_worker, get_dask_client
-from taskflow.states import State, StateType
+from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
 
 # -- client side ----------------------------------------------------------------
-class _Settle:
+class _EndTracker:
     """Passes events on, and waits (bounded) until every task run reported its end."""
 
     def __init__(self, on_event: OnEvent) -> None:
@@ -66,7 +66,7 @@ class _Settle:
 
     def on_event(self, msg: dict[str, Any]) -> None:
         self._on_event(msg)
-        if msg.get("kind") == "state" and msg.get("type") in _FINAL:
+        if msg.get("kind") == "state" and msg.get("type") in FINISHED_TYPES:
             with self._cond:
                 self._final.add(msg["name"])
                 self._cond.notify_all()
@@ -76,9 +76,6 @@ class _Settle:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
         with self._cond:
             self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
-
-
-_FINAL = frozenset(t.value for t in StateType if State(t).is_finished())
 
 
 class _Router:
@@ -226,15 +223,15 @@ class DaskExecutor(Executor):
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
-        settle = _Settle(on_event)
-        on_event = settle.on_event
+        end_tracker = _EndTracker(on_event)
+        on_event = end_tracker.on_event
         router.add(plan.run.run_id, on_event)
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, on_event)
             # workers batch their events: the last ones may still be on their way
-            settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            end_tracker.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
             return outcome
         finally:
             self.cancellations.finished(plan.run.run_id)
@@ -290,7 +287,7 @@ class DaskExecutor(Executor):
                     fact = future.result()
                 else:
                     fact = StateMarker(crashed(_loss(future)[0]))
-                submit(plan.add_facts({future.key: fact}))
+                submit(plan.add_lengths({future.key: fact}))
             keep = [held[k] for k in kept]
             try:
                 wait(keep)

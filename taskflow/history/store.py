@@ -52,13 +52,13 @@ from taskflow.history.records import (
     UnknownRunError,
 )
 from taskflow.history.urls import resolve_url
-from taskflow.states import StateType
+from taskflow.states import UNFINISHED_TYPES, StateType
 
 __all__ = ["TASK_ROW_KEYS", "HistoryStore", "WriteBatch"]
 
 logger = logging.getLogger("taskflow.history")
 
-_UNFINISHED = (StateType.PENDING.value, StateType.RUNNING.value, StateType.RETRYING.value)
+_UNFINISHED = tuple(sorted(t.value for t in UNFINISHED_TYPES))
 # Columns a later event of a task run overwrites (the rest keep their first value).
 _TASK_UPDATES = ("state", "attempts", "message", "ended_at", "traceback",
                  "updated_at")
