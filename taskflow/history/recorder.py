@@ -204,12 +204,8 @@ class _Writer:
             store.close()
 
     def _open(self) -> HistoryStore | None:
-        try:
-            from taskflow.history.store import HistoryStore
-        except ImportError as e:
-            logger.error("run history is off for this process: it needs SQLAlchemy (%s); "
-                         "`pip install sqlalchemy`, or set taskflow.history.enabled: false", e)
-            return None
+        from taskflow.history.store import HistoryStore  # SQLAlchemy: only once a run is recorded
+
         try:
             return HistoryStore(self.url)
         except Exception as e:
