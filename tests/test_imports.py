@@ -25,6 +25,7 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+TREES = {m: ast.parse(p.read_text(), filename=str(p)) for m, p in MODULES.items()}
 
 
 def _resolve(name: str) -> str | None:
@@ -50,8 +51,7 @@ def _imports(module: str, *, typing: bool = True) -> list[tuple[str, bool]]:
 
     With ``typing=False``, imports under ``if TYPE_CHECKING:`` are left out.
     """
-    path = MODULES[module]
-    tree = ast.parse(path.read_text(), filename=str(path))
+    path, tree = MODULES[module], TREES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     top_level = {id(n) for n in tree.body}
     typing_only = set() if typing else _type_checking_blocks(tree)
@@ -146,8 +146,8 @@ def test_the_graph_layer_imports_no_higher_layer_at_module_level():
 
 def test_no_private_name_is_imported_from_another_module():
     bad = []
-    for m, path in sorted(MODULES.items()):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for m, tree in sorted(TREES.items()):
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("taskflow"):
                 for a in node.names:
                     if a.name.startswith("_") and not a.name.startswith("__"):
