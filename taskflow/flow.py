@@ -23,9 +23,9 @@ from taskflow.graph import NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_b
 if TYPE_CHECKING:
     from taskflow.deploy.schedules import Schedule
     from taskflow.deploy.serve import Deployment
-    from taskflow.runs import FlowRun
     from taskflow.executors.base import Executor
     from taskflow.results import ResultStore
+    from taskflow.runs import FlowRun
 
 __all__ = ["Flow", "Parameter", "flow"]
 

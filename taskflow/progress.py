@@ -33,9 +33,9 @@ from taskflow.engine.observers import RunObserver
 from taskflow.states import FAILED_TYPES, FINISHED_TYPES, RUNNING_TYPES
 
 if TYPE_CHECKING:
-    from taskflow.runs import RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
+    from taskflow.runs import RunnableFlow
 
 __all__ = ["Counts", "ProgressBar", "RunProgress"]
 

@@ -49,8 +49,8 @@ from taskflow.states import State, StateType
 if TYPE_CHECKING:
     import graphviz
 
-    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.graph import FlowGraph, TaskNode
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["GraphvizMissingError", "STATE_COLORS", "visualize"]
 

@@ -44,9 +44,9 @@ from taskflow.deploy.schedules import Schedule
 from taskflow.exceptions import TaskflowError
 
 if TYPE_CHECKING:
-    from taskflow.runs import RunnableFlow
     from taskflow.executors.base import Executor
     from taskflow.history.store import HistoryStore
+    from taskflow.runs import RunnableFlow
 
 __all__ = ["Deployment", "Server", "serve"]
 

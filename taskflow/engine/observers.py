@@ -24,9 +24,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor, Outcome
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["RunObserver", "add_observer", "observers", "remove_observer"]
 

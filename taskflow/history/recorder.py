@@ -63,10 +63,10 @@ from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.runs import FlowRun, RunnableFlow
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
     from taskflow.history.store import HistoryStore, WriteBatch
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["HistoryRecorder", "default_recorder", "install", "mask_secrets"]
 
