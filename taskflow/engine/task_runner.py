@@ -49,7 +49,7 @@ from taskflow import concurrency, hooks
 from taskflow.engine import persisting, transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.plan import Group, TaskRunSpec
+from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
 from taskflow.results.policy import PersistSpec
 from taskflow.results.store import Persisted
@@ -99,7 +99,11 @@ def run_task(
     task, run = spec.task, spec.run
     hooked = bool(task.on_failure or task.on_completion or task.on_retry)
 
+    previous = [StateType.PENDING]
+
     def report(state: State) -> None:
+        transitions.check_transition(previous[0], state.type, task=spec.name)
+        previous[0] = state.type
         if hooked:
             _call_hooks(spec, state, worker, forward_logs)
         emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
@@ -109,7 +113,7 @@ def run_task(
     stored = False  # some upstream value is a stored reference (a CACHED upstream)
     if upstream:
         states: dict[str, State] = {}
-        raw = task._receives_markers
+        raw = task.receives_state_markers
         values = [_take(name, v, states, raw) for name, v in zip(spec.upstream, upstream)]
         decided = transitions.decide_trigger(task.trigger, states)
         if decided is not None:
@@ -222,7 +226,7 @@ def _call_hooks(spec: TaskRunSpec, state: State, worker: str, forward_logs: Emit
         reset_current(token)
 
 
-def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.Hit | None:
+def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.StoredResult | None:
     """A stored result standing in for the run; None (run it) when the store cannot tell."""
     try:
         return persisting.find_stored(spec, persist)
