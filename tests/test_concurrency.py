@@ -21,6 +21,7 @@ from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor, LocalExecutor
 from taskflow.history import open_history
 from tests import hook_flows as hf
+from tests.polling import wait_for
 from tests.conftest import CLUSTER_KW
 
 
@@ -67,8 +68,8 @@ def test_at_most_three_tagged_tasks_run_at_once_while_untagged_ones_go_on(wide_c
     try:
         runner.start()
         # what `taskflow show` reads while it runs: waiting task runs, naming the tag
-        _until(lambda: any(t.state == "PENDING" and "tag 'db'" in t.message
-                           for t in _live_task_runs("limited")), 30, "a PENDING task run")
+        wait_for(lambda: any(t.state == "PENDING" and "tag 'db'" in t.message
+                           for t in _live_task_runs("limited")), 30, "a PENDING task run", interval=0.1)
         runner.join(120)
     finally:
         remove_observer(watcher)
@@ -134,10 +135,10 @@ def test_a_killed_worker_gives_its_slot_back_within_the_lease_timeout(tmp_path):
                     nap = hf.nap.with_options(tags=["lease"])
                     # a worker holds the tag's only slot, then dies
                     holder = client.submit(_take_and_hold, "lease", 1, pure=False)
-                    _until(lambda: _leases(client, "lease") == 1, 30, "the slot to be taken")
+                    wait_for(lambda: _leases(client, "lease") == 1, 30, "the slot to be taken")
                     pid = holder.result(timeout=30)
                     holder.release()  # nobody wants it back: Dask will not run it again
-                    _until(lambda: not client.who_has(), 30, "the holder's result to go")
+                    wait_for(lambda: not client.who_has(), 30, "the holder's result to go")
                     os.kill(pid, signal.SIGKILL)
                     from taskflow import flow
 
@@ -177,13 +178,6 @@ def _live_task_runs(flow: str) -> list:
         running = [r for r in h.runs(flow=flow, limit=None) if r.state == "RUNNING"]
         return [t for r in running for t in h.task_runs(r.id)]
 
-
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_limit_of_zero_or_less_or_not_a_number_is_refused_clearly():

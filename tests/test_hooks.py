@@ -22,16 +22,10 @@ from taskflow.hooks import FlowRunInfo, TaskRunInfo, call_hooks
 from taskflow.secrets import MASK
 from taskflow.states import State
 from tests import hook_flows as hf
+from tests.polling import wait_for
 from tests.dask_processes import DaskProcesses
 from tests.flows import inc
 
-
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _by_label(records: list[dict]) -> dict[str, list[dict]]:
@@ -181,7 +175,7 @@ def test_on_crashed_runs_when_the_scheduler_process_is_killed_mid_run(tmp_path):
 
         t = threading.Thread(target=run, daemon=True)
         t.start()
-        _until(lambda: _running(ex, "nap"), 60, "the nap task to run")
+        wait_for(lambda: _running(ex, "nap"), 60, "the nap task to run")
         scheduler = cluster.procs[0]
         os.kill(scheduler.pid, signal.SIGKILL)
         t.join(90)
@@ -218,17 +212,17 @@ def test_on_cancellation_runs_when_a_served_run_is_cancelled(process_executor):
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        _until(lambda: server.served["napping"].next_due is not None, 30, "the server to start")
+        wait_for(lambda: server.served["napping"].next_due is not None, 30, "the server to start")
         with open_history() as h:  # an ad hoc run, as `taskflow run napping` asks for one
             serving.request_run(h, "napping", {})
-        _until(lambda: server.started_runs, 30, "the ad hoc run to start")
+        wait_for(lambda: server.started_runs, 30, "the ad hoc run to start")
         run_id = server.started_runs[0]
-        _until(lambda: _running(process_executor, "nap"), 60, "the nap task to run")
+        wait_for(lambda: _running(process_executor, "nap"), 60, "the nap task to run")
     finally:
         server.stop()
         thread.join(60)
     assert not thread.is_alive()
-    _until(lambda: hf.records(run_id), 30, "the hook")
+    wait_for(lambda: hf.records(run_id), 30, "the hook")
     seen = hf.records(run_id)
     assert [(r["label"], r["state"]) for r in seen] == [("cancelled", "CANCELLED")]
     assert "serve process stopped" in seen[0]["message"]

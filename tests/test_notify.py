@@ -26,6 +26,7 @@ from taskflow.hooks import FlowRunInfo, TaskRunInfo
 from taskflow.notify import notification, webhook
 from taskflow.states import State
 from tests import hook_flows as hf
+from tests.polling import wait_for
 from tests.conftest import ROOT
 
 
@@ -75,13 +76,6 @@ def receiver():
     r.server.shutdown()
     r.server.server_close()
 
-
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.timeout(120)
@@ -208,10 +202,10 @@ def test_taskflow_serve_notify_posts_for_a_failing_served_flow_and_not_for_a_suc
             with open_history(url) as h:
                 return [r for r in h.runs(flow=flow, limit=None) if r.state not in ("RUNNING", "PENDING")]
 
-        _until(lambda: len(finished("broken")) >= 2 and len(finished("tick")) >= 2, 90,
-               "two finished runs of each flow")
+        wait_for(lambda: len(finished("broken")) >= 2 and len(finished("tick")) >= 2, 90,
+               "two finished runs of each flow", interval=0.2)
         broken_ids = {r.id for r in finished("broken")}
-        _until(lambda: broken_ids <= {r["body"]["run_id"] for r in receiver.delivered()}, 15,
+        wait_for(lambda: broken_ids <= {r["body"]["run_id"] for r in receiver.delivered()}, 15,
                "a notification for each failed run")
     finally:
         server.send_signal(signal.SIGTERM)
