@@ -214,3 +214,46 @@ def test_on_local_executor_runs_in_several_threads_share_one_semaphore_per_tag(d
             t.join(30)
     assert len(runs) == 3 and all(r.state.type is StateType.SUCCESS for r in runs)
     assert _max_overlap([s for r in runs for s in r.result()["db"]]) == 1
+
+
+def test_the_runner_takes_a_tasks_limited_slots_in_tag_order_around_all_its_attempts():
+    import contextlib
+
+    from taskflow import flow, task
+    from taskflow.engine.plan import PlannedTask, build_plan
+    from taskflow.engine.task_runner import run_task
+
+    calls: list = []
+
+    @task(tags=["zeta", "alpha", "free"], retries=1)
+    def twice(box: list) -> int:
+        calls.append("attempt")
+        box.append(1)
+        if len(box) < 2:
+            raise ValueError("again")
+        return len(box)
+
+    @flow
+    def one(box: list):
+        return twice(box)
+
+    @contextlib.contextmanager
+    def slots(limits, report):
+        from taskflow.states import State, StateType
+
+        for tag, n in limits:
+            report(State(StateType.PENDING, message=concurrency.waiting_message(tag, n)))
+        calls.append(("take", limits))
+        yield
+        calls.append("give back")
+
+    with dask.config.set({"taskflow.concurrency.limits": {"zeta": 1, "alpha": 2, "other": 1}}):
+        plan = build_plan(one.graph, {"box": []}, "run1")
+    (planned,) = [s for s in plan.start().steps if isinstance(s, PlannedTask)]
+    events: list = []
+    assert run_task(planned.spec, [], emit=events.append, slots=slots) == 2
+    assert calls == [("take", [("alpha", 2), ("zeta", 1)]), "attempt", "attempt", "give back"]
+    assert [(e["type"], e["message"]) for e in events[:2]] == [
+        ("PENDING", "waiting for a slot of tag 'alpha' (concurrency limit 2)"),
+        ("PENDING", "waiting for a slot of tag 'zeta' (concurrency limit 1)")]
+    assert [e["type"] for e in events[2:]] == ["RUNNING", "RETRYING", "RUNNING", "SUCCESS"]
