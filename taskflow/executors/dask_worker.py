@@ -4,7 +4,7 @@
 worker-side runner (:mod:`taskflow.engine.task_runner`) with Dask's ways of
 emitting events (a per-worker :class:`_Outbox` that batches them), of
 waiting between attempts without holding a worker thread, and of holding the
-slots of limited tags (:func:`_hold_slots`, Dask semaphores; see
+slots of limited tags (``_hold_slots``, Dask semaphores; see
 :mod:`taskflow.concurrency`).  :func:`get_dask_client`
 is the public way for a task to use Dask collections on its own cluster.
 Nothing here knows about the client side.
