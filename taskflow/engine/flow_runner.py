@@ -203,11 +203,12 @@ def run_flow(
     run_id = run_id or uuid.uuid4().hex
     plan = build_plan(graph, params, run_id, results)
     runs.begin_run(graph, params, run_id, results)  # store checked before any task runs
+    watchers = observers.observers()
+    observers.notify(watchers, "run_preparing", flow=flow, plan=plan)  # while we connect
     if executor is None:
         from taskflow.executors import default_executor
 
         executor = default_executor()
-    watchers = observers.observers()
     recorder = _Recorder(watchers)
     started = time.time()
     link = executor.dashboard_link
