@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
-from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
+from taskflow.executors.dask_worker import _run_on_worker, flush_events, get_dask_client
 from taskflow.states import State, StateType
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
@@ -57,16 +58,31 @@ __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
 # -- client side ----------------------------------------------------------------
 class _Settle:
-    """Passes events on, and waits (bounded) until every task run reported its end."""
+    """Passes events on, and waits (bounded) for the events still in flight at the end.
+
+    Workers batch their events for a few milliseconds, so the last task's end
+    may reach the client before its state event.  When every task ran, the wait
+    ends as soon as every task run has reported its end.  When some could not
+    (the run was cancelled, Dask lost keys), those never report: then every
+    worker is asked to flush and to send a ``flushed`` marker after its last
+    event, and the wait ends when each worker's marker (or every end) arrived.
+    """
 
     def __init__(self, on_event: OnEvent) -> None:
         self._on_event = on_event
         self._final: set[str] = set()
+        self._flushed: set[str] = set()
         self._cond = threading.Condition()
 
     def on_event(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("kind")
+        if kind == "flushed":  # ours, not the run's: not passed on
+            with self._cond:
+                self._flushed.add(msg.get("worker", ""))
+                self._cond.notify_all()
+            return
         self._on_event(msg)
-        if msg.get("kind") == "state" and msg.get("type") in _FINAL:
+        if kind == "state" and msg.get("type") in _FINAL:
             with self._cond:
                 self._final.add(msg["name"])
                 self._cond.notify_all()
@@ -76,6 +92,25 @@ class _Settle:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
         with self._cond:
             self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
+
+    def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
+                     timeout: float) -> None:
+        """Wait until every worker sent its events up to now (or every end arrived)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if names <= self._final:
+                return
+        try:
+            answers = client.sync(client._run, flush_events, topic, run_id,
+                                  on_error="return", callback_timeout=timeout)
+            workers = {w for w, ok in answers.items() if ok is True}
+        except Exception:  # the scheduler went away, a worker hangs: wait out the bound
+            workers = None
+        with self._cond:
+            self._cond.wait_for(
+                lambda: names <= self._final or (workers is not None and workers <= self._flushed),
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
 
 
 _FINAL = frozenset(t.value for t in StateType if State(t).is_finished())
@@ -239,7 +274,11 @@ class DaskExecutor(Executor):
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, page.wrap(on_event))
             # workers batch their events: the last ones may still be on their way
-            settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            names = {t.name for t in plan.tasks.values()}
+            if outcome.lost or outcome.cancelled:  # some will never report: flush the workers
+                settle.wait_flushed(client, plan.run.topic, plan.run.run_id, names, 1.0)
+            else:
+                settle.wait(names, None)
             return outcome
         except BaseException as e:
             error = e

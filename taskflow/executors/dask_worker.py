@@ -116,6 +116,16 @@ class _Outbox:
         if events:
             self.worker.log_event(self.topic, {"kind": "batch", "events": events})
 
+    def flush_marked(self, run_id: str) -> None:
+        """Send what is waiting now, then a ``flushed`` marker for ``run_id``.
+
+        Both leave on the worker's one stream to the scheduler, in order, so a
+        client that receives the marker has every event this worker emitted before.
+        """
+        self.flush()
+        self.worker.log_event(self.topic, {"kind": "flushed", "run": run_id,
+                                           "worker": self.worker.address})
+
     @classmethod
     def of(cls, worker: Any, topic: str) -> _Outbox:
         boxes = worker.__dict__.setdefault("_taskflow_outboxes", {})
@@ -124,6 +134,13 @@ class _Outbox:
             interval = dask.utils.parse_timedelta(config.get("events.batch-interval"))
             box = boxes.setdefault(topic, cls(worker, topic, interval))
         return box
+
+
+def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
+    """Through ``Client.run``: flush this worker's events of ``topic``, then mark ``run_id``."""
+    worker = dask_worker if dask_worker is not None else get_worker()
+    _Outbox.of(worker, topic).flush_marked(run_id)
+    return True
 
 
 def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
