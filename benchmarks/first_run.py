@@ -273,20 +273,30 @@ def breakdown_in_this_process(way: str, n: int) -> dict[str, Any]:
         phases.undo()
 
 
-def breakdown(rounds: int, n: int) -> list[dict[str, Any]]:
+def _child_env(taskflow_root: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in [taskflow_root, ROOT, os.environ.get("PYTHONPATH", "")] if p)}
+
+
+def breakdown(rounds: int, n: int, before: str | None = None) -> list[dict[str, Any]]:
     """Each way in a fresh process per round (the first run in a process is what
-    ``taskflow run`` pays), alternating which goes first."""
+    ``taskflow run`` pays), rotating which goes first.  ``before``: also run
+    taskflow from that checkout (way ``before``)."""
+    ways = ["plain", "taskflow"] + (["before"] if before else [])
     results = []
     for r in range(rounds + 1):  # round 0 warms the page cache, not kept
-        order = ("plain", "taskflow") if r % 2 else ("taskflow", "plain")
+        order = ways[r % len(ways):] + ways[:r % len(ways)]
         for way in order:
+            root = before if way == "before" and before else ROOT
             proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.first_run", "--one-way", way, "--n", str(n)],
-                cwd=ROOT, capture_output=True, text=True, timeout=300,
+                [sys.executable, os.path.join(ROOT, "benchmarks", "first_run.py"), "--one-way",
+                 "plain" if way == "plain" else "taskflow", "--n", str(n)],
+                cwd=root, env=_child_env(root), capture_output=True, text=True, timeout=300,
             )
             if proc.returncode != 0:
                 raise RuntimeError(f"the {way} process exited {proc.returncode}:\n{proc.stderr}")
             res = json.loads(proc.stdout.strip().splitlines()[-1])
+            res["way"] = way
             if r:
                 results.append(res)
             print(f"  round {r}{' (warm-up)' if not r else ''} {way:<9} first "
@@ -303,44 +313,48 @@ def print_breakdown(results: list[dict[str, Any]], n: int) -> None:
     by_way: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for r in results:
         by_way[r["way"]].append(r)
-    print(f"\nFan-out of {n} no-ops + 1 fan-in, fresh 2-worker LocalCluster per way, "
-          f"{len(by_way['taskflow'])} rounds, medians (seconds):\n")
-    print(f"{'':<34}{'plain':>9}{'taskflow':>10}{'ratio':>8}")
+    ways = [w for w in ("plain", "before", "taskflow") if by_way[w]]
+    print(f"\nFan-out of {n} no-ops + 1 fan-in, fresh 2-worker LocalCluster per way and "
+          f"round, each in a fresh process, {len(by_way['taskflow'])} rounds, medians (s):\n")
+    print(f"{'':<34}" + "".join(f"{w:>10}" for w in ways) + f"{'tf/plain':>10}")
     for label in ("cluster_start", "connect"):
-        p, t = (_median([r[label] for r in by_way[w]]) for w in ("plain", "taskflow"))
-        print(f"{label.replace('_', ' '):<34}{p:>9.3f}{t:>10.3f}")
+        vals = [_median([r[label] for r in by_way[w]]) for w in ways]
+        print(f"{label.replace('_', ' '):<34}" + "".join(f"{v:>10.3f}" for v in vals))
     for which in ("first", "second"):
         for metric, what in (("wall", "wall"), ("cpu", "CPU, client+scheduler"),
                              ("workers_cpu", "CPU, workers")):
-            p, t = (_median([r[which][metric] for r in by_way[w]]) for w in ("plain", "taskflow"))
-            name = f"{which} run, {what}"
-            print(f"{name:<34}{p:>9.3f}{t:>10.3f}{t / p if p else float('nan'):>7.2f}x")
-    for which in ("first", "second"):
-        runs = by_way["taskflow"]
-        print(f"\ntaskflow {which} run, by phase (wall s, median; calls):")
-        for label, *_ in PHASES:
-            vals = [r[which]["seconds"].get(label, 0.0) for r in runs]
-            calls = max(r[which]["calls"].get(label, 0) for r in runs)
-            print(f"  {label:<34}{_median(vals):>8.4f}   x{calls}")
-        print(f"  messages to the scheduler (max over rounds): ", end="")
-        counts: collections.Counter[str] = collections.Counter()
-        for r in runs:
-            for k, v in r[which]["rpc"].items():
-                counts[k] = max(counts[k], v)
-        print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
+            vals = [_median([r[which][metric] for r in by_way[w]]) for w in ways]
+            ratio = vals[-1] / vals[0] if vals[0] else float("nan")
+            print(f"{which + ' run, ' + what:<34}" + "".join(f"{v:>10.3f}" for v in vals)
+                  + f"{ratio:>9.2f}x")
+    for way in ways[1:]:
+        for which in ("first", "second"):
+            runs = by_way[way]
+            print(f"\n{way} {which} run, by phase (wall s, median; calls):")
+            for label, *_ in PHASES:
+                vals = [r[which]["seconds"].get(label, 0.0) for r in runs]
+                calls = max(r[which]["calls"].get(label, 0) for r in runs)
+                if calls:
+                    print(f"  {label:<34}{_median(vals):>8.4f}   x{calls}")
+            counts: collections.Counter[str] = collections.Counter()
+            for r in runs:
+                for k, v in r[which]["rpc"].items():
+                    counts[k] = max(counts[k], v)
+            print("  messages to the scheduler (max over rounds): "
+                  + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     plain_msgs: collections.Counter[str] = collections.Counter()
     for r in by_way["plain"]:
         for k, v in r["first"]["rpc"].items():
             plain_msgs[k] = max(plain_msgs[k], v)
-    print(f"plain first run messages: {', '.join(f'{k} {v}' for k, v in sorted(plain_msgs.items()))}")
+    print(f"\nplain first run messages: {', '.join(f'{k} {v}' for k, v in sorted(plain_msgs.items()))}")
 
 
 # -- the CLI, end to end ----------------------------------------------------------
-def _timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+def _timed_process(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds of the process tree, and stdout of ``cmd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -349,22 +363,26 @@ def _timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, s
     return wall, cpu, proc.stdout
 
 
-def cli(rounds: int) -> dict[str, list[tuple[float, float]]]:
+def cli(rounds: int, before: str | None = None) -> dict[str, list[tuple[float, float]]]:
     tmp = tempfile.mkdtemp(prefix="taskflow-first-run-")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p),
-        "DASK_TASKFLOW__HISTORY__URL": f"sqlite:///{tmp}/history.db"}
-    ways = {
-        "taskflow run": [sys.executable, "-c", "from taskflow.cli import main; main()",
-                         "run", "examples/etl.py:etl"],
-        "plain script": [sys.executable, os.path.join("benchmarks", "plain_etl.py")],
+    run = [sys.executable, "-c", "from taskflow.cli import main; main()", "run", "examples/etl.py:etl"]
+    ways: dict[str, tuple[list[str], str]] = {
+        "taskflow run": (run, ROOT),
+        "plain script": ([sys.executable, os.path.join(ROOT, "benchmarks", "plain_etl.py")], ROOT),
     }
+    if before:
+        ways["before"] = (run, before)
     expected = "'total': 285"
     out: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
+    names = list(ways)
     for r in range(rounds + 1):  # round 0 warms the page cache and creates the history
-        order = list(ways) if r % 2 else list(reversed(ways))
+        order = names[r % len(names):] + names[:r % len(names)]
         for way in order:
-            wall, cpu, stdout = _timed_process(ways[way], env)
+            cmd, root = ways[way]
+            env = {**_child_env(root), "DASK_TASKFLOW__HISTORY__URL": f"sqlite:///{tmp}/history.db"}
+            if way != "plain script":
+                env["PYTHONPATH"] = root  # that checkout's taskflow, in the workers too
+            wall, cpu, stdout = _timed_process(cmd, env, root)
             if expected not in stdout:
                 raise RuntimeError(f"{way} printed {stdout!r}, expected {expected}")
             if r:
@@ -380,6 +398,9 @@ def print_cli(out: dict[str, list[tuple[float, float]]]) -> None:
     print(f"{'':<16}{'wall s':>8}{'CPU s (tree)':>14}")
     for way, vals in out.items():
         print(f"{way:<16}{_median([v[0] for v in vals]):>8.2f}{_median([v[1] for v in vals]):>14.2f}")
+    for way in [w for w in out if w not in ("taskflow run", "plain script")]:
+        print(f"{way + ' - plain':<16}{_median([v[0] for v in out[way]]) - _median([v[0] for v in out['plain script']]):>+8.2f}"
+              f"{_median([v[1] for v in out[way]]) - _median([v[1] for v in out['plain script']]):>+14.2f}")
     tf, plain = (_median([v[0] for v in out[w]]) for w in ("taskflow run", "plain script"))
     tfc, plainc = (_median([v[1] for v in out[w]]) for w in ("taskflow run", "plain script"))
     print(f"{'difference':<16}{tf - plain:>+8.2f}{tfc - plainc:>+14.2f}   (target: wall within +0.30 s)")
@@ -391,10 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100, help="no-op tasks of the fan-out")
     parser.add_argument("--skip-breakdown", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--before", metavar="CHECKOUT",
+                        help="also run taskflow from this checkout (e.g. /work/main), as 'before'")
     parser.add_argument("--one-way", choices=("plain", "taskflow"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p)
+    if args.one_way is None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p)
     tmp = tempfile.mkdtemp(prefix="taskflow-first-run-")
     import dask
 
@@ -408,9 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     if not args.skip_breakdown:
-        print_breakdown(breakdown(args.rounds, args.n), args.n)
+        print_breakdown(breakdown(args.rounds, args.n, args.before), args.n)
     if not args.skip_cli:
-        print_cli(cli(args.rounds))
+        print_cli(cli(args.rounds, args.before))
     return 0
 
 
