@@ -428,3 +428,20 @@ def test_a_workers_flushed_marker_arrives_after_every_event_it_emitted_before(pr
     for worker in workers:  # each worker's 50 events, then its marker
         mine = [what for w, what in seen if w == worker]
         assert mine == [f"t{i}" for i in range(50)] + ["flushed"]
+
+
+def test_a_quick_tasks_start_and_end_in_one_batch_leave_as_its_end_only():
+    from taskflow.executors.dask_worker import _superseded_out
+
+    def ev(name, type_, attempt=1, run="r"):
+        return {"kind": "state", "run": run, "name": name, "type": type_, "attempt": attempt}
+
+    log = {"kind": "log", "run": "r", "task": "a", "msg": "hello"}
+    batch = [ev("a", "RUNNING"), log, ev("a", "SUCCESS"),                     # quick: end only
+             ev("b", "RUNNING"),                                              # still running
+             ev("c", "RUNNING", 1), ev("c", "RETRYING", 1), ev("c", "RUNNING", 2),
+             ev("c", "FAILED", 2),                                            # retries kept
+             ev("a", "RUNNING", run="other")]                                 # another run's a
+    assert _superseded_out(batch) == [log, ev("a", "SUCCESS"), ev("b", "RUNNING"),
+                                      ev("c", "RUNNING", 1), ev("c", "RETRYING", 1),
+                                      ev("c", "FAILED", 2), ev("a", "RUNNING", run="other")]

@@ -60,12 +60,14 @@ __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 class _Settle:
     """Passes events on, and waits (bounded) for the events still in flight at the end.
 
-    Workers batch their events for a few milliseconds, so the last task's end
-    may reach the client before its state event.  When every task ran, the wait
-    ends as soon as every task run has reported its end.  When some could not
-    (the run was cancelled, Dask lost keys), those never report: then every
-    worker is asked to flush and to send a ``flushed`` marker after its last
-    event, and the wait ends when each worker's marker (or every end) arrived.
+    Workers batch their events (``taskflow.events.batch-interval``), so the last
+    tasks' ends may reach the client after their keys finished.  At the end of
+    a run, when some task run has not reported its end yet, every worker is
+    asked to flush and to send a ``flushed`` marker after its last event (one
+    round trip): the wait ends as soon as every end, or every worker's marker,
+    arrived.  Every task run that ended did so before the keys that depend on
+    it started, so by then its end was emitted; those that never ran (a
+    cancelled run, keys Dask lost) never report, and are not waited for.
     """
 
     def __init__(self, on_event: OnEvent) -> None:
@@ -87,15 +89,11 @@ class _Settle:
                 self._final.add(msg["name"])
                 self._cond.notify_all()
 
-    def wait(self, names: set[str], timeout: float | None) -> None:
+    def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
+                     timeout: float | None) -> None:
+        """Wait until every worker sent its events up to now (or every end arrived)."""
         if timeout is None:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
-        with self._cond:
-            self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
-
-    def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
-                     timeout: float) -> None:
-        """Wait until every worker sent its events up to now (or every end arrived)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             if names <= self._final:
@@ -274,11 +272,10 @@ class DaskExecutor(Executor):
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, page.wrap(on_event))
             # workers batch their events: the last ones may still be on their way
+            # (or never will: cancelled, lost): ask the workers to send what they hold
             names = {t.name for t in plan.tasks.values()}
-            if outcome.lost or outcome.cancelled:  # some will never report: flush the workers
-                settle.wait_flushed(client, plan.run.topic, plan.run.run_id, names, 1.0)
-            else:
-                settle.wait(names, None)
+            bound = 1.0 if outcome.lost or outcome.cancelled else None
+            settle.wait_flushed(client, plan.run.topic, plan.run.run_id, names, bound)
             return outcome
         except BaseException as e:
             error = e

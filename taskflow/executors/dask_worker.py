@@ -114,7 +114,7 @@ class _Outbox:
         with self._lock:
             events, self._events, self._scheduled = self._events, [], False
         if events:
-            self.worker.log_event(self.topic, {"kind": "batch", "events": events})
+            self.worker.log_event(self.topic, {"kind": "batch", "events": _superseded_out(events)})
 
     def flush_marked(self, run_id: str) -> None:
         """Send what is waiting now, then a ``flushed`` marker for ``run_id``.
@@ -134,6 +134,26 @@ class _Outbox:
             interval = dask.utils.parse_timedelta(config.get("events.batch-interval"))
             box = boxes.setdefault(topic, cls(worker, topic, interval))
         return box
+
+
+_FINAL_TYPES = frozenset(("SUCCESS", "CACHED", "SKIPPED", "FAILED", "TRIGGER_FAILED",
+                          "TIMED_OUT", "CRASHED", "CANCELLED"))
+
+
+def _superseded_out(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` without the RUNNING events whose task run ended in the same batch.
+
+    A task's end carries what its start said (start time, worker, attempt), so a
+    quick task sends one event, not two.  Retries, log records and starts whose
+    end comes later are all kept.
+    """
+    ended = {(e.get("run"), e.get("name"), e.get("attempt")) for e in events
+             if e.get("kind") == "state" and e.get("type") in _FINAL_TYPES}
+    if not ended:
+        return events
+    return [e for e in events if not (
+        e.get("kind") == "state" and e.get("type") == "RUNNING"
+        and (e.get("run"), e.get("name"), e.get("attempt")) in ended)]
 
 
 def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
