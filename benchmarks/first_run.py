@@ -138,8 +138,10 @@ class Phases:
 PHASES: list[tuple[str, str, str | None, str]] = [
     ("tracing", "taskflow.flow", "Flow", "graph"),
     ("parameters, store settings", "taskflow.results.runs", None, "prepare_run"),
+    ("parameters, store settings", "taskflow.engine.flow_runner", None, "prepare_run"),
     ("planning", "taskflow.engine.flow_runner", None, "build_plan"),
     ("result store check", "taskflow.results.runs", None, "begin_run"),
+    ("result store check", "taskflow.engine.flow_runner", None, "begin_run"),
     ("dashboard link", "taskflow.executors.dask", "DaskExecutor", "dashboard_link"),
     ("observers, all hooks", "taskflow.engine.observers", None, "notify"),
     ("  history: run started", "taskflow.history.recorder", "HistoryRecorder", "run_started"),
@@ -160,7 +162,10 @@ PHASES: list[tuple[str, str, str | None, str]] = [
 def install_phases(phases: Phases) -> None:
     import importlib
 
+    done: set[str] = set()
     for label, module, owner, attr in PHASES:
+        if label in done:
+            continue  # the same phase, found where an older layout had it
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -169,6 +174,7 @@ def install_phases(phases: Phases) -> None:
         if target is None or not hasattr(target, attr):
             continue  # renamed or gone in this version: the row stays empty
         phases.wrap(target, attr, label)
+        done.add(label)
     phases.count_messages()
 
 
@@ -331,7 +337,7 @@ def print_breakdown(results: list[dict[str, Any]], n: int) -> None:
         for which in ("first", "second"):
             runs = by_way[way]
             print(f"\n{way} {which} run, by phase (wall s, median; calls):")
-            for label, *_ in PHASES:
+            for label in dict.fromkeys(label for label, *_ in PHASES):
                 vals = [r[which]["seconds"].get(label, 0.0) for r in runs]
                 calls = max(r[which]["calls"].get(label, 0) for r in runs)
                 if calls:
