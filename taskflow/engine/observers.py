@@ -36,7 +36,7 @@ logger = logging.getLogger("taskflow.observers")
 class RunObserver:
     """Base class: every hook does nothing."""
 
-    def run_preparing(self, *, flow: Flow[..., Any], plan: Plan, **kwargs: Any) -> None:
+    def run_preparing(self, *, flow: RunnableFlow, plan: Plan, **kwargs: Any) -> None:
         """A flow run was planned; its executor is about to connect, which may take
         seconds (starting a cluster).  Start slow set-up here, in the background."""
 

@@ -414,7 +414,7 @@ class HistoryRecorder(RunObserver):
             writer.queue.put(("start", row), wake=True)
             self._runs[plan.run.run_id] = writer
 
-    def run_preparing(self, *, flow: Flow[..., Any], plan: Plan, **kwargs: Any) -> None:
+    def run_preparing(self, *, flow: RunnableFlow, plan: Plan, **kwargs: Any) -> None:
         """Start the writer now: it imports SQLAlchemy and opens the database (about
         0.2 s of CPU the first time) while the executor connects, not during the run."""
         if not config.get("history.enabled", True):
