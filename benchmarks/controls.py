@@ -6,15 +6,14 @@ Run from the repository root::
     python -m benchmarks.controls --n 500 --reps 1
 
 One LocalCluster of worker processes (2 workers, 1 thread each) runs a map of
-``n`` no-op children four ways, interleaved (drift hits every way alike), after
+``n`` no-op children three ways, interleaved (drift hits every way alike), after
 one warm-up run each:
 
 * ``plain``: no hooks, no tags;
 * ``hook``: each child has a no-op ``on_completion`` hook (one short thread per call);
 * ``tag``: each child carries a tag with a limit it never reaches (it never
   waits: the cost is one semaphore acquire and one release, two round trips to
-  the scheduler);
-* ``tag_wait``: the same tag with a limit of 1 (children run one at a time).
+  the scheduler).
 
 It prints the median wall time of each way and the extra milliseconds per task
 run over ``plain``, and writes the numbers to ``benchmarks/results/controls.json``.
@@ -51,11 +50,10 @@ def noop(i: int) -> int:
 
 hooked = noop.with_options(name="hooked", on_completion=[_noop_hook])
 tagged = noop.with_options(name="tagged", tags=["bench_free"])
-queued = noop.with_options(name="queued", tags=["bench_one"])
 
 
 def _flow(kind: str, n: int) -> Any:
-    t = {"plain": noop, "hook": hooked, "tag": tagged, "tag_wait": queued}[kind]
+    t = {"plain": noop, "hook": hooked, "tag": tagged}[kind]
 
     @flow(name=f"controls_{kind}")
     def controls():
@@ -65,8 +63,7 @@ def _flow(kind: str, n: int) -> Any:
 
 
 def _timed(kind: str, n: int, executor: DaskExecutor) -> float:
-    # a scheduler keeps a tag's first limit: each way has a tag of its own
-    limit = {"bench_free": 1_000_000, "bench_one": 1}
+    limit = {"bench_free": 1_000_000}
     f = _flow(kind, n)
     with dask.config.set({"taskflow.concurrency.limits": limit, "taskflow.history.enabled": False}):
         start = time.perf_counter()
@@ -85,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                       "controls.json"))
     args = parser.parse_args(argv)
     logging.getLogger("taskflow").setLevel(logging.WARNING)
-    kinds = ["plain", "hook", "tag", "tag_wait"]
+    kinds = ["plain", "hook", "tag"]
     times: dict[str, list[float]] = {k: [] for k in kinds}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
