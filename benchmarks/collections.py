@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name in order:
                     wait_idle(client)
                     c = counter(name)
-                    m = _measure(lambda: ways[name](c), sockets)
+                    m = _measure(lambda n=name, c=c: ways[n](c), sockets)
                     out = m.pop("out").sort_index()
                     if expected is None:
                         expected = out
