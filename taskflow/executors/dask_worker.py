@@ -57,10 +57,11 @@ def get_dask_client() -> Client:
             frame = dask.dataframe.read_parquet(path)
             return client.compute(frame["x"].mean()).result()
 
-    A task may also return a lazy Dask collection: downstream tasks receive the
-    collection itself (its graph, not its values) and compute it with
-    ``get_dask_client().compute(collection).result()``, or keep it on the cluster
-    with ``get_dask_client().persist(collection)``.
+    A task may also return a Dask collection: taskflow persists it on the
+    cluster (its partitions computed once, on the workers) and every downstream
+    task receives the persisted collection, which it computes from with
+    ``get_dask_client().compute(collection.x.mean()).result()``.  With
+    ``@task(persist=False)`` downstream tasks receive the lazy graph instead.
 
     Outside a Dask worker (``LocalExecutor``, or outside any flow) it returns the
     current default client of this process, if there is one.
