@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.collections import Collections, LocalCollections, is_collection
-from taskflow.engine.plan import Group
-from taskflow.results import datasets, runs
+from taskflow.engine.steps import Group
+from taskflow.results import datasets, manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path
@@ -36,30 +36,31 @@ from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.engine.plan import TaskRunSpec
+    from taskflow.engine.steps import TaskRunSpec
 
-__all__ = ["Hit", "cache_lookup", "find_stored", "load_upstream", "save"]
+__all__ = ["StoredResult", "cache_lookup", "find_stored", "load_upstream", "save"]
 
 
 @dataclass(frozen=True)
-class Hit:
+class StoredResult:
     """A stored result standing in for a run: the CACHED state and the key's value."""
 
     state: State
     ref: Persisted
 
 
-def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str, serializer: Any = None) -> Hit:
+def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str,
+         serializer: Any = None) -> StoredResult:
     now = time.time()
     ser = p.serializer if serializer is None else serializer
     ref = Persisted(p.store, path, ser)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(ser))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(ser))
     state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
                   ended_at=now, result_location=ref.location)
-    return Hit(state, ref)
+    return StoredResult(state, ref)
 
 
-def find_stored(spec: TaskRunSpec, p: PersistSpec) -> Hit | None:
+def find_stored(spec: TaskRunSpec, p: PersistSpec) -> StoredResult | None:
     """CACHED from the run being resumed, or from an existing target; else None."""
     for path, why in ((p.resume, f"resumed from run {p.resumed_from}"), (p.target, "target exists")):
         if path is None:
@@ -85,7 +86,7 @@ def load_upstream(names: tuple[Any, ...], values: list[Any]) -> list[Any]:
 
 def cache_lookup(
     spec: TaskRunSpec, p: PersistSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str | None, Hit | None]:
+) -> tuple[str | None, StoredResult | None]:
     """``(cache path, hit)``: the entry for this call's key, CACHED when fresh."""
     assert p.cache_key_fn is not None
     run = spec.run
@@ -128,7 +129,7 @@ def save(
         folder = path if path == p.target else datasets.dataset_path(path, extension(p.serializer), kind)
         location = datasets.write(p.store, folder, result,
                                   (collections or LocalCollections()).compute)
-        runs.record(p.store, p.run_id, spec.name, folder, datasets.DATASET.name)
+        manifests.record(p.store, p.run_id, spec.name, folder, datasets.DATASET.name)
         return location
     try:
         payload = dumps_parts(p.serializer, result)
@@ -141,5 +142,5 @@ def save(
             type=type(result).__qualname__,
         ) from None
     location = p.store.write_payload(path, payload, p.serializer)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     return location

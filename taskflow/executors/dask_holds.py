@@ -25,12 +25,11 @@ from typing import Any
 from distributed import Client
 
 from taskflow.engine.plan import Plan
-from taskflow.states import State, StateType
+from taskflow.states import FINISHED_TYPES
 
 __all__ = ["Holds", "hold_name"]
 
 OnEvent = Callable[[dict[str, Any]], None]
-_FINAL = frozenset(t.value for t in StateType if State(t).is_finished())
 
 
 def hold_name(run_id: str, task_run_name: str) -> str:
@@ -64,7 +63,7 @@ class Holds:
                 self._add(msg["name"])
                 return
             on_event(msg)
-            if msg.get("kind") == "state" and msg.get("type") in _FINAL:
+            if msg.get("kind") == "state" and msg.get("type") in FINISHED_TYPES:
                 self._ended(msg["name"])
 
         return handle
