@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import dask
 import pytest
@@ -18,6 +17,7 @@ from taskflow.results import ResultStore
 from taskflow.results.datasets import MARKER
 from taskflow.states import StateType
 from tests import collection_flows as cf
+from tests.polling import wait_for
 from tests.s3_fixtures import moto_endpoint_fixture, s3_fixture  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,8 +34,12 @@ def cluster_client():
 
 @pytest.fixture
 def ex(cluster_client):
-    assert _wait_until_empty(cluster_client) == 0, _who_wants(cluster_client)
+    _wait_until_empty(cluster_client)
     return DaskExecutor(client=cluster_client)
+
+
+def _holds(client) -> list:
+    return [d for d in client.list_datasets() if str(d).startswith("taskflow-hold-")]
 
 
 def _who_wants(client) -> dict:
@@ -49,10 +53,10 @@ def _scheduler_keys(client) -> int:
 
 
 def _wait_until_empty(client, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while (n := _scheduler_keys(client)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return n
+    """0 once the scheduler holds no key (fails the test, saying who holds them, if never)."""
+    wait_for(lambda: _scheduler_keys(client) == 0, timeout, "the cluster to hold no key",
+             interval=0.05, detail=lambda: repr(_who_wants(client))[:2000])
+    return 0
 
 
 # -- computed once, shared, released ----------------------------------------------------
@@ -66,8 +70,7 @@ def test_persisted_partitions_are_released_once_the_run_is_over(ex, cluster_clie
     assert _scheduler_keys(cluster_client) == 0
     cf.shared.run(n=N, counts=counts, executor=ex).result()
     assert _wait_until_empty(cluster_client) == 0
-    datasets = cluster_client.list_datasets()
-    assert not [d for d in datasets if str(d).startswith("taskflow-hold-")]
+    assert not _holds(cluster_client)
 
 
 def test_persisted_partitions_are_released_when_their_last_consumer_is_done(ex, cluster_client,
@@ -92,7 +95,7 @@ def test_a_failing_partition_fails_the_task_that_returned_the_collection(ex):
 def test_a_returned_collection_reaches_the_caller_and_keeps_its_partitions(ex, cluster_client,
                                                                            counts):
     df = cf.returns_frame.run(n=N, counts=counts, executor=ex).result()
-    time.sleep(0.2)  # give a premature release the time to happen, were there one
+    wait_for(lambda: not _holds(cluster_client), 10, "the run's holds to be released")
     total = int(cluster_client.compute(df.x.sum()).result())
     assert total == EXPECTED[0]
     assert cf.count_source(counts) == cf.PARTS
