@@ -112,6 +112,16 @@ def returns_frame(n: int = 1000, counts: str = ""):
     return positive(source(n, counts))
 
 
+@task(cache_key_fn=lambda ctx, inputs: f"frame-{inputs['n']}")
+def cached_source(n: int, counts: str):
+    return frame(n, counts)
+
+
+@flow
+def cached(n: int = 1000, counts: str = ""):
+    return total(cached_source(n, counts))
+
+
 # -- a target: "skip if that dataset is complete" -------------------------------------
 @task(target="{flow_name}/{day}/events")
 def events(n: int, counts: str, day: str):

@@ -111,6 +111,7 @@ def test_a_collection_under_the_local_executor_is_computed_once(cluster_client, 
     assert cf.count_source(counts) == cf.PARTS
 
 
+@pytest.mark.slow
 def test_no_annotation_warning_and_the_partitions_run_in_the_flow_runs_span():
     code = """
 import json, warnings
@@ -193,6 +194,15 @@ def test_a_target_dataset_skips_the_task_when_it_is_complete(ex, counts, store_u
     third = cf.daily.run(n=N, counts=counts, day="2026-12-01", executor=ex)
     assert third.task_states["events"].type is StateType.SUCCESS
     assert cf.count_source(counts) == 2 * cf.PARTS
+
+
+def test_a_cached_collection_is_found_as_a_dataset_under_its_key(ex, counts, store_url):
+    first = cf.cached.run(n=N, counts=counts, executor=ex)
+    again = cf.cached.run(n=N, counts=counts, executor=ex)
+    assert again.task_states["cached_source"].type is StateType.CACHED
+    assert _dataset_of(again, "cached_source").endswith("_cache/cached_source/frame-1000.parquet")
+    assert first.result() == again.result()
+    assert cf.count_source(counts) == cf.PARTS
 
 
 def test_a_checkpointed_array_is_zarr_and_comes_back_with_its_chunks(ex, counts, store_url):
