@@ -20,12 +20,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from distributed import Client
-
-from taskflow.engine.plan import Plan
 from taskflow.states import FINISHED_TYPES
+
+if TYPE_CHECKING:  # the worker side imports hold_name: no planning code there
+    from distributed import Client
+
+    from taskflow.engine.plan import Plan
 
 __all__ = ["Holds", "hold_name"]
 
