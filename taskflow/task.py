@@ -45,6 +45,7 @@ _OPTIONS = (
     "on_failure",
     "on_completion",
     "on_retry",
+    "persist",
 )
 
 
@@ -82,6 +83,7 @@ class Task(Generic[P, R]):
         on_failure: Hook | Iterable[Hook] | None = None,
         on_completion: Hook | Iterable[Hook] | None = None,
         on_retry: Hook | Iterable[Hook] | None = None,
+        persist: bool = True,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -105,6 +107,7 @@ class Task(Generic[P, R]):
         self.on_failure = normalize_hooks(on_failure, option="on_failure", owner=owner)
         self.on_completion = normalize_hooks(on_completion, option="on_completion", owner=owner)
         self.on_retry = normalize_hooks(on_retry, option="on_retry", owner=owner)
+        self.persist = persist
         self._validate()
         self._validate_results()
         self._signature: inspect.Signature | None = None
@@ -145,6 +148,8 @@ class Task(Generic[P, R]):
             raise bad("resources", f"must map names to numbers, e.g. {{'GPU': 1}}, got {self.resources!r}")
         if not isinstance(self.priority, int):
             raise bad("priority", f"must be an integer, got {self.priority!r}")
+        if not isinstance(self.persist, bool):
+            raise bad("persist", f"must be True or False, got {self.persist!r}")
 
     def _validate_results(self) -> None:
         def bad(option: str, why: str) -> FlowDefinitionError:
@@ -375,6 +380,7 @@ def task(
     on_failure: Hook | Iterable[Hook] | None = ...,
     on_completion: Hook | Iterable[Hook] | None = ...,
     on_retry: Hook | Iterable[Hook] | None = ...,
+    persist: bool = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -431,6 +437,12 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         ``on_failure`` is called for FAILED, TIMED_OUT and TRIGGER_FAILED;
         ``on_completion`` for SUCCESS and CACHED.  A hook that raises or hangs
         never changes the state.
+    persist : bool
+        When the task returns a Dask collection (DataFrame, Array, Bag, Delayed),
+        compute it once on the cluster and hand every downstream task the
+        persisted collection (default True).  False hands over the lazy graph,
+        which each consumer computes itself (fusion across tasks).  Checkpointed,
+        a collection is written as a dataset (Parquet, Zarr) by the workers.
 
     Examples
     --------

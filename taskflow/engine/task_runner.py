@@ -11,6 +11,9 @@ What it returns becomes the value of the task's Dask key:
   spilling and transfers see the real object;
 * otherwise a small :class:`StateMarker`, which downstream runs read to apply
   their triggers;
+* a Dask collection is first persisted through ``collections`` (computed
+  once, kept on the cluster; see :mod:`taskflow.engine.collections`), unless
+  the task says ``persist=False``;
 * when a stored result stands in for the run (CACHED: a resumed run's result,
   an existing target, a cache hit), a small
   :class:`~taskflow.results.Persisted` reference.  A downstream run loads it on
@@ -44,9 +47,10 @@ import traceback as tb
 from collections.abc import Callable
 from typing import Any, ContextManager
 
-from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow import concurrency, hooks
+from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
+from taskflow.engine.collections import Collections, is_collection
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Group, TaskRunSpec
@@ -74,6 +78,7 @@ def run_task(
     worker: str = "",
     forward_logs: Emit | None = None,
     slots: Slots | None = None,
+    collections: Collections | None = None,
 ) -> Any:
     """Run ``spec`` given its upstream values; return its output or a marker.
 
@@ -95,6 +100,9 @@ def run_task(
         ``slots(limits, report)`` gives a context manager holding one slot of each
         ``(tag, limit)`` (sorted by tag) while the attempts run; ``report`` tells
         what it waits for.  Without it, concurrency limits are not enforced.
+    collections : Collections, optional
+        Persists and computes Dask collections the task returns (None: a returned
+        collection is handed over lazily, and written with Dask's default scheduler).
     """
     task, run = spec.task, spec.run
     hooked = bool(task.on_failure or task.on_completion or task.on_retry)
@@ -130,11 +138,12 @@ def run_task(
 
     limits = concurrency.limits_of(task.tags, run.limits) if run.limits else []
     if not limits or slots is None:
-        state, value = _attempts(spec, values, stored, report, wait, forward_logs)
+        state, value = _attempts(spec, values, stored, report, wait, forward_logs, collections)
     else:
         try:
             with slots(limits, report):
-                state, value = _attempts(spec, values, stored, report, wait, forward_logs)
+                state, value = _attempts(spec, values, stored, report, wait, forward_logs,
+                                         collections)
         except concurrency.SlotError as e:  # the limit itself is wrong: nothing ran
             state = State(StateType.FAILED, message=str(e), ended_at=time.time())
             value = StateMarker(state)
@@ -149,6 +158,7 @@ def _attempts(
     report: Callable[[State], None],
     wait: Callable[[float], None],
     forward_logs: Emit | None,
+    collections: Collections | None,
 ) -> tuple[State, Any]:
     """Run the attempts; return the final State (not yet reported) and the key's value."""
     task, run = spec.task, spec.run
@@ -184,8 +194,10 @@ def _attempts(
                 result = task.fn(*args, **kwargs)
             else:
                 result = _call_with_timeout(spec, args, kwargs, task.timeout)
+            if collections is not None and task.persist and is_collection(result):
+                result = collections.persist(result)  # computed here, as part of the attempt
             if persist is not None:
-                location = persisting.save(spec, persist, result, cache_at)
+                location = persisting.save(spec, persist, result, cache_at, collections)
         except Exception as exc:
             state, delay = transitions.after_exception(
                 portable_exception(exc),  # type: ignore[arg-type]

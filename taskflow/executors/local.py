@@ -14,6 +14,7 @@ from collections import Counter, deque
 from typing import Any
 
 from taskflow.concurrency import local_slots
+from taskflow.engine.collections import LocalCollections
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.task_runner import run_task
@@ -81,6 +82,7 @@ class LocalExecutor(Executor):
                     values[step.key] = run_task(
                         step.spec, upstream, emit=on_event, wait=time.sleep, worker="local",
                         slots=local_slots,
+                        collections=_COLLECTIONS,
                     )
                 for d in _deps(step):
                     uses[d] -= 1
@@ -90,3 +92,6 @@ class LocalExecutor(Executor):
                            cancelled=self.cancellations.reason(run_id))
         finally:
             self.cancellations.finished(run_id)
+
+
+_COLLECTIONS = LocalCollections()  # returned collections: persisted by Dask's default scheduler
