@@ -1,0 +1,163 @@
+"""Sphinx directives that generate reference text from the code, so it cannot drift.
+
+* ``.. taskflow-config::`` -- every setting of ``taskflow/taskflow.yaml``: its
+  dotted name, default, environment variable and the comment written above it.
+* ``.. taskflow-cli::`` -- ``taskflow --help`` and the help of every command,
+  as click prints it.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from docutils import nodes
+from docutils.parsers.rst import Directive
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "taskflow" / "taskflow.yaml"
+
+_KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_-]+):(?P<rest>.*)$")
+
+
+def read_settings(text: str) -> list[dict[str, Any]]:
+    """The settings of a dask.config YAML file, each with its comment.
+
+    A comment block describes the keys that follow it at its own indentation,
+    until the next comment or a key at another level.  Every leaf (a value
+    that is not a non-empty mapping) is a setting; a mapping with a comment of
+    its own (``local-cluster``) is one setting too.
+
+    Examples
+    --------
+    >>> s = read_settings("taskflow:\\n  a:\\n    # the b\\n    b: 1\\n    c: {}\\n")
+    >>> [(x["name"], x["doc"]) for x in s]
+    [('taskflow.a.b', 'the b'), ('taskflow.a.c', 'the b')]
+    """
+    data = yaml.safe_load(text)
+    settings: list[dict[str, Any]] = []
+    stack: list[tuple[int, str]] = []
+    comment: list[str] = []
+    last_doc: dict[int, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            comment.append(stripped.lstrip("#").strip())
+            continue
+        m = _KEY.match(line)
+        if m is None:
+            comment = []
+            continue
+        indent = len(m.group("indent"))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        for level in [k for k in last_doc if k > indent]:
+            del last_doc[level]
+        stack.append((indent, m.group("key")))
+        path = [k for _, k in stack]
+        if comment:
+            last_doc[indent] = " ".join(comment)
+        own_comment = bool(comment)
+        comment = []
+        value: Any = data
+        for k in path:
+            value = value[k]
+        if not stack[:-1] or (isinstance(value, dict) and value and not own_comment):
+            continue  # a section: its keys are the settings
+        if any(".".join(path[:i]) == s["name"] for s in settings for i in range(len(path))):
+            continue  # inside a mapping documented as one setting
+        settings.append({"name": ".".join(path), "default": value,
+                         "doc": last_doc.get(indent, "")})
+    return settings
+
+
+def _env(name: str) -> str:
+    return "DASK_" + "__".join(name.split(".")).upper().replace("-", "_")
+
+
+def _inline(text: str) -> list[nodes.Node]:
+    """Text with ```code``` parts as literals."""
+    parts = text.split("`")
+    out: list[nodes.Node] = []
+    for i, part in enumerate(parts):
+        if part:
+            out.append(nodes.literal(part, part) if i % 2 else nodes.Text(part))
+    return out
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+class ConfigDirective(Directive):
+    """Every ``taskflow`` setting with its default, variable and description."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        env.note_dependency(str(CONFIG))
+        settings = read_settings(CONFIG.read_text())
+        dl = nodes.definition_list()
+        for s in settings:
+            item = nodes.definition_list_item()
+            term = nodes.term()
+            term += nodes.literal(s["name"], s["name"])
+            target_id = nodes.make_id("config-" + s["name"])
+            term["ids"].append(target_id)
+            item += term
+            body = nodes.definition()
+            facts = nodes.paragraph()
+            facts += nodes.Text("Default: ")
+            facts += nodes.literal(_yaml_value(s["default"]), _yaml_value(s["default"]))
+            facts += nodes.Text("; environment variable: ")
+            facts += nodes.literal(_env(s["name"]), _env(s["name"]))
+            body += facts
+            if s["doc"]:
+                para = nodes.paragraph()
+                para.extend(_inline(s["doc"]))
+                body += para
+            item += body
+            dl += item
+        return [dl]
+
+
+class CliDirective(Directive):
+    """The help text of ``taskflow`` and of each of its commands."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        import click
+
+        from taskflow.cli import cli
+
+        env = self.state.document.settings.env
+        env.note_dependency(str(ROOT / "taskflow" / "cli.py"))
+        out: list[nodes.Node] = []
+
+        def block(title: str, cmd: click.Command, info_name: str) -> None:
+            ctx = click.Context(cmd, info_name=info_name, terminal_width=88,
+                                max_content_width=88)
+            text = cmd.get_help(ctx)
+            section = nodes.section(ids=[nodes.make_id("cli-" + title)])
+            section += nodes.title(title, "", nodes.literal(title, title))
+            section += nodes.literal_block(text, text, language="text")
+            out.append(section)
+
+        block("taskflow", cli, "taskflow")
+        group_ctx = click.Context(cli, info_name="taskflow")
+        for name in cli.list_commands(group_ctx):
+            cmd = cli.get_command(group_ctx, name)
+            if cmd is not None and not cmd.hidden:
+                block(f"taskflow {name}", cmd, f"taskflow {name}")
+        return out
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.add_directive("taskflow-config", ConfigDirective)
+    app.add_directive("taskflow-cli", CliDirective)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
