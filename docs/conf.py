@@ -51,6 +51,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+numpydoc_attributes_as_param_list = False  # attributes get anchors of their own
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"taskflow {release}"

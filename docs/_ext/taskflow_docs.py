@@ -4,6 +4,13 @@
   dotted name, default, environment variable and the comment written above it.
 * ``.. taskflow-cli::`` -- ``taskflow --help`` and the help of every command,
   as click prints it.
+
+It also resolves a Python cross-reference to any other name of a documented object:
+docstrings say ``:class:`~taskflow.deploy.schedules.CronSchedule``` or, inside
+``taskflow.deploy``, ``:class:`CronSchedule```, and the reference documents it once,
+as ``taskflow.CronSchedule``.  A reference to a taskflow name that exists but is
+not documented (an engine internal) is shown as plain code; a reference to a name
+that does not exist at all stays a warning, so typos and stale names fail the build.
 """
 from __future__ import annotations
 
@@ -143,10 +150,10 @@ class CliDirective(Directive):
             ctx = click.Context(cmd, info_name=info_name, terminal_width=88,
                                 max_content_width=88)
             text = cmd.get_help(ctx)
-            section = nodes.section(ids=[nodes.make_id("cli-" + title)])
-            section += nodes.title(title, "", nodes.literal(title, title))
-            section += nodes.literal_block(text, text, language="text")
-            out.append(section)
+            heading = nodes.rubric("", "", nodes.literal(title, title),
+                                   ids=[nodes.make_id("cli-" + title)])
+            out.append(heading)
+            out.append(nodes.literal_block(text, text, language="text"))
 
         block("taskflow", cli, "taskflow")
         group_ctx = click.Context(cli, info_name="taskflow")
@@ -157,7 +164,92 @@ class CliDirective(Directive):
         return out
 
 
+def _import(dotted: str) -> Any:
+    """The object at ``a.b.c`` (a module, or attributes of one), or None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        rest = parts[i:]
+        for j, attr in enumerate(rest):
+            try:
+                obj = getattr(obj, attr)
+                if obj is None:  # a class attribute whose value is None
+                    obj = _InstanceAttribute(type(None), attr)
+            except AttributeError:
+                last = j == len(rest) - 1
+                if last and isinstance(obj, type) and _instance_attribute(obj, attr):
+                    return _InstanceAttribute(obj, attr)
+                return None
+        return obj
+    return None
+
+
+class _InstanceAttribute:
+    """An attribute that instances of ``cls`` have but the class does not."""
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls, self.name = cls, name
+
+
+def _instance_attribute(cls: type, name: str) -> bool:
+    fields = getattr(cls, "__dataclass_fields__", {})
+    return name in fields or name in getattr(cls, "__slots__", ()) or (
+        re.search(rf"^\s*{re.escape(name)}\b", cls.__doc__ or "", re.M) is not None)
+
+
+_DOCSTRING_OF = re.compile(r"docstring of ([\w.]+)")
+
+
+def _documented(env: Any) -> dict[int, str]:
+    """id() of each documented taskflow object -> its documented full name."""
+    cache = getattr(env, "_taskflow_documented", None)
+    if cache is None:
+        cache = {}
+        for name in sorted(env.get_domain("py").objects, key=len):
+            if name.startswith("taskflow"):
+                obj = _import(name)
+                if obj is not None and not isinstance(obj, (int, float, bool)) and obj is not None:
+                    cache.setdefault(id(obj), name)
+        env._taskflow_documented = cache
+    return cache
+
+
+def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip(".~")
+    contexts = [node.get("py:module"), None]
+    m = _DOCSTRING_OF.search(node.source or "")
+    if m:  # where the docstring was written: its object, the class around it, its module
+        path = m.group(1).split(".")
+        owners = [".".join(path[:i]) for i in range(len(path), 1, -1)]
+        owner = _import(m.group(1))
+        module = getattr(owner, "__module__", None)
+        contexts[:0] = [*owners, *([module] if isinstance(module, str) else [])]
+    obj = found = None
+    for context in contexts:
+        found = f"{context}.{target}" if context else target
+        obj = _import(found)
+        if obj is not None:
+            break
+    if obj is None or found is None or not found.startswith("taskflow"):
+        return None
+    name = _documented(env).get(id(obj))
+    if name is None:
+        return contnode  # real, but internal: no page to link to
+    from sphinx.util.nodes import make_refnode
+
+    entry = env.get_domain("py").objects[name]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("taskflow-config", ConfigDirective)
     app.add_directive("taskflow-cli", CliDirective)
+    app.connect("missing-reference", _resolve_alias)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
