@@ -1,7 +1,7 @@
 """The documentation: it builds without warnings, its links resolve, its examples run.
 
 The examples of the pages that promise runnable code ("Getting started", "Coming
-from Prefect 1") live in ``docs/examples/``: each ``NAME.py`` is shown on its page
+from Prefect 1", "Coming from plain Dask") live in ``docs/examples/``: each ``NAME.py`` is shown on its page
 with ``literalinclude`` next to ``NAME.out``, the output the page says it prints.
 Here each one runs as a subprocess (on the embedded LocalCluster, with a run
 history of its own) and its standard output is compared with ``NAME.out``, where
@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
-RUNNABLE_PAGES = ["getting-started.md", "from-prefect.md"]
+RUNNABLE_PAGES = ["getting-started.md", "from-prefect.md", "from-dask.md"]
 
 _CHECKER = doctest.OutputChecker()
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
