@@ -1,8 +1,9 @@
 """The documentation: it builds without warnings, its links resolve, its examples run.
 
 The examples of the pages that promise runnable code ("Getting started", "Coming
-from Prefect 1", "Coming from plain Dask") live in ``docs/examples/``: each ``NAME.py`` is shown on its page
-with ``literalinclude`` next to ``NAME.out``, the output the page says it prints.
+from Prefect 1", "Coming from plain Dask") live in ``docs/examples/``: each
+``NAME.py`` is shown on its page with ``literalinclude`` next to ``NAME.out``, the
+output the page says it prints (``prefect1_*.py``, Prefect 1 code, is only compiled).
 Here each one runs as a subprocess (on the embedded LocalCluster, with a run
 history of its own) and its standard output is compared with ``NAME.out``, where
 ``...`` stands for text that differs from run to run (ids, ports, times), as in
