@@ -43,6 +43,13 @@ _TIMEOUT = 5.0
 def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
     """The taskflow page next to a Dask dashboard link (``.../status``).
 
+    Parameters
+    ----------
+    dashboard_link : str or None
+        Dask's dashboard link, e.g. ``client.dashboard_link``.
+    run_id : str, optional
+        A flow run: its page rather than the list of runs.
+
     Examples
     --------
     >>> page_link("http://127.0.0.1:8787/status", "abc")
@@ -61,6 +68,17 @@ def install(client: Client) -> bool:
     """Make sure ``client``'s scheduler serves the taskflow page; True when it does.
 
     Registers the plugin once per client; later calls answer from memory.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the scheduler (taskflow must be importable there).
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> install(Client("tcp://127.0.0.1:8786"))  # doctest: +SKIP
+    True
     """
     with _lock:
         known = _installed.get(client)
@@ -99,6 +117,21 @@ class RunAnnouncer:
     Use :meth:`start` before submitting anything, :meth:`wrap` around the
     callback that receives the plan's client-side events, and :meth:`finished`
     once the executor is done.  A disabled announcer (no page) does nothing.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client the run is submitted through.
+    plan : Plan
+        The run's plan.
+    enabled : bool
+        Whether the scheduler has the page (see :meth:`start`).
+
+    Examples
+    --------
+    >>> announcer = RunAnnouncer.start(client, plan)  # doctest: +SKIP
+    >>> outcome = execute(plan, announcer.wrap(on_event))  # doctest: +SKIP
+    >>> announcer.finished()  # doctest: +SKIP
     """
 
     def __init__(self, client: Client, plan: Plan, enabled: bool) -> None:

@@ -53,6 +53,16 @@ def mask_parameters(parameters: dict[str, Any]) -> dict[str, str]:
     :data:`MASK`.  Inside a dict parameter (``storage_options``...), entries
     whose key is such a word are masked the same way.  Values are shown as
     their ``repr``, cut at 200 characters.
+
+    Parameters
+    ----------
+    parameters : dict
+        A flow run's parameter values.
+
+    Examples
+    --------
+    >>> mask_parameters({"n": 10, "api_key": "abc", "opts": {"password": "x"}})
+    {'n': '10', 'api_key': '********', 'opts': "{'password': '********'}"}
     """
     return {
         str(name): MASK if is_secret(name) else _describe(mask_secrets(value))

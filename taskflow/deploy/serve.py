@@ -74,6 +74,19 @@ class Deployment:
         Run the runs missed while no server ran, one after another (default: skip them).
     target : str
         Where the flow came from (``file.py:flow``), for people reading the history.
+
+    Examples
+    --------
+    >>> from taskflow import IntervalSchedule, flow, task
+    >>> @task
+    ... def inc(x):
+    ...     return x + 1
+    >>> @flow
+    ... def hourly(n: int = 1):
+    ...     return inc(n)
+    >>> d = hourly.to_deployment(IntervalSchedule("1h"), parameters={"n": 5})
+    >>> d.name, d.schedule, d.parameters
+    ('hourly', IntervalSchedule('1h'), {'n': 5})
     """
 
     flow: Flow[..., Any]
@@ -129,6 +142,12 @@ class Server:
         ``taskflow.serve.stop-timeout``).
     poll_interval : float or str, optional
         How often ad hoc run requests are looked for (default ``taskflow.serve.poll-interval``).
+
+    Examples
+    --------
+    >>> from taskflow.deploy.schedules import IntervalSchedule
+    >>> server = Server([etl.to_deployment(IntervalSchedule("15m"))])  # doctest: +SKIP
+    >>> server.serve()  # blocks; server.stop() from another thread ends it  # doctest: +SKIP
     """
 
     def __init__(
@@ -362,6 +381,18 @@ class Server:
 def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: str = "wait",
           stop_timeout: float | str | None = None) -> None:
     """Serve several flows in this process until SIGTERM or Ctrl-C.
+
+    Parameters
+    ----------
+    *deployments : Deployment
+        What to serve, each from :meth:`taskflow.Flow.to_deployment`.
+    executor : Executor, optional
+        Where runs go (default: the configured default executor).
+    on_stop : {"wait", "cancel"}
+        On SIGTERM or Ctrl-C: let running runs finish (up to ``stop_timeout``),
+        or cancel them at once.
+    stop_timeout : float or str, optional
+        Default ``taskflow.serve.stop-timeout``.
 
     Examples
     --------

@@ -343,6 +343,11 @@ class HistoryRecorder(RunObserver):
     ``taskflow`` installs one for every process (:func:`install`); make another
     only to record into a second database as well.  Runs are recorded only while
     ``taskflow.history.enabled`` is true when they start.
+
+    Examples
+    --------
+    >>> from taskflow.engine.observers import add_observer
+    >>> add_observer(HistoryRecorder("sqlite:////tmp/second-history.db"))  # doctest: +SKIP
     """
 
     def __init__(self, url: str | None = None) -> None:
@@ -450,7 +455,14 @@ _install_lock = threading.Lock()
 
 
 def default_recorder() -> HistoryRecorder | None:
-    """The recorder :func:`install` registered, if any."""
+    """The recorder :func:`install` registered, if any.
+
+    Examples
+    --------
+    >>> import taskflow
+    >>> isinstance(default_recorder(), HistoryRecorder)
+    True
+    """
     return _default
 
 
@@ -459,6 +471,11 @@ def install() -> HistoryRecorder:
 
     ``import taskflow`` calls it.  SQLAlchemy is imported, and the database
     opened, only when the first recorded run starts.
+
+    Examples
+    --------
+    >>> install() is install() is default_recorder()
+    True
     """
     global _default
     with _install_lock:
