@@ -217,3 +217,50 @@ def test_broken_local_links_are_found(tmp_path):
     assert sorted(broken_local_links(tmp_path)) == [
         "a.html: #nowhere (no such anchor)", "a.html: b.html (no such file)",
     ]
+
+
+# -- docstrings -------------------------------------------------------------------
+PUBLIC_MODULES = ["taskflow", "taskflow.triggers", "taskflow.executors", "taskflow.results",
+                  "taskflow.history", "taskflow.deploy", "taskflow.dashboard"]
+
+
+def _public_names():
+    import enum
+    import importlib
+    import inspect
+
+    seen: set[int] = set()
+    for modname in PUBLIC_MODULES:
+        module = importlib.import_module(modname)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if id(obj) in seen or inspect.ismodule(obj) or not callable(obj):
+                continue
+            seen.add(id(obj))
+            try:
+                params = [p for p in inspect.signature(obj).parameters.values()
+                          if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            except (TypeError, ValueError):
+                params = []
+            if inspect.isclass(obj) and issubclass(obj, (BaseException, enum.Enum)):
+                params = []  # exceptions take a message; enums take a value
+            yield f"{modname}.{name}", obj, bool(params)
+
+
+def test_every_public_name_has_a_summary_parameters_and_an_example():
+    import inspect
+
+    from numpydoc.docscrape import NumpyDocString
+
+    problems = []
+    for name, obj, takes_arguments in _public_names():
+        doc = NumpyDocString(inspect.getdoc(obj) or "")
+        missing = [part for part, ok in [
+            ("a summary", bool(doc["Summary"])),
+            ("an Examples section", bool(doc["Examples"])),
+            ("a Parameters section", not takes_arguments or bool(
+                doc["Parameters"] or doc["Other Parameters"] or doc["Attributes"])),
+        ] if not ok]
+        if missing:
+            problems.append(f"{name}: needs {', '.join(missing)}")
+    assert problems == [], "\n".join(problems)

@@ -51,6 +51,14 @@ class FlowRun:
     dashboard_link : str or None
         Where to watch the run in the Dask dashboard (Dask's status page); see
         also :attr:`run_page`.
+
+    Examples
+    --------
+    >>> run = etl.run(n=100)  # doctest: +SKIP
+    >>> run.state, run.result()  # doctest: +SKIP
+    (Success(message='1 reference task finished'), 4950)
+    >>> run.task_states["extract"].attempts  # doctest: +SKIP
+    1
     """
 
     def __init__(
