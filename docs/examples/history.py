@@ -1,9 +1,9 @@
 """Getting started: every run is recorded; read the history back."""
 import json
 
-from taskflow.history import open_history
-
 from first_flow import etl
+
+from taskflow.history import open_history
 
 if __name__ == "__main__":
     run = etl.run(n=5)

@@ -1,5 +1,6 @@
 """The same flow once more, as a decorated function: parameters are arguments."""
 from prefect_etl import cleanup, extract, is_large, report, scale
+
 from taskflow import case, flow, merge, unmapped
 
 
