@@ -146,21 +146,21 @@ class CliDirective(Directive):
         env.note_dependency(str(ROOT / "taskflow" / "cli.py"))
         out: list[nodes.Node] = []
 
-        def block(title: str, cmd: click.Command, info_name: str) -> None:
-            ctx = click.Context(cmd, info_name=info_name, terminal_width=88,
-                                max_content_width=88)
-            text = cmd.get_help(ctx)
+        def block(title: str, ctx: click.Context) -> None:
+            text = ctx.command.get_help(ctx)
             heading = nodes.rubric("", "", nodes.literal(title, title),
                                    ids=[nodes.make_id("cli-" + title)])
             out.append(heading)
             out.append(nodes.literal_block(text, text, language="text"))
 
-        block("taskflow", cli, "taskflow")
-        group_ctx = click.Context(cli, info_name="taskflow")
+        # as the command line makes them: the group's settings (-h) reach every command
+        group_ctx = click.Context(cli, info_name="taskflow", terminal_width=88,
+                                  max_content_width=88, **cli.context_settings)
+        block("taskflow", group_ctx)
         for name in cli.list_commands(group_ctx):
             cmd = cli.get_command(group_ctx, name)
             if cmd is not None and not cmd.hidden:
-                block(f"taskflow {name}", cmd, f"taskflow {name}")
+                block(f"taskflow {name}", click.Context(cmd, info_name=name, parent=group_ctx))
         return out
 
 
