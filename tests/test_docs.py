@@ -264,3 +264,31 @@ def test_every_public_name_has_a_summary_parameters_and_an_example():
         if missing:
             problems.append(f"{name}: needs {', '.join(missing)}")
     assert problems == [], "\n".join(problems)
+
+
+def test_a_reference_to_a_taskflow_name_that_does_not_exist_fails_the_build(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(DOCS / '_ext')!r})\n"
+        "extensions = ['sphinx.ext.autodoc', 'taskflow_docs']\n"
+        "nitpicky = True\n"
+        "autodoc_typehints = 'none'\n"
+    )
+    (src / "index.rst").write_text(
+        "Index\n=====\n\n"
+        ".. autofunction:: taskflow.triggers.all_finished\n\n"
+        "Internal, not documented: :class:`taskflow.engine.plan.Plan`.\n\n"
+        "Another name of a documented object: :func:`taskflow.triggers.always_run`.\n\n"
+        "Stale: :func:`taskflow.triggers.no_such_trigger`.\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-E", "-b", "html", str(src), str(tmp_path / "out")],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=100,
+    )
+    warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "taskflow.triggers.no_such_trigger" in warnings[0], proc.stderr
+    page = (tmp_path / "out" / "index.html").read_text()
+    # always_run is all_finished under another name: the reference links to it
+    assert page.count('href="#taskflow.triggers.all_finished"') == 2

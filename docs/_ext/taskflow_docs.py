@@ -143,7 +143,8 @@ class CliDirective(Directive):
         from taskflow.cli import cli
 
         env = self.state.document.settings.env
-        env.note_dependency(str(ROOT / "taskflow" / "cli.py"))
+        for path in sorted((ROOT / "taskflow").glob("cli*.py")):
+            env.note_dependency(str(path))
         out: list[nodes.Node] = []
 
         def block(title: str, ctx: click.Context) -> None:
