@@ -18,7 +18,7 @@ import time
 from html import escape
 from typing import Any
 
-from taskflow.dashboard.svg import COLOURS, DARK_INK, graph_svg
+from taskflow.schematic import COLOURS, DARK_INK, graph_svg
 
 __all__ = ["not_found_page", "run_page", "runs_page"]
 

@@ -59,6 +59,7 @@ from taskflow import config
 from taskflow.engine.observers import RunObserver, add_observer
 from taskflow.history.urls import resolve_url
 from taskflow.logs import TASK_LOGGER
+from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
@@ -382,6 +383,7 @@ class HistoryRecorder(RunObserver):
             "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
             "address": address, "dashboard_link": dashboard_link,
             "host": socket.gethostname(), "pid": os.getpid(),
+            "graph": json.dumps(graph_data(plan.graph)),
         }
         url = resolve_url(self.url)
         with self._lock:  # with _retire: a writer never ends with a run queued for it

@@ -319,8 +319,12 @@ class HistoryStore:
 
     # -- reading ------------------------------------------------------------------------
     def runs(self, flow: str | None = None, state: str | None = None,
-             limit: int | None = 20) -> list[FlowRunRecord]:
-        """Recent flow runs, newest first, optionally of one flow and in one state."""
+             limit: int | None = 20, offset: int = 0) -> list[FlowRunRecord]:
+        """Recent flow runs, newest first, optionally of one flow and in one state.
+
+        ``offset`` skips that many (pages); the query is served by an index on
+        ``started_at`` (with the flow name or the state in front when filtered).
+        """
         fr = schema.flow_runs
         query = sa.select(fr).order_by(fr.c.started_at.desc(), fr.c.id)
         if flow is not None:
@@ -329,8 +333,24 @@ class HistoryStore:
             query = query.where(fr.c.state == state.upper())
         if limit is not None:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as conn:
             return [_record(FlowRunRecord, row) for row in conn.execute(query)]
+
+    def flow_names(self) -> list[str]:
+        """Every flow name that has runs, by name (an index scan)."""
+        fr = schema.flow_runs
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(fr.c.flow_name).distinct()
+                                     .order_by(fr.c.flow_name)).scalars())
+
+    def task_counts(self, run_id: str) -> dict[str, int]:
+        """How many task runs of a run are in each state."""
+        tr = schema.task_runs
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(tr.c.state, sa.func.count())
+                                     .where(tr.c.run_id == run_id).group_by(tr.c.state)).all())
 
     def get_run(self, run_id: str) -> FlowRunRecord:
         """The flow run whose id is ``run_id`` or starts with it.
