@@ -131,6 +131,8 @@ served_flows = Table(
     Column("last_due", Double),
     # The flow's parameters as JSON: [{name, type, default, required}] (type from its hints).
     Column("signature", Text),
+    # When its next scheduled run is due (epoch seconds), as its server last computed it.
+    Column("next_due", Double),
 )
 
 serve_processes = Table(
@@ -157,6 +159,7 @@ run_requests = Table(
     # A run whose persisted results the new run reuses (Resume).
     Column("resume", String(64)),
     Index("ix_taskflow_run_requests_pending", "state", "flow_name"),
+    Index("ix_taskflow_run_requests_run", "run_id"),
 )
 
 cancel_requests = Table(
@@ -178,7 +181,8 @@ meta = Table(
 
 # Columns added after version 1 files were written: nullable, added in place when missing,
 # so a file written by an older taskflow stays readable (and older ones ignore them).
-_ADDED = [(flow_runs, "graph"), (served_flows, "signature"), (run_requests, "resume")]
+_ADDED = [(flow_runs, "graph"), (served_flows, "signature"), (served_flows, "next_due"),
+          (run_requests, "resume")]
 
 
 def _add_missing_columns(conn: Connection) -> None:
