@@ -76,11 +76,19 @@ class FlowRun:
 
     @property
     def run_page(self) -> str | None:
-        """This run's taskflow page on the Dask dashboard (``.../taskflow/run/<run_id>``).
+        """This run's page: on the taskflow server when ``taskflow.server.url`` is set
+        (``<url>/runs/<run_id>``, there as long as the history is), else on the Dask
+        dashboard (``.../taskflow/run/<run_id>``).
 
-        None when the run had no dashboard (LocalExecutor).  The page is there when
-        the scheduler has the taskflow plugin, which DaskExecutor installs.
+        None when neither is known (LocalExecutor, no server).  The dashboard page is
+        there while the scheduler runs, when it has the taskflow plugin, which
+        DaskExecutor installs.
         """
+        from taskflow.config import run_url
+
+        page = run_url(self.run_id)
+        if page:
+            return page
         link = self.dashboard_link
         if not link:
             return None
