@@ -133,8 +133,9 @@ class ApiHandler(BaseHandler):
             self.finish({"error": "a token is needed: send Authorization: Bearer <token>"})
 
     def check_xsrf_cookie(self) -> None:
-        if self.bearer_ok():
-            return  # a script with the token: browsers never send that header by themselves
+        if self.bearer_ok() or self.get_current_user() is None:
+            return  # a script with the token (browsers never send that header by
+            # themselves), or nobody: prepare() answers 401
         if not self.ctx.token and self.request.headers.get("Content-Type", "").startswith(
                 "application/json"):
             return  # an open (loopback) server: another site cannot send JSON without CORS

@@ -123,6 +123,12 @@ class RunAction(_Page):
         self.redirect(f"/runs/{whole}")
 
 
+class Favicon(BaseHandler):
+    def get(self) -> None:
+        self.set_status(204)
+        self.finish()
+
+
 class NotFoundPage(_Page):
     def get(self, *args: Any) -> None:
         raise web.HTTPError(404, "no such page: see the flows at /")
@@ -166,4 +172,5 @@ def routes(kw: dict[str, Any]) -> list[tuple[str, type, dict[str, Any]]]:
         (r"/runs/([^/]+)/(cancel|resume)", RunAction, kw),
         (r"/signin", SignIn, kw),
         (r"/signout", SignOut, kw),
+        (r"/favicon.ico", Favicon, kw),
     ]
