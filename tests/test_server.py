@@ -312,7 +312,7 @@ def test_in_a_browser_a_served_flow_is_quick_run_followed_to_success_failed_atte
     run_id = page.get_attribute("#run", "data-run")
     assert finished(history_url, run_id).params == {"name": "world", "times": 4}
     page.wait_for_selector('#schematic g.node[data-node="shout"][data-state="SUCCESS"]')
-    assert "4/4" in page.inner_text('#schematic g.node[data-node="shout"]')
+    assert "4/4" in page.text_content('#schematic g.node[data-node="shout"]')
     names = page.eval_on_selector_all("#task-runs tr[data-task]", "rs => rs.map(r => r.dataset.task)")
     assert names == ["spell", "shout", "shout[0]", "shout[1]", "shout[2]", "shout[3]", "join"]
     page.screenshot(path=str(tmp_path / "run-success.png"), full_page=True)
