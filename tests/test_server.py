@@ -23,6 +23,7 @@ import pytest
 
 from taskflow.history import open_history, serving
 from tests.conftest import ROOT
+from tests.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
 from tests.flows import count
 from tests.test_dashboard import chromium  # noqa: F401 - the browser fixture
 
@@ -366,3 +367,31 @@ def test_in_a_browser_a_served_flow_is_quick_run_followed_to_success_failed_atte
     proc = subprocess.run([sys.executable, "-m", "taskflow.cli", "cancel", run_id[:8]], cwd=ROOT,
                           env=_env(history_url), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "already ended SUCCESS" in proc.stderr
+
+
+def test_concurrent_claims_on_postgresql_take_each_request_exactly_once(postgres_url):
+    import threading
+    import uuid
+
+    asked: list[str] = []
+    taken: list[list[str]] = [[], [], []]
+    done = threading.Event()
+
+    def claimer(k: int) -> None:
+        with open_history(postgres_url) as mine:
+            while not done.is_set() or len(asked) > sum(map(len, taken)):
+                taken[k].extend(r.id for r, _ in serving.claim(mine, ["greet"],
+                                                               lambda: uuid.uuid4().hex))
+
+    with open_history(postgres_url) as h:
+        threads = [threading.Thread(target=claimer, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(80):  # asked while the three claim
+            asked.append(serving.request_run(h, "greet", {"i": i}))
+        done.set()
+        for t in threads:
+            t.join(60)
+    everything = [r for part in taken for r in part]
+    assert sorted(everything) == sorted(asked)  # all taken, none twice
+    assert sum(1 for part in taken if part) >= 2, [len(p) for p in taken]  # they did contend
