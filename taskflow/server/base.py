@@ -10,7 +10,6 @@ script of a page runs under a per-response nonce (``Content-Security-Policy``).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,26 +22,12 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from taskflow.history.store import HistoryStore
-from taskflow.schematic import COLOURS, DARK_INK
 from taskflow.server import auth
-from taskflow.server.filters import FILTERS
+from taskflow.server.templating import STATIC, templates
 
-__all__ = ["ApiHandler", "BaseHandler", "ServerContext"]
+__all__ = ["STATIC", "ApiHandler", "BaseHandler", "ServerContext"]
 
 T = TypeVar("T")
-_HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATES = os.path.join(_HERE, "templates")
-STATIC = os.path.join(_HERE, "static")
-
-
-def make_templates() -> jinja2.Environment:
-    """The Jinja2 environment of the server's templates (also the dashboard page's)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([TEMPLATES, STATIC]),
-                             autoescape=jinja2.select_autoescape(["html"]),
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(FILTERS)
-    env.globals.update(colours=COLOURS, dark=sorted(DARK_INK))
-    return env
 
 
 @dataclass
@@ -52,7 +37,7 @@ class ServerContext:
     history: HistoryStore
     token: str | None = None
     page_size: int = 50
-    templates: jinja2.Environment = field(default_factory=make_templates)
+    templates: jinja2.Environment = field(default_factory=templates)
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="taskflow-server"))
 
