@@ -6,7 +6,9 @@
 ``GET  /api/flows/<name>``             one flow: schedule, serve processes, parameters
 ``POST /api/flows/<name>/runs``        ``{"parameters": {...}}`` -> 201 ``{"id": ...}``
 ``GET  /api/runs?flow=&state=&limit=``  runs, newest first (``offset=`` pages)
-``GET  /api/runs/<id>``                one run with its task runs (``?view=states``: states only)
+``GET  /api/runs/<id>``                one run with all its task runs (``?view=states``: the
+                                       states of the run, its nodes, and of 500 task runs
+                                       from ``tasks_from=``, what its page polls)
 ``GET  /api/runs/<id>/logs``           its log records (``?level=WARNING``, ``?task=NAME``)
 ``POST /api/runs/<id>/cancel``         202
 ``POST /api/runs/<id>/resume``         201 ``{"id": <new run id>}``
@@ -98,7 +100,11 @@ class Runs(_Api):
 class RunOne(_Api):
     async def get(self, run_id: str) -> None:
         if self.get_query_argument("view", "") == "states":
-            found = await self.act(views.run_states, run_id)
+            try:
+                offset = max(int(self.get_query_argument("tasks_from", "0")), 0)
+            except ValueError:
+                raise web.HTTPError(400, "tasks_from must be a whole number") from None
+            found = await self.act(views.run_states, run_id, offset)
         else:
             found = await self.act(views.run_view, run_id, task_limit=None, svg=False)
         if found is not None:

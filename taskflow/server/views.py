@@ -332,8 +332,10 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
     }
 
 
-def run_states(h: HistoryStore, run_id: str) -> dict[str, Any]:
-    """What a run's page polls for: the run's state, its nodes' and task runs' states."""
+def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
+               task_limit: int | None = TASKS_PER_PAGE) -> dict[str, Any]:
+    """What a run's page polls for: the run's state, its nodes' states, and the states
+    of the task runs the page shows (``task_limit`` from ``task_offset``, in page order)."""
     try:
         r = h.get_run(run_id)
     except UnknownRunError:
@@ -343,9 +345,12 @@ def run_states(h: HistoryStore, run_id: str) -> dict[str, Any]:
         return {"id": pending["id"], "state": pending["state"], "message": pending["message"],
                 "live": pending["live"], "nodes": [], "tasks": {}, "task_total": 0,
                 "started": None, "recorded": False}
-    records = h.task_runs(r.id)
-    nodes = node_views(r.graph_dict, records)
+    graph = r.graph_dict
+    records = h.task_briefs(r.id)
+    nodes = node_views(graph, records)
+    end = task_offset + task_limit if task_limit is not None else None
+    shown = _ordered_tasks(graph, records)[task_offset:end]
     return {"id": r.id, "state": r.state, "message": r.message, "live": r.state not in _FINISHED,
             "duration": r.duration, "started": r.started_at, "recorded": True,
             "nodes": [{k: n[k] for k in ("name", "state", "done", "size", "mapped")} for n in nodes],
-            "tasks": {t.name: [t.state, t.attempts] for t in records}, "task_total": len(records)}
+            "tasks": {t.name: [t.state, t.attempts] for t in shown}, "task_total": len(records)}
