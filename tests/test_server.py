@@ -395,3 +395,55 @@ def test_concurrent_claims_on_postgresql_take_each_request_exactly_once(postgres
     everything = [r for part in taken for r in part]
     assert sorted(everything) == sorted(asked)  # all taken, none twice
     assert sum(1 for part in taken if part) >= 2, [len(p) for p in taken]  # they did contend
+
+
+# -- the history under the server ----------------------------------------------------------
+_V1_FLOW_RUNS = """CREATE TABLE taskflow_flow_runs (id VARCHAR(64) NOT NULL PRIMARY KEY,
+ flow_name VARCHAR(255) NOT NULL, parameters TEXT NOT NULL, state VARCHAR(32) NOT NULL,
+ message TEXT NOT NULL, started_at FLOAT, ended_at FLOAT, heartbeat FLOAT, executor VARCHAR(255),
+ address VARCHAR(255), dashboard_link TEXT, host VARCHAR(255), pid INTEGER)"""
+_V1_SERVED = """CREATE TABLE taskflow_served_flows (name VARCHAR(255) NOT NULL PRIMARY KEY,
+ target TEXT NOT NULL, schedule TEXT NOT NULL, parameters TEXT NOT NULL, host VARCHAR(255) NOT NULL,
+ pid INTEGER, started_at FLOAT, heartbeat FLOAT, last_due FLOAT)"""
+_V1_REQUESTS = """CREATE TABLE taskflow_run_requests (id VARCHAR(64) NOT NULL PRIMARY KEY,
+ flow_name VARCHAR(255) NOT NULL, parameters TEXT NOT NULL, state VARCHAR(32) NOT NULL,
+ run_id VARCHAR(64), message TEXT NOT NULL, requested_at FLOAT NOT NULL, taken_at FLOAT)"""
+
+
+def test_a_history_file_written_before_the_server_is_read_and_gains_what_the_server_needs(
+        tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for ddl in (_V1_FLOW_RUNS, _V1_SERVED, _V1_REQUESTS,
+                    "CREATE TABLE taskflow_meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"):
+            conn.execute(ddl)
+        conn.execute("INSERT INTO taskflow_meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT INTO taskflow_flow_runs VALUES ('ab12cd', 'etl', '{\"n\": 3}', "
+                     "'SUCCESS', '', 1.0, 2.0, 2.0, 'LocalExecutor()', NULL, NULL, 'h', 7)")
+    with open_history(f"sqlite:///{path}") as h:
+        old = h.get_run("ab")
+        assert (old.state, old.params, old.graph_dict["nodes"]) == ("SUCCESS", {"n": 3}, [])
+        serving.register(h, [{"name": "etl", "signature": GREET, "scheduled": False}])
+        assert serving.served_flows(h)[0].signature_list == GREET
+    with sqlite3.connect(path) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"ix_taskflow_flow_runs_flow", "ix_taskflow_task_runs_seq"} <= indexes
+
+
+def test_run_links_point_at_the_server_when_its_url_is_set(history_url, tmp_path):
+    import dask
+
+    from taskflow.executors import LocalExecutor
+    from tests import server_flows
+
+    with dask.config.set({"taskflow.server.url": "http://tf.example:8080/",
+                          "taskflow.history.url": history_url}):
+        run = server_flows.greet.run(executor=LocalExecutor())
+        assert run.run_page == f"http://tf.example:8080/runs/{run.run_id}"
+    show = subprocess.run([sys.executable, "-m", "taskflow.cli", "show", run.run_id[:8]], cwd=ROOT,
+                          env=_env(history_url, DASK_TASKFLOW__SERVER__URL="http://tf.example:8080"),
+                          capture_output=True, text=True, timeout=60)
+    assert show.returncode == 0, show.stderr
+    assert f"page       http://tf.example:8080/runs/{run.run_id}" in show.stdout
