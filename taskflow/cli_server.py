@@ -58,10 +58,10 @@ def cancel(run_id: str) -> None:
 
     with _history() as history:
         try:
-            whole, how = ask_cancel(history, run_id)
+            whole, how = ask_cancel(history, run_id, "cancelled with `taskflow cancel`")
         except ActionError as e:
             raise CliError(str(e)) from None
     if how == "request":
         click.echo(f"run {whole} will not start: its request was cancelled")
     else:
-        click.echo(f"asked the serve process running {whole} to cancel it")
+        click.echo(f"asked the process running {whole} to cancel it")

@@ -347,6 +347,7 @@ def test_in_a_browser_a_served_flow_is_quick_run_followed_to_success_failed_atte
 
     # Cancel a long run
     page.goto(f"{server.url}/flows/sleepy")
+    page.fill("#p_seconds", "20")  # the nap goes on on its worker after the cancel: keep it short
     page.fill("#p_path", str(counts / "after"))
     page.click("#quick-run-button")
     page.wait_for_selector("#run")
@@ -447,3 +448,32 @@ def test_run_links_point_at_the_server_when_its_url_is_set(history_url, tmp_path
                           capture_output=True, text=True, timeout=60)
     assert show.returncode == 0, show.stderr
     assert f"page       http://tf.example:8080/runs/{run.run_id}" in show.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_taskflow_cancel_stops_a_run_going_on_in_another_process(history_url, tmp_path):
+    import dask
+    import threading
+
+    from taskflow.executors import LocalExecutor
+    from tests import server_flows
+
+    done: list[Any] = []
+    with dask.config.set({"taskflow.history.url": history_url}):
+        runner = threading.Thread(target=lambda: done.append(server_flows.sleepy.run(
+            executor=LocalExecutor(), seconds=10.0, path=str(tmp_path / "after"))))
+        runner.start()
+        running = until(lambda: (lambda rs: rs[0] if rs else None)(
+            open_history(history_url).runs(flow="sleepy")), 30, "the run to be recorded")
+        proc = subprocess.run([sys.executable, "-m", "taskflow.cli", "cancel", running.id[:8]],
+                              cwd=ROOT, env=_env(history_url), capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert f"asked the process running {running.id} to cancel it" in proc.stdout
+        runner.join(60)
+    run = done[0]
+    assert run.state.type.value == "CANCELLED" and "taskflow server" not in run.state.message
+    assert run.task_states["after"].type.value == "CANCELLED"
+    assert count(str(tmp_path / "after")) == 0
+    assert finished(history_url, run.run_id).state == "CANCELLED"

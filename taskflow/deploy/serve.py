@@ -19,7 +19,11 @@ What the server does:
 * skips runs that fell due while no server ran (it knows from the last due time
   it recorded in the history), or runs them, one after another, with
   ``catch_up=True``;
-* takes ad hoc runs asked with ``taskflow run NAME -p ...`` (through the history);
+* takes ad hoc runs asked with ``taskflow run NAME -p ...`` or the server's Quick
+  Run and Resume (through the history); several serve processes may serve one flow
+  for these (each request is claimed by one), but a scheduled flow by one only;
+* cancels its runs when asked (``taskflow cancel``, the server's Cancel: its
+  history recorder takes the request, see :mod:`taskflow.history.recorder`);
 * stops on SIGTERM or Ctrl-C: it starts nothing more, lets running runs finish
   (``on_stop="wait"``, for at most ``taskflow.serve.stop-timeout``) or cancels
   them (``on_stop="cancel"``: they end CANCELLED).  A second signal cancels at once.
@@ -252,7 +256,6 @@ class Server:
                 self._launch(s, s.deployment.run_parameters(), f"catching up {due.isoformat()}")
                 self._record_due(name, due)
         self._take_requests()
-        self._take_cancels()
         if self._history is not None and time.monotonic() - self._beat_at > self.beat_interval:
             from taskflow.history import serving
 
@@ -286,19 +289,6 @@ class Server:
                 logger.warning("flow %r: ad hoc run refused: %s", request.flow_name, e)
                 continue
             self._launch(s, params, "ad hoc run", run_id, request_id=request.id)
-
-    def _take_cancels(self) -> None:
-        """Cancel the runs of this process that someone asked to cancel (through the history)."""
-        if self._history is None or self.executor is None:
-            return
-        from taskflow.history import serving
-
-        running = [run_id for s in self.served.values() for run_id in s.running]
-        for run_id, reason in serving.cancels_for(self._history, running):
-            if self.executor.cancel(run_id, reason or "cancelled on request"):
-                logger.info("run %s: cancelled on request (%s)", run_id[:8], reason)
-                serving.take_cancel(self._history, run_id)
-            # else not cancellable yet (just launched): again on the next tick
 
     def _launch(self, s: _Served, params: dict[str, Any], why: str, run_id: str | None = None,
                 resume: str | None = None, request_id: str | None = None) -> None:

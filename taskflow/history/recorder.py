@@ -25,6 +25,10 @@ every process that imports :mod:`taskflow` (turn it off with
   (:meth:`~taskflow.history.store.HistoryStore.mark_crashed`).  A run whose
   executor raised (an interrupt, a task that cannot be pickled) ends CRASHED or
   CANCELLED at once, and so do runs still going when the interpreter exits.
+* **Cancel requests.**  While runs go on, the writer looks in the history every
+  ``taskflow.history.cancel-interval`` for requests to cancel them (``taskflow
+  cancel``, the server's Cancel button) and cancels them through their executor:
+  whichever process runs a run (a serve process, a shell) is the one that stops it.
 * **History never fails a run.**  A database that cannot be opened or written is
   logged on ``taskflow.history`` and the run goes on.
 
@@ -99,6 +103,7 @@ class _RunBuffer:
 
     seq: dict[str, int] = field(default_factory=dict)
     latest: dict[str, tuple[str, int]] = field(default_factory=dict)
+    executor: Executor | None = None  # what cancels the run when someone asks to
 
 
 def _task_row(run_id: str, name: str, seq: int, ev: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +142,7 @@ class _Writer:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._flush_every = _seconds("history.flush-interval")
         self._beat_every = _seconds("history.heartbeat-interval")
+        self._cancel_every = _seconds("history.cancel-interval")
         self._runs: dict[str, _RunBuffer] = {}
         self._reset()
 
@@ -163,6 +169,7 @@ class _Writer:
     def _main(self) -> None:
         store = self._open()
         next_beat = time.monotonic() + self._beat_every
+        next_cancel = time.monotonic() + self._cancel_every
         dirty_since: float | None = None
         idle_since = time.monotonic()
         stop = False
@@ -173,6 +180,8 @@ class _Writer:
             elif now - idle_since >= _IDLE_EXIT and self._retire is not None and self._retire(self):
                 break  # nothing to do for a while: close the database, end the thread
             timeout = min(next_beat, idle_since + _IDLE_EXIT) - now
+            if self._runs:
+                timeout = min(timeout, next_cancel - now)
             if dirty_since is not None:
                 timeout = min(timeout, dirty_since + self._flush_every - now)
             try:
@@ -202,6 +211,9 @@ class _Writer:
                 dirty_since = None
                 if beat:
                     next_beat = now + self._beat_every
+            if self._runs and now >= next_cancel:
+                self._cancel_asked(store)
+                next_cancel = now + self._cancel_every
         if store is not None:
             store.close()
 
@@ -235,7 +247,7 @@ class _Writer:
             self._take_finish(item)
         elif isinstance(item, tuple) and item[0] == "start":
             row = item[1]
-            self._runs[row["id"]] = _RunBuffer()
+            self._runs[row["id"]] = _RunBuffer(executor=item[2])
             self._started.append(row)
         elif isinstance(item, tuple) and item[0] == "log":
             self._logs.append(item[1])
@@ -279,6 +291,25 @@ class _Writer:
                                    "ended_at": time.time(), "unfinished_tasks": end})
         self._runs.pop(item.run_id, None)
         self._waiters.append(item.done)
+
+    def _cancel_asked(self, store: HistoryStore | None) -> None:
+        """Cancel the runs of this process someone asked to cancel (``taskflow cancel``,
+        the server's Cancel button): a cancel request in the history names them."""
+        if store is None:
+            return
+        from taskflow.history import serving
+
+        try:
+            for run_id, reason in serving.cancels_for(store, list(self._runs)):
+                buf = self._runs.get(run_id)
+                if buf is None or buf.executor is None:
+                    continue
+                if buf.executor.cancel(run_id, reason or "cancelled on request"):
+                    logger.info("flow run %s: cancelled on request (%s)", run_id[:8], reason)
+                    serving.take_cancel(store, run_id)
+                # else not cancellable yet (it is starting): again at the next check
+        except Exception:
+            logger.exception("run history: could not look for cancel requests")
 
     # -- writing ------------------------------------------------------------------------
     def _flush(self, store: HistoryStore | None, beat: bool) -> None:
@@ -391,7 +422,7 @@ class HistoryRecorder(RunObserver):
             if writer is None or not writer.is_alive():
                 writer = self._writers[url] = _Writer(url, self._retire)
                 writer.start()
-            writer.queue.put(("start", row))
+            writer.queue.put(("start", row, executor))
             self._runs[plan.run.run_id] = writer
 
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:

@@ -289,8 +289,8 @@ def cancel_run(store: HistoryStore, run_id: str, reason: str = "cancelled on req
 
     A run still waiting for a serve process never starts (its request ends
     CANCELLED): returns ``"request"``.  Otherwise a cancel request is recorded,
-    which the serve process running the run takes (:func:`cancels_for`): returns
-    ``"run"``.
+    which the process running the run (a serve process, or any other: its history
+    recorder looks, see :func:`cancels_for`) takes and carries out: returns ``"run"``.
     """
     rr, cr = schema.run_requests, schema.cancel_requests
     with store._writes.begin() as conn:

@@ -71,14 +71,15 @@ def full_run_id(h: HistoryStore, run_id: str) -> tuple[str, str | None]:
         return req.run_id, None
 
 
-def ask_cancel(h: HistoryStore, run_id: str) -> tuple[str, str]:
+def ask_cancel(h: HistoryStore, run_id: str,
+               reason: str = "cancelled from the taskflow server") -> tuple[str, str]:
     """Ask for a run to be cancelled: ``(run id, "request" | "run")`` (see
     :func:`taskflow.history.serving.cancel_run`)."""
     whole, state = full_run_id(h, run_id)
     if state is not None and state in _FINISHED:
         raise ActionError(409, f"run {whole[:8]} already ended {state}; nothing to cancel",
                           run_id=whole)
-    return whole, serving.cancel_run(h, whole, "cancelled from the taskflow server")
+    return whole, serving.cancel_run(h, whole, reason)
 
 
 def ask_resume(h: HistoryStore, run_id: str) -> str:
