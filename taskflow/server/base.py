@@ -64,7 +64,8 @@ class BaseHandler(web.RequestHandler):
     # -- who ------------------------------------------------------------------------------
     def bearer_ok(self) -> bool:
         token = self.ctx.token
-        return bool(token) and auth.token_matches(token, self.request.headers.get("Authorization"))
+        return token is not None and auth.token_matches(
+            token, self.request.headers.get("Authorization"))
 
     def get_current_user(self) -> str | None:
         token = self.ctx.token

@@ -153,7 +153,8 @@ class SignIn(BaseHandler):
         self.set_cookie(auth.COOKIE, auth.cookie_value(token), httponly=True, samesite="Strict",
                         secure=self.request.protocol == "https", path="/")
         target = self.get_body_argument("next", "/")
-        self.redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+        local = target.startswith("/") and not target.startswith(("//", "/\\"))
+        self.redirect(target if local and "\\" not in target else "/")
 
 
 class SignOut(BaseHandler):

@@ -38,7 +38,7 @@ from taskflow.history import serving
 from taskflow.history.records import UnknownRunError
 from taskflow.history.store import HistoryStore
 from taskflow.schematic import graph_svg, node_views
-from taskflow.secrets import mask_secrets
+from taskflow.secrets import is_secret, mask_secrets
 from taskflow.states import State, StateType
 
 __all__ = ["ParameterProblem", "check_parameters", "flow_view", "flows_view", "run_states",
@@ -138,6 +138,8 @@ def check_parameters(flow_name: str, signature: list[dict[str, Any]], given: dic
         p = params[name]
         base, optional = _base_type(str(p.get("type") or ""))
         if from_form:
+            if value == "" and is_secret(name) and not p.get("required"):
+                continue  # a secret's field is never filled in: empty keeps the default
             if value == "" and optional:
                 value = None
             elif value == "" and not p.get("required") and base != "str":
@@ -269,9 +271,21 @@ def _ordered_tasks(graph: dict[str, Any], tasks: list[Any]) -> list[Any]:
     return out
 
 
-def _task_dict(t: Any) -> dict[str, Any]:
-    failures = getattr(t, "failures", None)  # per-attempt reasons, where the history has them
-    if failures is None:
+def _attempts(h: HistoryStore, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Each task run's failed attempts with their reasons, where the history keeps them."""
+    read = getattr(h, "task_attempts", None)  # histories that keep every attempt's reason
+    out: dict[str, list[dict[str, Any]]] = {}
+    if read is None:
+        return out
+    for a in read(run_id):
+        out.setdefault(a.name, []).append({
+            "attempt": a.attempt, "state": a.state, "type": getattr(a, "exception_type", None),
+            "message": a.message, "traceback": a.traceback, "worker": getattr(a, "worker", "")})
+    return out
+
+
+def _task_dict(t: Any, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    if not failures:  # only the last attempt's reason is known: show that
         failures = []
         if t.state not in _GOOD and (t.message or t.traceback):
             failures = [{"attempt": t.attempts, "message": t.message, "traceback": t.traceback}]
@@ -279,9 +293,7 @@ def _task_dict(t: Any) -> dict[str, Any]:
             "attempts": t.attempts, "message": t.message, "started": t.started_at,
             "ended": t.ended_at, "duration": t.duration, "worker": t.worker,
             "traceback": t.traceback, "result_location": t.result_location,
-            "failures": [dict(f) if isinstance(f, dict) else {
-                "attempt": getattr(f, "attempt", None), "message": getattr(f, "message", ""),
-                "traceback": getattr(f, "traceback", None)} for f in failures]}
+            "failures": failures}
 
 
 def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: int = 0,
@@ -314,6 +326,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
             counts[t.state] = counts.get(t.state, 0) + 1
     end = task_offset + task_limit if task_limit is not None else None
     shown = ordered[task_offset:end]
+    attempts = _attempts(h, r.id)
     logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
              "task": lg.task, "message": lg.message, "worker": lg.worker}
             for lg in h.logs(r.id) if lg.level >= log_level]
@@ -323,7 +336,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
         "dashboard_link": r.dashboard_link, "live": live, "request": None,
         "nodes": nodes, "edges": [list(e) for e in graph["edges"]],
         "svg": graph_svg(nodes, [tuple(e) for e in graph["edges"]]) if svg else "",
-        "tasks": [_task_dict(t) for t in shown], "task_total": len(ordered),
+        "tasks": [_task_dict(t, attempts.get(t.name)) for t in shown], "task_total": len(ordered),
         "task_offset": task_offset, "counts": counts, "logs": logs,
         "results": [{"task": t.name, "location": t.result_location}
                     for t in ordered if t.result_location],
