@@ -46,6 +46,9 @@ __all__ = ["ParameterProblem", "check_parameters", "flow_view", "flows_view", "r
 
 _FINISHED = {t.value for t in StateType if State(t).is_finished()}
 _GOOD = {StateType.SUCCESS.value, StateType.CACHED.value, StateType.SKIPPED.value}
+# States a task run ends in when its (last) attempt raised or ran out of time.
+_ATTEMPT_FAILED = {StateType.FAILED.value, StateType.TIMED_OUT.value, StateType.RETRYING.value,
+                   StateType.CRASHED.value}
 #: Task-run rows shown per page of a run (the API has them all).
 TASKS_PER_PAGE = 500
 _RECENT = 20
@@ -287,7 +290,7 @@ def _attempts(h: HistoryStore, run_id: str) -> dict[str, list[dict[str, Any]]]:
 def _task_dict(t: Any, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     if not failures:  # only the last attempt's reason is known: show that
         failures = []
-        if t.state not in _GOOD and (t.message or t.traceback):
+        if t.state in _ATTEMPT_FAILED and t.attempts > 0 and (t.message or t.traceback):
             failures = [{"attempt": t.attempts, "message": t.message, "traceback": t.traceback}]
     return {"name": t.name, "key": t.key, "map_index": t.map_index, "state": t.state,
             "attempts": t.attempts, "message": t.message, "started": t.started_at,
