@@ -477,3 +477,51 @@ def test_taskflow_cancel_stops_a_run_going_on_in_another_process(history_url, tm
     assert run.task_states["after"].type.value == "CANCELLED"
     assert count(str(tmp_path / "after")) == 0
     assert finished(history_url, run.run_id).state == "CANCELLED"
+
+
+def test_browsers_sign_in_once_with_an_httponly_samesite_cookie_and_forms_need_their_csrf_token(
+        history_url, tmp_path, start):
+    import http.client
+    import re
+    from urllib.parse import urlencode, urlsplit
+
+    served(history_url, "greet", GREET)
+    server = start(ServerProcess, history_url, "--token", TOKEN)
+    where = urlsplit(server.url)
+
+    def ask(method: str, path: str, body: dict[str, str] | None = None,
+            cookies: str = "") -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        headers = {"Cookie": cookies} if cookies else {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, urlencode(body) if body is not None else None, headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp
+
+    first = ask("GET", "/flows/greet")
+    assert first.status == 302 and first.getheader("Location").startswith("/signin?next=")
+    form = ask("GET", "/signin")
+    xsrf = re.search(r"_xsrf=([^;]+)", form.getheader("Set-Cookie")).group(1)
+    wrong = ask("POST", "/signin", {"token": "nope", "_xsrf": xsrf}, f"_xsrf={xsrf}")
+    assert wrong.status == 401
+    signed = ask("POST", "/signin", {"token": TOKEN, "next": "/flows/greet", "_xsrf": xsrf},
+                 f"_xsrf={xsrf}")
+    assert signed.status == 302 and signed.getheader("Location") == "/flows/greet"
+    cookie = signed.getheader("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
+    session = cookie.split(";")[0]
+    assert ask("GET", "/flows/greet", cookies=session).status == 200
+    # a form posted without its CSRF token changes nothing
+    forged = ask("POST", "/flows/greet/runs", {"p_times": "3"}, session)
+    assert forged.status == 403
+    posted = ask("POST", "/flows/greet/runs", {"p_times": "3", "_xsrf": xsrf},
+                 f"{session}; _xsrf={xsrf}")
+    assert posted.status == 302 and posted.getheader("Location").startswith("/runs/")
+    with open_history(history_url) as h:
+        asked = serving.request_for_run(h, posted.getheader("Location").rsplit("/", 1)[1])
+    assert asked is not None and asked.parameters_dict == {"times": 3}
+    bad = ask("POST", "/flows/greet/runs", {"p_times": "lots", "_xsrf": xsrf},
+              f"{session}; _xsrf={xsrf}")
+    assert bad.status == 422
