@@ -525,3 +525,22 @@ def test_browsers_sign_in_once_with_an_httponly_samesite_cookie_and_forms_need_t
     bad = ask("POST", "/flows/greet/runs", {"p_times": "lots", "_xsrf": xsrf},
               f"{session}; _xsrf={xsrf}")
     assert bad.status == 422
+
+
+def test_the_dashboard_page_is_drawn_from_the_servers_templates_and_links_to_the_server():
+    import dask
+
+    from taskflow.dashboard.model import RunBook
+    from taskflow.dashboard.render import not_found_page, run_page
+
+    book = RunBook()
+    book.add({"kind": "run", "phase": "started", "run": "r1", "flow_name": "etl", "time": 1.0,
+              "nodes": [{"name": "a", "task": "a", "mapped": False}], "edges": [],
+              "reference": ["a"], "parameters": {}})
+    with dask.config.set({"taskflow.server.url": "http://tf.example:8080"}):
+        html = run_page(book.run("r1"), base="/taskflow", dask_root="/", refresh_ms=1000)
+        missing = not_found_page("r2", base="/taskflow", dask_root="/")
+    assert 'href="http://tf.example:8080/runs/r1"' in html
+    assert 'href="http://tf.example:8080/runs/r2"' in missing
+    assert '<header>' in html and 'class="brand"' in html  # the one base layout
+    assert ".badge {" in html  # the one style sheet, inlined (the scheduler serves no files)
