@@ -50,8 +50,13 @@ def ask_run(h: HistoryStore, name: str, given: dict[str, Any], *,
     (at once when one is alive; else when one comes up).
     """
     record = _served(h, name)
+    if record.signature is None:  # served by a taskflow that did not record it: the agent checks
+        given = {k: v for k, v in given.items() if not (from_form and v == "")}
+        signature = [{"name": k, "type": "", "required": False} for k in given]
+    else:
+        signature = record.signature_list
     try:
-        values = check_parameters(name, record.signature_list, given, from_form=from_form)
+        values = check_parameters(name, signature, given, from_form=from_form)
     except ParameterProblem as e:
         raise ActionError(422, str(e), parameter=e.parameter) from None
     run_id = uuid.uuid4().hex
