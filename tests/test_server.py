@@ -343,6 +343,7 @@ def test_in_a_browser_a_served_flow_is_quick_run_followed_to_success_failed_atte
         resumed = h.get_run(page.get_attribute("#run", "data-run"))
         states = h.task_states(resumed.id)
     assert states == {"prepare": "CACHED", "fragile": "SUCCESS"}
+    assert f"resumes {failed_id[:8]}" in page.inner_text("#run .meta")
     page.screenshot(path=str(tmp_path / "run-resumed.png"), full_page=True)
 
     # Cancel a long run

@@ -334,9 +334,11 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
              "task": lg.task, "message": lg.message, "worker": lg.worker}
             for lg in h.logs(r.id) if lg.level >= log_level]
     live = r.state not in _FINISHED
+    asked = serving.request_for_run(h, r.id)  # asked through the history (Quick Run, Resume)?
     return {
         **_run_summary(r), "executor": r.executor or "", "address": r.address or "",
         "dashboard_link": r.dashboard_link, "live": live, "request": None,
+        "resume": asked.resume if asked is not None else None,
         "nodes": nodes, "edges": [list(e) for e in graph["edges"]],
         "svg": graph_svg(nodes, [tuple(e) for e in graph["edges"]]) if svg else "",
         "tasks": [_task_dict(t, attempts.get(t.name)) for t in shown], "task_total": len(ordered),
