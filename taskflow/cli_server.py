@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from taskflow.cli_common import CliError, _history
+from taskflow.cli_common import CliError, open_history
 
 __all__ = ["cancel", "server"]
 
@@ -56,7 +56,7 @@ def cancel(run_id: str) -> None:
     """
     from taskflow.server.actions import ActionError, ask_cancel
 
-    with _history() as history:
+    with open_history() as history:
         try:
             whole, how = ask_cancel(history, run_id, "cancelled with `taskflow cancel`")
         except ActionError as e:

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from taskflow.states import FINISHED_TYPES, SUCCESSFUL_TYPES, StateType
+
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph
 
@@ -38,14 +40,13 @@ __all__ = ["COLOURS", "DARK_INK", "colour", "graph_data", "graph_svg", "ink", "l
 COLOURS = {
     "PENDING": "#d9dde3", "RUNNING": "#4a90d9", "RETRYING": "#f0a43a", "SUCCESS": "#3fae5a",
     "CACHED": "#2aa198", "SKIPPED": "#b7a6d9", "FAILED": "#d9534f", "TRIGGER_FAILED": "#e0823d",
-    "TIMED_OUT": "#c0392b", "CRASHED": "#8e1b1b", "CANCELLED": "#8d949c", "PAUSED": "#b7a6d9",
+    "TIMED_OUT": "#c0392b", "CRASHED": "#8e1b1b", "CANCELLED": "#8d949c",
 }
 #: States light enough to need dark text.
-DARK_INK = {"PENDING", "SKIPPED", "RETRYING", "PAUSED"}
+DARK_INK = {"PENDING", "SKIPPED", "RETRYING"}
 _UNKNOWN = "#8d949c"
-_FINISHED = {"SUCCESS", "CACHED", "SKIPPED", "FAILED", "TRIGGER_FAILED", "TIMED_OUT", "CRASHED",
-             "CANCELLED"}
-_GOOD = {"SUCCESS", "CACHED", "SKIPPED"}
+_FINISHED = frozenset(t.value for t in FINISHED_TYPES)
+_GOOD = frozenset(t.value for t in SUCCESSFUL_TYPES) | {StateType.SKIPPED.value}
 
 
 def colour(state: str) -> str:

@@ -49,8 +49,8 @@ from taskflow.exceptions import TaskflowError
 
 if TYPE_CHECKING:
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
     from taskflow.history.store import HistoryStore
+    from taskflow.runs import RunnableFlow
 
 __all__ = ["Deployment", "Server", "serve"]
 
@@ -80,7 +80,7 @@ class Deployment:
         Where the flow came from (``file.py:flow``), for people reading the history.
     """
 
-    flow: Flow[..., Any]
+    flow: RunnableFlow
     schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     name: str = ""
@@ -303,11 +303,11 @@ class Server:
 
     def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str,
              resume: str | None = None, request_id: str | None = None) -> None:
-        from taskflow.engine.flow_runner import run_flow
+        from taskflow.engine.launch import start_run
 
         logger.info("flow %r: starting run %s (%s)", d.name, run_id[:8], why)
         try:
-            run = run_flow(d.flow, params, executor=self.executor, run_id=run_id, resume=resume)
+            run = start_run(d.flow, params, executor=self.executor, run_id=run_id, resume=resume)
         except Exception as e:  # could not even start: log it and serve on
             logger.error("flow %r: run %s could not run: %s: %s", d.name, run_id[:8],
                          type(e).__name__, e)

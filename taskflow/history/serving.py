@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 from taskflow.history import schema
 from taskflow.history.records import HistoryError
-from taskflow.history.store import HistoryStore, _insert, _record
+from taskflow.history.store import HistoryStore, insert_row, to_record
 
 __all__ = [
     "RunRequestRecord", "ServeProcessRecord", "ServedFlowRecord", "beat", "cancel_run",
@@ -140,7 +140,7 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
         if alive_within is not None:
             names = [f["name"] for f in flows if f.get("scheduled", True)]
             for other in conn.execute(sa.select(sf).where(sf.c.name.in_(names))).all():
-                rec = _record(ServedFlowRecord, other)
+                rec = to_record(ServedFlowRecord, other)
                 if rec.alive(alive_within, now) and (rec.host, rec.pid) != (_HOST, os.getpid()):
                     raise HistoryError(
                         f"flow {rec.name!r} is already served by pid {rec.pid} on {rec.host} "
@@ -148,11 +148,11 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
                         "server first, or serve the flow under another name",
                         flow=rec.name,
                     )
-        stmt = _insert(conn, sf)
+        stmt = insert_row(conn, sf)
         updates = {c: stmt.excluded[c] for c in ("target", "schedule", "parameters", "signature",
                                                  "host", "pid", "started_at", "heartbeat")}
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=updates), rows)
-        agents = _insert(conn, sp)
+        agents = insert_row(conn, sp)
         conn.execute(agents.on_conflict_do_update(
             index_elements=["flow_name", "host", "pid"],
             set_={"started_at": agents.excluded.started_at, "heartbeat": agents.excluded.heartbeat},
@@ -218,7 +218,7 @@ def claim(store: HistoryStore, names: Iterable[str],
                 .values(state=STARTED, run_id=run_id, taken_at=time.time())
             ).rowcount
             if done:
-                taken.append((_record(RunRequestRecord, row), run_id))
+                taken.append((to_record(RunRequestRecord, row), run_id))
     return taken
 
 
@@ -238,7 +238,7 @@ def served_flows(store: HistoryStore) -> list[ServedFlowRecord]:
     """
     sf, sp = schema.served_flows, schema.serve_processes
     with store.engine.connect() as conn:
-        flows = [_record(ServedFlowRecord, r) for r in conn.execute(sa.select(sf).order_by(sf.c.name))]
+        flows = [to_record(ServedFlowRecord, r) for r in conn.execute(sa.select(sf).order_by(sf.c.name))]
         beats = dict(conn.execute(sa.select(sp.c.flow_name, sa.func.max(sp.c.heartbeat))
                                   .group_by(sp.c.flow_name)).all())
     return [replace(f, heartbeat=beats[f.name]) if f.name in beats else f for f in flows]
@@ -251,7 +251,7 @@ def serve_processes(store: HistoryStore, flow_name: str | None = None) -> list[S
     if flow_name is not None:
         query = query.where(sp.c.flow_name == flow_name)
     with store.engine.connect() as conn:
-        return [_record(ServeProcessRecord, r) for r in conn.execute(query)]
+        return [to_record(ServeProcessRecord, r) for r in conn.execute(query)]
 
 
 def request_run(store: HistoryStore, flow_name: str, parameters: Mapping[str, Any],
@@ -280,7 +280,7 @@ def request_for_run(store: HistoryStore, run_id: str) -> RunRequestRecord | None
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(rr).where(rr.c.run_id == prefix)).all() or conn.execute(
             sa.select(rr).where(rr.c.run_id.startswith(prefix, autoescape=True)).limit(2)).all()
-    return _record(RunRequestRecord, rows[0]) if len(rows) == 1 else None
+    return to_record(RunRequestRecord, rows[0]) if len(rows) == 1 else None
 
 
 # -- cancelling ---------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def cancel_run(store: HistoryStore, run_id: str, reason: str = "cancelled on req
                             .values(state=CANCELLED, message=reason, taken_at=time.time())).rowcount
         if done:
             return "request"
-        stmt = _insert(conn, cr).on_conflict_do_nothing(index_elements=["run_id"])
+        stmt = insert_row(conn, cr).on_conflict_do_nothing(index_elements=["run_id"])
         conn.execute(stmt, [{"run_id": run_id, "reason": reason, "requested_at": time.time()}])
     return "run"
 
@@ -329,4 +329,4 @@ def get_request(store: HistoryStore, request_id: str) -> RunRequestRecord:
     if row is None:
         raise HistoryError(f"no run request {request_id!r} in the history at {store.display_url}",
                            request=request_id)
-    return _record(RunRequestRecord, row)
+    return to_record(RunRequestRecord, row)

@@ -18,7 +18,7 @@ from taskflow.exceptions import TaskflowError
 from taskflow.history import serving
 from taskflow.history.records import UnknownRunError
 from taskflow.history.store import HistoryStore
-from taskflow.server.views import _FINISHED, _GOOD, ParameterProblem, check_parameters
+from taskflow.server.views import FINISHED, GOOD, ParameterProblem, check_parameters
 
 __all__ = ["ActionError", "ask_cancel", "ask_resume", "ask_run", "full_run_id"]
 
@@ -81,7 +81,7 @@ def ask_cancel(h: HistoryStore, run_id: str,
     """Ask for a run to be cancelled: ``(run id, "request" | "run")`` (see
     :func:`taskflow.history.serving.cancel_run`)."""
     whole, state = full_run_id(h, run_id)
-    if state is not None and state in _FINISHED:
+    if state is not None and state in FINISHED:
         raise ActionError(409, f"run {whole[:8]} already ended {state}; nothing to cancel",
                           run_id=whole)
     return whole, serving.cancel_run(h, whole, reason)
@@ -91,7 +91,7 @@ def ask_resume(h: HistoryStore, run_id: str) -> str:
     """Ask for a new run of a finished, unsuccessful run's flow that reuses its
     persisted results (``resume=<run id>``); return the new run's id."""
     whole, state = full_run_id(h, run_id)
-    if state is None or state not in _FINISHED or state in _GOOD:
+    if state is None or state not in FINISHED or state in GOOD:
         raise ActionError(409, f"run {whole[:8]} is {state or 'not started'}: only a finished run "
                           "that did not succeed can be resumed", run_id=whole)
     flow_name = h.get_run(whole).flow_name

@@ -39,13 +39,14 @@ from taskflow.history.records import UnknownRunError
 from taskflow.history.store import HistoryStore
 from taskflow.schematic import graph_svg, node_views
 from taskflow.secrets import is_secret, mask_secrets
-from taskflow.states import State, StateType
+from taskflow.states import FINISHED_TYPES, StateType
 
-__all__ = ["ParameterProblem", "check_parameters", "flow_view", "flows_view", "run_states",
+__all__ = ["FINISHED", "GOOD", "ParameterProblem", "check_parameters", "flow_view", "flows_view", "run_states",
            "run_view", "runs_view"]
 
-_FINISHED = {t.value for t in StateType if State(t).is_finished()}
-_GOOD = {StateType.SUCCESS.value, StateType.CACHED.value, StateType.SKIPPED.value}
+#: States a run or task run ends in (values), and those that count as having gone well.
+FINISHED = frozenset(t.value for t in FINISHED_TYPES)
+GOOD = frozenset({StateType.SUCCESS.value, StateType.CACHED.value, StateType.SKIPPED.value})
 # States a task run ends in when its (last) attempt raised or ran out of time.
 _ATTEMPT_FAILED = {StateType.FAILED.value, StateType.TIMED_OUT.value, StateType.RETRYING.value,
                    StateType.CRASHED.value}
@@ -205,12 +206,12 @@ def flows_view(h: HistoryStore) -> list[dict[str, Any]]:
     out = []
     for name in sorted(set(h.flow_names()) | set(served)):
         recent = h.runs(flow=name, limit=_RECENT)
-        finished = [r for r in recent if r.state in _FINISHED]
+        finished = [r for r in recent if r.state in FINISHED]
         out.append({
             "name": name,
             "last_run": _run_summary(recent[0]) if recent else None,
             "recent": len(finished),
-            "succeeded": sum(1 for r in finished if r.state in _GOOD),
+            "succeeded": sum(1 for r in finished if r.state in GOOD),
             "served": _served_view(served.get(name), agents.get(name, []), now),
         })
     return out
@@ -333,7 +334,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
     logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
              "task": lg.task, "message": lg.message, "worker": lg.worker}
             for lg in h.logs(r.id) if lg.level >= log_level]
-    live = r.state not in _FINISHED
+    live = r.state not in FINISHED
     asked = serving.request_for_run(h, r.id)  # asked through the history (Quick Run, Resume)?
     return {
         **_run_summary(r), "executor": r.executor or "", "address": r.address or "",
@@ -346,7 +347,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
         "results": [{"task": t.name, "location": t.result_location}
                     for t in ordered if t.result_location],
         "cancellable": live,
-        "resumable": r.state not in _GOOD and not live,
+        "resumable": r.state not in GOOD and not live,
     }
 
 
@@ -368,7 +369,7 @@ def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
     nodes = node_views(graph, records)
     end = task_offset + task_limit if task_limit is not None else None
     shown = _ordered_tasks(graph, records)[task_offset:end]
-    return {"id": r.id, "state": r.state, "message": r.message, "live": r.state not in _FINISHED,
+    return {"id": r.id, "state": r.state, "message": r.message, "live": r.state not in FINISHED,
             "duration": r.duration, "started": r.started_at, "recorded": True,
             "nodes": [{k: n[k] for k in ("name", "state", "done", "size", "mapped")} for n in nodes],
             "tasks": {t.name: [t.state, t.attempts] for t in shown}, "task_total": len(records)}
