@@ -25,6 +25,7 @@ from taskflow.history import open_history, serving
 from tests.conftest import ROOT
 from tests.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
 from tests.flows import count
+from tests.polling import wait_for
 from tests.test_dashboard import chromium  # noqa: F401 - the browser fixture
 
 TOKEN = "s3cret-token-for-tests"
@@ -32,15 +33,11 @@ TOKEN = "s3cret-token-for-tests"
 
 # -- helpers ---------------------------------------------------------------------------
 def until(check: Callable[[], Any], timeout: float, what: str, log: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = open(log).read()[-3000:] if log and os.path.exists(log) else ""
-            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tail}")
-        time.sleep(0.05)
+    """:func:`tests.polling.wait_for`, showing the tail of a process's log when time runs out."""
+    def tail() -> str:
+        return open(log).read()[-3000:] if log and os.path.exists(log) else ""
+
+    return wait_for(check, timeout, what, interval=0.05, detail=tail)
 
 
 def call(url: str, method: str = "GET", body: Any = None, token: str | None = None
