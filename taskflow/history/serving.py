@@ -152,6 +152,11 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
         updates = {c: stmt.excluded[c] for c in ("target", "schedule", "parameters", "signature",
                                                  "host", "pid", "started_at", "heartbeat")}
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=updates), rows)
+        # serve processes of these flows that stopped (or died long ago) are forgotten
+        forget = now - 10 * alive_within if alive_within is not None else now - 86400.0
+        conn.execute(sp.delete().where(
+            sp.c.flow_name.in_([r["name"] for r in rows]),
+            sa.or_(sp.c.heartbeat.is_(None), sp.c.heartbeat < forget)))
         agents = insert_row(conn, sp)
         conn.execute(agents.on_conflict_do_update(
             index_elements=["flow_name", "host", "pid"],

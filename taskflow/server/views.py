@@ -182,6 +182,8 @@ def _served_view(record: serving.ServedFlowRecord | None,
     within = _alive_within()
     procs = [{"host": a.host, "pid": a.pid, "heartbeat": a.heartbeat,
               "alive": a.alive(within, now)} for a in agents]
+    gone = [p for p in procs if not p["alive"]]
+    procs = [p for p in procs if p["alive"]] + gone[:3]  # the last few that went away
     return {"target": record.target, "schedule": record.schedule,
             "next_due": getattr(record, "next_due", None), "last_due": record.last_due,
             "parameters": mask_secrets(json.loads(record.parameters or "{}")),
