@@ -100,7 +100,7 @@ class RunPage(_Page):
 
 async def _answering(link: str | None) -> str | None:
     """The Dask dashboard link, while that dashboard still answers."""
-    if not link:
+    if not link or not link.startswith(("http://", "https://")):
         return None
     try:
         await AsyncHTTPClient().fetch(link, method="HEAD", request_timeout=0.5,
