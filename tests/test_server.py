@@ -542,3 +542,34 @@ def test_the_dashboard_page_is_drawn_from_the_servers_templates_and_links_to_the
     assert 'href="http://tf.example:8080/runs/r2"' in missing
     assert '<header>' in html and 'class="brand"' in html  # the one base layout
     assert ".badge {" in html  # the one style sheet, inlined (the scheduler serves no files)
+
+
+@pytest.mark.timeout(60)
+def test_a_served_flow_records_its_signature_schedule_and_next_due_time(history_url, tmp_path):
+    import threading
+
+    import dask
+
+    from taskflow.deploy.serve import Server
+    from taskflow.executors import LocalExecutor
+    from tests import serve_flows
+
+    with dask.config.set({"taskflow.history.url": history_url}):
+        server = Server([serve_flows.tick.to_deployment(parameters={"note": "from the test"})],
+                        LocalExecutor())
+        thread = threading.Thread(target=server.serve)
+        thread.start()
+        try:
+            def record() -> Any:
+                with open_history(history_url) as h:
+                    found = [f for f in serving.served_flows(h) if f.next_due]
+                return found[0] if found else None
+
+            tick = until(record, 30, "the served flow's next due time")
+        finally:
+            server.stop()
+            thread.join(30)
+    assert tick.schedule == "every 1s" and tick.next_due > time.time() - 5
+    assert tick.signature_list == [
+        {"name": "path", "type": "str", "default": "", "required": False},
+        {"name": "note", "type": "str", "default": "from the test", "required": False}]
