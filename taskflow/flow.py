@@ -58,7 +58,7 @@ class Flow(Generic[P, R]):
         Checkpoint every task's output (a task's own ``checkpoint=`` wins; default:
         ``taskflow.results.checkpoint``, false).  Nothing is written unless asked.
     schedule : Schedule, optional
-        When ``taskflow serve`` starts runs by default.
+        When ``taskflow serve`` and :meth:`serve` start its runs by default.
     on_failure, on_completion, on_crashed, on_cancellation : callable or list, optional
         Flow hooks, called ``hook(flow, flow_run, state)`` in the process that
         ran the flow when a run ends FAILED, SUCCESS/CACHED, CRASHED or
@@ -417,6 +417,25 @@ def Parameter(name: str, default: Any = NO_DEFAULT) -> Any:  # noqa: N802 - a no
     """Declare a flow parameter inside ``with Flow(...)``; returns its handle.
 
     Without ``default`` the parameter is required.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (a Python identifier): ``flow.run(name=...)``.
+    default : object, optional
+        Its value when a run gives none.
+
+    Examples
+    --------
+    >>> from taskflow import Flow, Parameter, task
+    >>> @task
+    ... def greet(who):
+    ...     return f"hello {who}"
+    >>> with Flow("hello") as f:
+    ...     who = Parameter("who", default="world")
+    ...     f.set_return(greet(who))
+    >>> f.parameters
+    {'who': 'world'}
     """
     builder = current_builder()
     if builder is None:
@@ -461,6 +480,23 @@ def flow(
 ) -> Any:
     """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
 
+    Parameters
+    ----------
+    fn : callable
+        The flow function (when used as ``@flow`` without arguments).
+    name : str, optional
+        The flow's name (default: the function's name).
+    executor : Executor, optional
+        Where its runs go by default (see :class:`Flow`).
+    result_store : str or ResultStore, optional
+        Where persisted outputs go (see :class:`Flow`).
+    checkpoint : bool, optional
+        Checkpoint every task's output (see :class:`Flow`).
+    schedule : Schedule, optional
+        When ``taskflow serve`` starts its runs.
+
+    Notes
+    -----
     ``result_store=`` (a URL or a ResultStore) and ``checkpoint=True`` say where
     and whether task outputs persist (see :class:`Flow`); nothing is written
     unless asked.  ``schedule=`` is when ``taskflow serve`` / :meth:`Flow.serve`

@@ -184,9 +184,7 @@ def notification(obj: Any, run: Any, state: State) -> dict[str, Any]:
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "url": None,
     }
-    server = config.get("server.url", None)
-    if server:
-        doc["url"] = f"{str(server).rstrip('/')}/runs/{run.run_id}"
+    doc["url"] = config.run_url(run.run_id)  # <taskflow.server.url>/runs/<run id>, or None
     text = f"taskflow: {_subject(doc)} {state.type.value}"
     if state.message:
         text += f": {state.message}"

@@ -33,6 +33,13 @@ class Outcome:
         Keys the executor could not compute at all (worker lost for good,
         scheduler gone...), each with a reason and, where known, the key at the
         origin of the loss.
+    cancelled : str or None
+        Why the run was stopped early, if it was.
+
+    Examples
+    --------
+    >>> Outcome(values={"total-abc": 45})
+    Outcome(values={'total-abc': 45}, lost={}, cancelled=None)
     """
 
     values: dict[Key, Any] = field(default_factory=dict)
@@ -85,7 +92,17 @@ class Cancellations:
 
 
 class Executor(ABC):
-    """Runs plans.  Subclasses implement :meth:`execute`."""
+    """Runs plans.  Subclasses implement :meth:`execute`.
+
+    An executor is a context manager: leaving the block calls :meth:`close`.
+
+    Examples
+    --------
+    >>> from taskflow.executors import LocalExecutor
+    >>> with LocalExecutor() as ex:
+    ...     ex.dashboard_link is None
+    True
+    """
 
     @abstractmethod
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
