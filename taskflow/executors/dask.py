@@ -30,6 +30,7 @@ what is checked before tasks are sent (pickling, imports, versions) is
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import uuid
 import weakref
@@ -53,6 +54,8 @@ from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
 from taskflow.states import State, StateType
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
+
+logger = logging.getLogger("taskflow.executors")
 
 
 # -- client side ----------------------------------------------------------------
@@ -255,12 +258,13 @@ class DaskExecutor(Executor):
         kept: set[Any] = set()
         facts = as_completed()
         run_id = plan.run.run_id
+        address = client.scheduler.address  # named if the scheduler goes away
         self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
 
         def submit(batch: Batch) -> None:
             for event in batch.events:
                 on_event(event)
-            if not batch.steps or self.cancellations.reason(run_id):
+            if not batch.steps or self.cancellations.reason(run_id) or _scheduler_lost(client):
                 return
             check_workers_import(client, check_picklable(batch.steps))
             later = plan.needed_later()
@@ -306,12 +310,23 @@ class DaskExecutor(Executor):
             except CancelledError:  # distributed raises when a future it waits on is cancelled
                 if not self.cancellations.reason(run_id):
                     raise
-        except BaseException:
-            client.cancel(list(held.values()))
-            raise
-        lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
-        done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
-        values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+            lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
+            done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
+            values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+        except BaseException as e:
+            gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and _scheduler_lost(client, e)
+            if not gone:
+                _quietly(client.cancel, list(held.values()))
+                raise
+            return Outcome(crashed=(
+                f"the connection to the Dask scheduler at {address} was lost during the run "
+                f"(scheduler stopped or unreachable); resume it with resume={run_id!r} "
+                "on a running cluster"
+            ))
+        if lost and _scheduler_lost(client):
+            # the scheduler went while the last keys were being waited for
+            return Outcome(crashed=f"the connection to the Dask scheduler at {address} was "
+                           f"lost during the run; resume it with resume={run_id!r}")
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
@@ -340,6 +355,34 @@ def _snapshot(held: dict[Any, Future]) -> list[Future]:
             return list(held.values())
         except RuntimeError:  # changed size during iteration: read again
             continue
+
+
+def _scheduler_lost(client: Client, error: BaseException | None = None) -> bool:
+    """Did ``client`` lose its scheduler (the cause of ``error``, if given)?
+
+    Dask cancels every future of a client whose scheduler connection broke
+    (reason ``scheduler-connection-lost``) and raises a ``CancelledError``
+    subclass: the same class as a user's cancel, so the reason and the client's
+    status tell them apart.
+    """
+    groups = getattr(error, "error_groups", None) or ()
+    if any(getattr(g, "reason", None) == "scheduler-connection-lost" for g in groups):
+        return True
+    if getattr(error, "reason", None) == "scheduler-connection-lost":
+        return True
+    return getattr(client, "status", "running") not in ("running", "newly-created")
+
+
+def _quietly(cleanup: Any, *args: Any) -> None:
+    """Run a clean-up step whose failure must not hide the error being handled.
+
+    E.g. cancelling futures on a client that closed raises ``ClosedClientError``;
+    the error that made us clean up is the one a person needs to see.
+    """
+    try:
+        cleanup(*args)
+    except Exception as e:
+        logger.debug("clean-up step %r failed (ignored): %r", cleanup, e)
 
 
 def _loss(future: Any) -> tuple[str, Any]:

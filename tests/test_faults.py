@@ -1,0 +1,78 @@
+"""Faults a careful user meets: a lost scheduler, a task no worker can run, clean exits.
+
+Each scenario runs against real processes: ``dask scheduler`` and ``dask worker``
+subprocesses (killed on purpose), LocalClusters of processes.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from distributed import Client
+
+from taskflow import StateType
+from taskflow.engine.observers import RunObserver, add_observer, remove_observer
+from taskflow.executors import DaskExecutor
+from taskflow.history import open_history
+from tests import fault_flows as ff
+from tests.dask_processes import START_TIMEOUT, DaskProcesses
+from tests.flows import count
+
+
+def start_cluster(directory, workers: int = 1) -> tuple[DaskProcesses, str]:
+    directory.mkdir()
+    cluster = DaskProcesses(directory)
+    address = cluster.scheduler("--port", "0")
+    for _ in range(workers):
+        cluster.worker(address, "--nthreads", "1")
+    with Client(address, timeout=START_TIMEOUT) as client:
+        cluster.wait_for_workers(client, workers)
+    return cluster, address
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_run_whose_scheduler_dies_ends_crashed_and_resumes_on_a_new_cluster(
+    tmp_path, store_url, counts, _history_in_a_temp_dir
+):
+    cluster, address = start_cluster(tmp_path / "first")
+    scheduler = cluster.procs[0]
+
+    class KillWhenHeldRuns(RunObserver):
+        # `held` runs after `prepared` on the one worker: once its RUNNING event is
+        # here, so is `prepared`'s end (events travel in order)
+        def event(self, *, event, **kwargs):
+            if event.get("name") == "held" and event.get("type") == "RUNNING":
+                os.killpg(scheduler.pid, signal.SIGKILL)
+
+    killer = add_observer(KillWhenHeldRuns())
+    try:
+        with DaskExecutor(address=address) as ex:
+            run = ff.lost_midway.run(n=4, counts=counts, executor=ex)
+    finally:
+        remove_observer(killer)
+        cluster.stop()
+
+    assert run.state.type is StateType.CRASHED, run.state
+    assert address in run.state.message
+    states = run.task_states
+    assert states["prepared"].type is StateType.SUCCESS
+    assert states["held"].type is StateType.CRASHED
+    assert address in states["held"].message
+    assert states["reported"].type in (StateType.CRASHED, StateType.TRIGGER_FAILED)
+    with open_history(_history_in_a_temp_dir) as history:
+        record = history.get_run(run.run_id)
+        assert record.state == "CRASHED"
+        assert history.task_states(run.run_id) == {n: s.type.value for n, s in states.items()}
+
+    open(os.path.join(counts, "release"), "w").close()
+    cluster, address = start_cluster(tmp_path / "second")
+    try:
+        with DaskExecutor(address=address) as ex:
+            resumed = ff.lost_midway.run(resume=run.run_id, executor=ex)
+    finally:
+        cluster.stop()
+    assert resumed.result() == "total 6"
+    assert resumed.task_states["prepared"].type is StateType.CACHED
+    assert count(os.path.join(counts, "prepared")) == 1
