@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 from distributed import Client
@@ -17,7 +19,10 @@ from taskflow.executors import DaskExecutor
 from taskflow.history import open_history
 from tests import fault_flows as ff
 from tests.dask_processes import START_TIMEOUT, DaskProcesses
+from tests.conftest import CLUSTER_KW, ROOT
 from tests.flows import count
+
+THREADS = {**CLUSTER_KW, "host": None}
 
 
 def start_cluster(directory, workers: int = 1) -> tuple[DaskProcesses, str]:
@@ -76,3 +81,25 @@ def test_a_run_whose_scheduler_dies_ends_crashed_and_resumes_on_a_new_cluster(
     assert resumed.result() == "total 6"
     assert resumed.task_states["prepared"].type is StateType.CACHED
     assert count(os.path.join(counts, "prepared")) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("order", ["cluster-first", "executor-first", "cluster-only"])
+def test_closing_clusters_and_executors_in_any_order_prints_no_tracebacks(order):
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.closing_orders", order], capture_output=True,
+        text=True, timeout=90, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "done" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "ERROR" not in done.stderr and "reconnect" not in done.stderr, done.stderr
+
+
+def test_dask_executor_is_a_context_manager_that_closes_what_it_started():
+    with DaskExecutor(cluster_kwargs=dict(n_workers=1, processes=False, **THREADS)) as ex:
+        client = ex.client
+        assert ex.address is not None
+    assert client.status == "closed"
+    assert ex._client is None

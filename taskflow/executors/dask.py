@@ -30,6 +30,7 @@ what is checked before tasks are sent (pickling, imports, versions) is
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import uuid
@@ -49,7 +50,7 @@ from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
-from taskflow.executors.dask_connect import connect
+from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
 from taskflow.states import State, StateType
 
@@ -200,6 +201,7 @@ class DaskExecutor(Executor):
             self._address, self.cluster_class, self.cluster_kwargs, self.adapt_kwargs,
             self.client_kwargs, from_config=self._owns_client,
         )
+        _owned[client] = self._cluster  # closed at exit if the user does not
         return client
 
     @property
@@ -215,15 +217,28 @@ class DaskExecutor(Executor):
             return None
 
     def close(self) -> None:
-        """Close the client and cluster this executor started (not a given client)."""
+        """Close the client and cluster this executor started (not a given client).
+
+        The client goes first, then the cluster, so the client never tries to
+        reconnect to a scheduler being shut down.  Closing works in any order
+        with the user's own clusters, and after the scheduler died: no reconnect
+        tracebacks are printed (:func:`~taskflow.executors.dask_connect.close_client`).
+        An executor that was not closed is closed when the interpreter exits.
+        ``with DaskExecutor(...) as ex:`` closes it at the end of the block.
+        """
         with self._lock:
             if self._owns_client and self._client is not None:
-                self._client.close()
+                close_client(self._client)
+                _owned.pop(self._client, None)
                 self._client = None
                 self._router = None
             if self._cluster is not None:
-                self._cluster.close()
+                with contextlib.suppress(Exception):
+                    self._cluster.close()
                 self._cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
 
     # -- running ----------------------------------------------------------------
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
@@ -492,11 +507,20 @@ def default_executor() -> DaskExecutor:
         return ex
 
 
+# clients (and their clusters) executors started, until closed: what exit closes
+_owned: weakref.WeakKeyDictionary[Client, Any] = weakref.WeakKeyDictionary()
+
+
 @atexit.register
-def _close_defaults() -> None:
+def _close_at_exit() -> None:
+    """Close the shared executors and every client an executor started and left open."""
     for ex in list(_default.values()):
-        try:
+        with contextlib.suppress(Exception):
             ex.close()
-        except Exception:
-            pass
     _default.clear()
+    for client, cluster in list(_owned.items()):
+        close_client(client)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+    _owned.clear()
