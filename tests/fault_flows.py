@@ -46,3 +46,31 @@ def on_gpu(x: int) -> int:
 @flow
 def needs_gpu(x: int = 1):
     return on_gpu(x)
+
+
+# -- checkpoints that fail their check ----------------------------------------------
+@task(target="{flow_name}/{n}/kept.pkl")
+def kept(n: int, counts: str) -> list[int]:
+    bump(os.path.join(counts, "kept"))
+    return list(range(n))
+
+
+@task
+def summed(xs: list[int], counts: str) -> int:
+    bump(os.path.join(counts, "summed"))
+    return sum(xs)
+
+
+@flow
+def trusted_target(n: int = 4, counts: str = ""):
+    return summed(kept(n, counts), counts)
+
+
+class Evil:
+    """Unpickling it writes a file: proof that code in a result file ran."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

@@ -34,7 +34,7 @@ import hashlib
 import hmac
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -42,7 +42,7 @@ import xxhash
 
 from taskflow.results.errors import CorruptResultError, SignatureError
 
-__all__ = ["HEADER_MAX", "FrameInfo", "frame", "read_header", "unframe"]
+__all__ = ["HEADER_MAX", "FrameInfo", "check_stream", "frame", "read_header", "unframe"]
 
 MAGIC = b"TFR1"
 VERSION = 2  # 1: CRC-32 checksums (read, never written)
@@ -143,31 +143,91 @@ def unframe(
         raise CorruptResultError(
             f"result {where} is {what}: {len(view)} bytes, expected {expected}", location=where
         )
-    fixed = bytes(view[:_FIXED.size])
-    digest = bytes(view[_FIXED.size:_FIXED.size + _DIGEST])
-    name = bytes(view[_FIXED.size + _DIGEST:info.header_size])
     payload = view[info.header_size:]
+    _check_digest(info, bytes(view[:info.header_size]), [payload], where=where, key=key,
+                  require_signature=require_signature)
+    return info, payload
+
+
+def check_stream(
+    read: Callable[[int], bytes],
+    *,
+    where: str,
+    key: bytes | None = None,
+    require_signature: bool = False,
+    chunk: int = 16 * 2**20,
+) -> FrameInfo:
+    """Check a whole result file read from ``read(n)`` (a file's ``read``), in chunks.
+
+    The same checks as :func:`unframe` (length, checksum or signature), holding
+    at most ``chunk`` bytes: nothing is deserialized, so no code in the file runs.
+    """
+    head = read(HEADER_MAX)
+    info = read_header(head, where=where)
+    header, rest = head[:info.header_size], head[info.header_size:]
+    seen = [0]
+
+    def parts() -> Iterator[bytes]:
+        data = rest
+        while data:
+            seen[0] += len(data)
+            if seen[0] > info.length:
+                return
+            yield data
+            data = read(chunk)
+
+    # the digest is computed while reading; a length mismatch is reported first
+    try:
+        _check_digest(info, header, parts(), where=where, key=key,
+                      require_signature=require_signature, length=lambda: seen[0])
+    except _LengthMismatch as e:
+        raise CorruptResultError(
+            f"result {where} is {e.what}: {info.header_size + e.got} bytes"
+            f"{'' if e.what == 'truncated' else ' or more'}, "
+            f"expected {info.header_size + info.length}",
+            location=where,
+        ) from None
+    return info
+
+
+class _LengthMismatch(Exception):
+    def __init__(self, what: str, got: int) -> None:
+        self.what, self.got = what, got
+
+
+def _check_digest(
+    info: FrameInfo, header: bytes, parts: Iterable[Buffer], *, where: str,
+    key: bytes | None, require_signature: bool, length: Callable[[], int] | None = None,
+) -> None:
+    fixed = header[:_FIXED.size]
+    digest = header[_FIXED.size:_FIXED.size + _DIGEST]
+    name = header[_FIXED.size + _DIGEST:info.header_size]
+    use = key if info.signed else None
+    if info.signed and key is None:
+        raise SignatureError(
+            f"result {where} is signed, but no signing key is configured in this process "
+            "(taskflow.results.signing-key); refusing to load it", location=where,
+        )
+    computed = _digest(use, fixed, name, parts, info.version)
+    if length is not None and length() != info.length:
+        got = length()
+        raise _LengthMismatch("truncated" if got < info.length else "longer than its header says", got)
     if info.signed:
-        if key is None:
-            raise SignatureError(
-                f"result {where} is signed, but no signing key is configured in this process "
-                "(taskflow.results.signing-key); refusing to load it", location=where,
-            )
-        if not hmac.compare_digest(digest, _digest(key, fixed, name, [payload])):
+        assert key is not None
+        if not hmac.compare_digest(digest, computed):
             raise SignatureError(
                 f"result {where} has a signature that does not match the configured signing "
                 "key: it was written with another key or changed since; refusing to load it",
                 location=where,
             )
-    else:
-        if digest != _digest(None, fixed, name, [payload], info.version):
-            raise CorruptResultError(
-                f"result {where} is corrupted: its checksum does not match", location=where
-            )
-        if require_signature:
-            raise SignatureError(
-                f"result {where} is not signed, but a signing key is configured and its "
-                f"serializer {info.serializer!r} runs code when loading; refusing to load it",
-                location=where,
-            )
-    return info, payload
+        return
+    if digest != computed:
+        raise CorruptResultError(
+            f"result {where} is corrupted: its checksum does not match", location=where
+        )
+    if require_signature:
+        raise SignatureError(
+            f"result {where} is not signed, but a signing key is configured and its "
+            f"serializer {info.serializer!r} runs code when loading; refusing to load it",
+            location=where,
+        )

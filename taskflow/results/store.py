@@ -18,7 +18,12 @@ Writes are atomic:
 
 Every file is framed (:mod:`taskflow.results.frame`): a truncated or corrupted
 file, or a pickle whose signature does not match, is refused, never loaded.
-Read result files with :meth:`ResultStore.load` (or :func:`load_url`).
+Before a stored result stands in for a task run (a target, a checkpoint of the
+run being resumed, a cache entry), the whole file is checked
+(:meth:`ResultStore.verify`, nothing deserialized): one that fails is a cache
+miss, the task runs again with a warning naming the file and why, and its new
+result replaces the file.  Read result files with :meth:`ResultStore.load` (or
+:func:`load_url`).
 
 Examples
 --------
@@ -45,7 +50,14 @@ import fsspec
 
 from taskflow import config
 from taskflow.results.errors import CorruptResultError, ResultError, ResultStoreError
-from taskflow.results.frame import HEADER_MAX, FrameInfo, frame, read_header, unframe
+from taskflow.results.frame import (
+    HEADER_MAX,
+    FrameInfo,
+    check_stream,
+    frame,
+    read_header,
+    unframe,
+)
 from taskflow.results.serializers import (
     dumps_parts,
     executes_code,
@@ -318,6 +330,43 @@ class ResultStore:
                 f"not {name!r}; load it with that one", location=where,
             )
         return ser.loads(payload)
+
+    def verify(self, relpath: str, serializer: Any = None) -> str | None:
+        """Why the result at ``relpath`` must not be trusted, or None when it may be.
+
+        Reads the whole file in chunks and checks what :meth:`load` checks (its
+        length, checksum or signature, its serializer) without deserializing
+        anything, so no code in the file runs.  Used before a stored result
+        stands in for a task run: a file that fails is a cache miss, and the
+        task is computed again.
+
+        Examples
+        --------
+        >>> store = ResultStore("memory://doctest-verify", serializer="json")
+        >>> _ = store.write("ok.json", [1, 2])
+        >>> store.verify("ok.json") is None
+        True
+        >>> store.fs.pipe_file(store.path("bad.json"), b"not a result")
+        >>> store.verify("bad.json")
+        'result memory://doctest-verify/bad.json is not a taskflow result file (bad or missing header)'
+        """
+        ser = self.serializer if serializer is None else get_serializer(serializer)
+        where = self.location(relpath)
+        key = signing_key()
+        try:
+            with self.fs.open(self.path(relpath), "rb") as f:
+                info = check_stream(f.read, where=where, key=key,
+                                    require_signature=key is not None and executes_code(ser))
+        except FileNotFoundError:
+            return f"result {where} is missing"
+        except ResultError as e:
+            return str(e)
+        except OSError as e:
+            return f"result {where} cannot be read: {type(e).__name__}: {e}"
+        if info.serializer != serializer_name(ser):
+            return (f"result {where} was written with serializer {info.serializer!r}, "
+                    f"not {serializer_name(ser)!r}")
+        return None
 
     def header(self, relpath: str) -> FrameInfo | None:
         """The header of the result at ``relpath`` (a short read), or None when absent."""
