@@ -7,8 +7,9 @@
   loaded by another fails in ways that name neither, so a mismatch is refused
   up front, naming the worker and both versions.
 
-Versions come from Dask's own ``Client.get_versions`` (one call to the
-scheduler, which asks its workers); imports from ``Client.run``.  Workers are
+Versions are distribution metadata on both sides (:mod:`~taskflow.executors.version_probe`,
+run on the workers with one ``Client.run``, pickled by value so a worker without
+taskflow still answers); imports come from ``Client.run`` too.  Workers are
 checked once per client; workers that join later (adaptive scaling) are
 checked at the next run.
 """
@@ -24,7 +25,11 @@ from distributed import Client
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
 from taskflow.exceptions import TaskflowError, UnpicklableTaskError, WorkerMismatchError
+from taskflow.executors import version_probe
 from taskflow.task import _import_task
+
+# the probe travels by value: workers run it even without taskflow installed
+cloudpickle.register_pickle_by_value(version_probe)
 
 __all__ = ["check_picklable", "check_versions", "check_workers_import"]
 
@@ -107,18 +112,22 @@ def check_versions(client: Client) -> None:
 
     Python must match in major.minor (pickled code objects do not cross them);
     ``dask``, ``distributed``, ``cloudpickle`` and ``dask-taskflow`` must match
-    exactly.  Off with ``taskflow.executor.check-versions: false``.
+    exactly, as their distribution metadata says here and on each worker.  Off
+    with ``taskflow.executor.check-versions: false``.
     """
     if not config.get("executor.check-versions"):
         return
     checked = _versions_checked.setdefault(client, set())
-    versions: Any = client.get_versions(packages=["dask-taskflow"])
-    mine = versions["client"]["packages"]
+    mine = version_probe.versions(list(PACKAGES))
+    answers: dict[str, Any] = client.run(version_probe.versions, list(PACKAGES), on_error="return")
     bad: dict[str, list[str]] = {}
-    for worker, info in sorted(versions["workers"].items()):
+    for worker, theirs in sorted(answers.items()):
         if worker in checked:
             continue
-        problems = mismatches(mine, info.get("packages", {}) if isinstance(info, dict) else {})
+        if isinstance(theirs, BaseException):
+            problems = [f"it could not report its versions ({type(theirs).__name__}: {theirs})"]
+        else:
+            problems = mismatches(mine, theirs)
         if problems:
             bad[worker] = problems
         else:
@@ -140,10 +149,10 @@ def mismatches(client: dict[str, Any], worker: dict[str, Any]) -> list[str]:
 
     Examples
     --------
-    >>> here = {"python": "3.11.9.final.0", "dask": "2026.8.0", "cloudpickle": "3.1.1"}
-    >>> mismatches(here, {**here, "python": "3.11.4.final.0"})
+    >>> here = {"python": "3.11.9", "dask": "2026.8.0", "cloudpickle": "3.1.1"}
+    >>> mismatches(here, {**here, "python": "3.11.4"})
     []
-    >>> mismatches(here, {**here, "python": "3.12.1.final.0", "cloudpickle": None})
+    >>> mismatches(here, {**here, "python": "3.12.1", "cloudpickle": None})
     ['Python 3.12 on the worker, 3.11 here', 'cloudpickle is not installed on the worker (3.1.1 here)']
     """
     out = []
