@@ -25,6 +25,7 @@ __all__ = [
     "TaskflowError",
     "TaskTimeoutError",
     "UnpicklableTaskError",
+    "ResourcesUnavailableError",
     "WorkerMismatchError",
 ]
 
@@ -80,6 +81,10 @@ class UnpicklableTaskError(TaskflowError, TypeError):
 
 class WorkerMismatchError(TaskflowError, RuntimeError):
     """A Dask worker runs other versions of Python or key packages than the client."""
+
+
+class ResourcesUnavailableError(TaskflowError, RuntimeError):
+    """A task asks for worker resources (``resources={"GPU": 1}``) no worker offers."""
 
 
 class TaskTimeoutError(TaskflowError, TimeoutError):

@@ -9,11 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
+import dask
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 
-from taskflow import StateType
+from taskflow import ResourcesUnavailableError, StateType
 from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor
 from taskflow.history import open_history
@@ -103,3 +106,67 @@ def test_dask_executor_is_a_context_manager_that_closes_what_it_started():
         assert ex.address is not None
     assert client.status == "closed"
     assert ex._client is None
+
+
+# -- tasks no worker can run ----------------------------------------------------------
+def _tasks_seen(dask_scheduler) -> int:
+    return len(dask_scheduler.task_prefixes)
+
+
+@pytest.mark.timeout(60)
+def test_a_task_asking_for_a_resource_no_worker_has_is_refused_before_anything_is_sent():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster, \
+            DaskExecutor(address=cluster.scheduler_address) as ex:
+        start = time.monotonic()
+        with pytest.raises(ResourcesUnavailableError) as info:
+            ff.needs_gpu.run(executor=ex)
+        assert time.monotonic() - start < 20
+        msg = str(info.value)
+        assert "task 'on_gpu' asks for resources {'GPU': 1}" in msg
+        assert cluster.scheduler_address in msg
+        assert "workers offer: 1 with no resources" in msg
+        assert '--resources "GPU=1"' in msg
+        assert info.value.task == "on_gpu" and info.value.resources == {"GPU": 1}
+        assert ex.client.run_on_scheduler(_tasks_seen) == 0  # nothing was sent
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_on_an_adaptive_cluster_a_task_waits_for_its_resource_at_most_the_set_time():
+    kwargs = dict(n_workers=0, threads_per_worker=1, processes=False, **THREADS)
+    with dask.config.set({"taskflow.executor.resource-timeout": "1s"}), \
+            DaskExecutor(cluster_class=LocalCluster, cluster_kwargs=kwargs,
+                         adapt_kwargs={"minimum": 1, "maximum": 1}) as ex:
+        ex.client.wait_for_workers(1, timeout=30)
+        start = time.monotonic()
+        run = ff.needs_gpu.run(executor=ex)
+        waited = time.monotonic() - start
+    assert run.state.is_failed(), run.state
+    state = run.task_states["on_gpu"]
+    assert state.is_failed()
+    assert "no worker offering the resources it asks for ({'GPU': 1}) joined within 1 s" \
+        in state.message, state.message
+    assert "resource-timeout" in state.message
+    assert 1 <= waited < 30
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_client_closed_during_a_run_ends_it_crashed_without_hiding_why(store_url, counts):
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster, \
+            Client(cluster) as client:
+
+        class CloseWhenHeldRuns(RunObserver):
+            def event(self, *, event, **kwargs):
+                if event.get("name") == "held" and event.get("type") == "RUNNING":
+                    threading.Thread(target=client.close, daemon=True).start()
+
+        closer = add_observer(CloseWhenHeldRuns())
+        try:
+            run = ff.lost_midway.run(n=2, counts=counts, executor=DaskExecutor(client=client))
+        finally:
+            remove_observer(closer)
+    assert run.state.type is StateType.CRASHED, run.state
+    assert "the Dask client connected to" in run.state.message
+    assert "was closed during the run" in run.state.message
+    assert run.task_states["held"].type is StateType.CRASHED

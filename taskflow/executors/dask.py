@@ -41,7 +41,7 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, as_completed, span, wait
-from distributed.scheduler import KilledWorker
+from distributed.scheduler import KilledWorker, NoValidWorkerError, NoWorkerError
 
 from taskflow import config
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
@@ -49,7 +49,12 @@ from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, 
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
-from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
+from taskflow.executors.dask_checks import (
+    check_picklable,
+    check_resources,
+    check_versions,
+    check_workers_import,
+)
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
 from taskflow.states import State, StateType
@@ -204,6 +209,10 @@ class DaskExecutor(Executor):
         _owned[client] = self._cluster  # closed at exit if the user does not
         return client
 
+    def _scales(self) -> bool:
+        """Can the cluster grow (adaptive scaling the executor started)?"""
+        return getattr(self._cluster, "_adaptive", None) is not None
+
     @property
     def address(self) -> str | None:
         return self.client.scheduler.address if self._client is not None else self._address
@@ -282,6 +291,7 @@ class DaskExecutor(Executor):
             if not batch.steps or self.cancellations.reason(run_id) or _scheduler_lost(client):
                 return
             check_workers_import(client, check_picklable(batch.steps))
+            check_resources(client, batch.steps, scales=self._scales())
             later = plan.needed_later()
             wanted = []
             for step in batch.steps:
@@ -333,15 +343,9 @@ class DaskExecutor(Executor):
             if not gone:
                 _quietly(client.cancel, list(held.values()))
                 raise
-            return Outcome(crashed=(
-                f"the connection to the Dask scheduler at {address} was lost during the run "
-                f"(scheduler stopped or unreachable); resume it with resume={run_id!r} "
-                "on a running cluster"
-            ))
-        if lost and _scheduler_lost(client):
-            # the scheduler went while the last keys were being waited for
-            return Outcome(crashed=f"the connection to the Dask scheduler at {address} was "
-                           f"lost during the run; resume it with resume={run_id!r}")
+            return Outcome(crashed=_gone(client, address, run_id))
+        if lost and _scheduler_lost(client):  # it went while the last keys were awaited
+            return Outcome(crashed=_gone(client, address, run_id))
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
@@ -388,6 +392,16 @@ def _scheduler_lost(client: Client, error: BaseException | None = None) -> bool:
     return getattr(client, "status", "running") not in ("running", "newly-created")
 
 
+def _gone(client: Client, address: str, run_id: str) -> str:
+    """Why a run's infrastructure went away, for its CRASHED states."""
+    if getattr(client, "status", "") in ("closing", "closed"):
+        what = f"the Dask client connected to {address} was closed during the run"
+    else:
+        what = (f"the connection to the Dask scheduler at {address} was lost during the run "
+                "(scheduler stopped or unreachable)")
+    return f"{what}; resume it with resume={run_id!r} on a running cluster"
+
+
 def _quietly(cleanup: Any, *args: Any) -> None:
     """Run a clean-up step whose failure must not hide the error being handled.
 
@@ -410,6 +424,17 @@ def _loss(future: Any) -> tuple[str, Any]:
             f"attempts (last worker {exc.last_worker.address})",
             exc.task,
         )
+    if isinstance(exc, NoValidWorkerError):
+        return (
+            f"no worker offering the resources it asks for "
+            f"({dict(exc.resource_restrictions or {})}) joined within {exc.timeout:g} s "
+            "(taskflow.executor.resource-timeout, or the scheduler's "
+            "distributed.scheduler.no-workers-timeout)",
+            exc.task,
+        )
+    if isinstance(exc, NoWorkerError):
+        return (f"no worker joined the cluster within {exc.timeout:g} s "
+                "(distributed.scheduler.no-workers-timeout)", exc.task)
     return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
 
 

@@ -2,12 +2,14 @@
 
 * every task pickles (a lock or a client in a closure is named, not a hang);
 * workers can import the modules of tasks that travel by reference;
+* some worker offers the resources each task asks for (``resources={"GPU": 1}``):
+  a task no worker can run would wait forever in Dask's ``no-worker`` state;
 * workers run the same Python (major.minor), dask, distributed, cloudpickle and
   taskflow as this process: a task pickled by one cloudpickle or Python and
   loaded by another fails in ways that name neither, so a mismatch is refused
   up front, naming the worker and both versions.
 
-Versions are distribution metadata on both sides (:mod:`~taskflow.executors.version_probe`,
+Versions are distribution metadata on both sides (:mod:`~taskflow.executors.probes`,
 run on the workers with one ``Client.run``, pickled by value so a worker without
 taskflow still answers); imports come from ``Client.run`` too.  Workers are
 checked once per client; workers that join later (adaptive scaling) are
@@ -16,22 +18,29 @@ checked at the next run.
 from __future__ import annotations
 
 import importlib
+import logging
 import weakref
 from typing import Any
 
 import cloudpickle
+import dask
 from distributed import Client
 
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
-from taskflow.exceptions import TaskflowError, UnpicklableTaskError, WorkerMismatchError
-from taskflow.executors import version_probe
+from taskflow.exceptions import (
+    ResourcesUnavailableError,
+    TaskflowError,
+    UnpicklableTaskError,
+    WorkerMismatchError,
+)
+from taskflow.executors import probes
 from taskflow.task import _import_task
 
 # the probe travels by value: workers run it even without taskflow installed
-cloudpickle.register_pickle_by_value(version_probe)
+cloudpickle.register_pickle_by_value(probes)
 
-__all__ = ["check_picklable", "check_versions", "check_workers_import"]
+__all__ = ["check_picklable", "check_resources", "check_versions", "check_workers_import"]
 
 # Packages whose versions must be equal on the client and every worker.
 PACKAGES = ("dask", "distributed", "cloudpickle", "dask-taskflow")
@@ -118,8 +127,8 @@ def check_versions(client: Client) -> None:
     if not config.get("executor.check-versions"):
         return
     checked = _versions_checked.setdefault(client, set())
-    mine = version_probe.versions(list(PACKAGES))
-    answers: dict[str, Any] = client.run(version_probe.versions, list(PACKAGES), on_error="return")
+    mine = probes.versions(list(PACKAGES))
+    answers: dict[str, Any] = client.run(probes.versions, list(PACKAGES), on_error="return")
     bad: dict[str, list[str]] = {}
     for worker, theirs in sorted(answers.items()):
         if worker in checked:
@@ -168,3 +177,73 @@ def mismatches(client: dict[str, Any], worker: dict[str, Any]) -> list[str]:
         elif worker[pkg] != client[pkg]:
             out.append(f"{name} {worker[pkg]} on the worker, {client[pkg]} here")
     return out
+
+
+logger = logging.getLogger("taskflow.executors")
+_limits_set: weakref.WeakKeyDictionary[Client, float | None] = weakref.WeakKeyDictionary()
+
+
+def check_resources(client: Client, steps: list[Step], *, scales: bool) -> None:
+    """Refuse tasks whose resources no connected worker offers (before they are sent).
+
+    ``resources={"GPU": 1}`` on a cluster without that resource would wait in
+    Dask's ``no-worker`` state forever.  On a cluster that cannot grow, that is
+    an error naming the task, the resource and what the workers offer.  On one
+    that ``scales`` (adaptive), workers with the resource may still come: the
+    task is sent, and waits at most ``taskflow.executor.resource-timeout`` (the
+    scheduler's ``distributed.scheduler.no-workers-timeout`` when it has none),
+    after which Dask fails it and the task ends saying why.  A cluster with no
+    worker at all is not judged (its workers may be starting).  Off with
+    ``taskflow.executor.check-resources: false``.
+    """
+    if not config.get("executor.check-resources", True):
+        return
+    wanted: dict[str, dict[str, float]] = {}
+    for step in steps:
+        if isinstance(step, PlannedTask) and step.spec.task.resources:
+            wanted.setdefault(step.spec.task.name, dict(step.spec.task.resources))
+    if not wanted:
+        return
+    if scales:
+        _limit_waiting(client)
+        return
+    offered: dict[str, dict[str, float]] = client.run_on_scheduler(probes.worker_resources)
+    if not offered:
+        return
+    for name, needs in wanted.items():
+        if any(all(have.get(r, 0) >= n for r, n in needs.items()) for have in offered.values()):
+            continue
+        raise ResourcesUnavailableError(
+            f"task {name!r} asks for resources {_show(needs)}, which no worker of the Dask "
+            f"cluster at {client.scheduler.address} offers (workers offer: "
+            f"{_offers(offered)}). Start workers with them (e.g. `dask worker ADDRESS "
+            f"--resources \"{_flag(needs)}\"`), or change the task's resources=.",
+            task=name, resources=needs, offered=offered,
+        )
+
+
+def _limit_waiting(client: Client) -> None:
+    if client in _limits_set:
+        return
+    seconds = dask.utils.parse_timedelta(config.get("executor.resource-timeout"))
+    try:
+        _limits_set[client] = client.run_on_scheduler(probes.wait_for_resources_at_most, seconds)
+    except Exception as e:  # an old scheduler: tasks wait as Dask decides
+        logger.debug("could not limit how long tasks wait for resources: %r", e)
+        _limits_set[client] = None
+
+
+def _show(resources: dict[str, float]) -> str:
+    return "{" + ", ".join(f"{k!r}: {v:g}" for k, v in sorted(resources.items())) + "}"
+
+
+def _flag(resources: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
+
+
+def _offers(offered: dict[str, dict[str, float]]) -> str:
+    kinds: dict[str, int] = {}
+    for have in offered.values():
+        shown = _show(have) if have else "no resources"
+        kinds[shown] = kinds.get(shown, 0) + 1
+    return "; ".join(f"{n} with {shown}" for shown, n in sorted(kinds.items()))
