@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from taskflow import Flow, ParameterError, StateType
 from taskflow.executors import DaskExecutor, LocalExecutor
 from taskflow.results import ResultError, ResultStore, RunNotFoundError
-from taskflow.results.store import _TMP
+from taskflow.results.local import TMP as _TMP
 from tests import result_flows as rf
 from tests.conftest import CLUSTER_KW, ROOT
 from tests.flows import count

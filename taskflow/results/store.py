@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
-import uuid
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import fsspec
@@ -58,6 +56,7 @@ from taskflow.results.frame import (
     read_header,
     unframe,
 )
+from taskflow.results.local import TMP, remove_strays, sweep_in_background, write_local
 from taskflow.results.serializers import (
     dumps_parts,
     executes_code,
@@ -66,13 +65,13 @@ from taskflow.results.serializers import (
 )
 from taskflow.secrets import is_secret
 
-__all__ = ["Persisted", "ResultStore", "as_store", "load_url", "signing_key"]
+__all__ = ["Persisted", "ResultStore", "as_store", "load_url", "remove_strays", "signing_key"]
+
+
+
 
 _NOT_SECRET = {"endpoint_url", "region_name", "key_prefix"}
 _OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
-_TMP = ".taskflow-tmp-"
-_STRAY_AGE = 24 * 3600.0
-_CHUNK = 64 * 2**20
 
 
 def signing_key() -> bytes | None:
@@ -218,7 +217,9 @@ class ResultStore:
         """Fail fast, naming the URL, when the store cannot be used from here.
 
         Object stores: the bucket must exist and the credentials be accepted.
-        Local disk: the directory is created if needed and must be writable.
+        Local disk: the directory is created if needed and must be writable, and
+        temporary files left by writes that were killed are removed in the
+        background (once per process; :func:`remove_strays`).
         """
         try:
             fs = self.fs
@@ -226,6 +227,7 @@ class ResultStore:
                 os.makedirs(self.root, exist_ok=True)
                 if not os.access(self.root, os.W_OK):
                     raise PermissionError(f"{self.root} is not writable")
+                sweep_in_background(self.root)
                 return
             with contextlib.suppress(Exception):
                 fs.invalidate_cache()
@@ -275,11 +277,31 @@ class ResultStore:
         key = signing_key() if executes_code(serializer) else None
         header, parts = frame(payload, serializer_name(serializer), written_at=time.time(), key=key)
         path = self.path(relpath)
-        if self.is_local:
-            _write_local(path, [header, *parts], durable=durable and self.fsync)
-        else:
-            self._write_remote(path, b"".join([header, *parts]))  # one upload: visible when complete
+        with self._named_errors("write", relpath):
+            if self.is_local:
+                write_local(path, [header, *parts], durable=durable and self.fsync)
+            else:  # one upload: visible when complete
+                self._write_remote(path, b"".join([header, *parts]))
         return self.location(relpath)
+
+    @contextlib.contextmanager
+    def _named_errors(self, doing: str, relpath: str) -> Iterator[None]:
+        """Storage errors as a :class:`ResultStoreError` naming the store, the file and the cause.
+
+        ``FileNotFoundError`` passes (callers say what a missing file means), and
+        so do taskflow's own errors.
+        """
+        try:
+            yield
+        except (ResultError, FileNotFoundError):
+            raise
+        except Exception as e:
+            where = self.location(relpath)
+            cause = f"{type(e).__name__}: {e}"
+            raise ResultStoreError(
+                f"result store {self.url}: could not {doing} {where}: {cause}",
+                url=self.url, location=where, cause=cause,
+            ) from e
 
     def _write_remote(self, path: str, data: bytes) -> None:
         fs = self.fs
@@ -298,22 +320,27 @@ class ResultStore:
             return os.path.isfile(path)
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache(path)
-        return bool(self.fs.exists(path))
+        with self._named_errors("look for", relpath):
+            return bool(self.fs.exists(path))
 
     def read_bytes(self, relpath: str) -> bytes | bytearray:
         """The whole file (local files into writable memory, so loaded arrays are writable)."""
         path = self.path(relpath)
         try:
-            if self.is_local:
-                with open(path, "rb") as f:
-                    buf = bytearray(os.fstat(f.fileno()).st_size)
-                    got = f.readinto(buf)
-                return buf if got == len(buf) else buf[:got]
-            return bytes(self.fs.cat_file(path))
+            with self._named_errors("read", relpath):
+                return self._read_bytes(path)
         except FileNotFoundError:
             raise ResultError(
                 f"no result at {self.location(relpath)}", location=self.location(relpath)
             ) from None
+
+    def _read_bytes(self, path: str) -> bytes | bytearray:
+        if self.is_local:
+            with open(path, "rb") as f:
+                buf = bytearray(os.fstat(f.fileno()).st_size)
+                got = f.readinto(buf)
+            return buf if got == len(buf) else buf[:got]
+        return bytes(self.fs.cat_file(path))
 
     def load(self, relpath: str, serializer: Any = None) -> Any:
         """Read, check and deserialize the result at ``relpath``."""
@@ -371,7 +398,8 @@ class ResultStore:
     def header(self, relpath: str) -> FrameInfo | None:
         """The header of the result at ``relpath`` (a short read), or None when absent."""
         try:
-            data = self.fs.cat_file(self.path(relpath), start=0, end=HEADER_MAX)
+            with self._named_errors("read", relpath):
+                data = self.fs.cat_file(self.path(relpath), start=0, end=HEADER_MAX)
         except FileNotFoundError:
             return None
         return read_header(data, where=self.location(relpath))
@@ -457,80 +485,3 @@ def load_url(url: str, serializer: Any = "pickle", storage_options: dict[str, An
     """Load one result file by its URL (a ``result_location``), checking its frame."""
     parent, _, name = url.rstrip("/").rpartition("/")
     return ResultStore(parent, serializer, storage_options).load(name)
-
-
-# -- atomic local writes -----------------------------------------------------------
-_HOST = socket.gethostname().replace("@", "_")
-
-
-def _write_local(path: str, parts: Iterable[bytes | memoryview], durable: bool = True) -> None:
-    """Write ``parts`` to ``path`` atomically: temp file in the same dir, fsync, rename."""
-    directory, base = os.path.split(path)
-    os.makedirs(directory or ".", exist_ok=True)
-    _clean_strays(directory or ".", base)
-    tmp = os.path.join(directory, f".{base}{_TMP}{os.getpid()}-{uuid.uuid4().hex[:8]}@{_HOST}")
-    try:
-        with open(tmp, "xb") as f:
-            for part in parts:
-                view = memoryview(part)
-                for start in range(0, len(view), _CHUNK):
-                    f.write(view[start:start + _CHUNK])
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        _fsync_dir(directory or ".")
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _clean_strays(directory: str, base: str) -> None:
-    """Remove temporary files left at ``base`` by writers that died."""
-    prefix = f".{base}{_TMP}"
-    try:
-        entries = [e for e in os.scandir(directory) if e.name.startswith(prefix)]
-    except FileNotFoundError:
-        return
-    now = time.time()
-    for entry in entries:
-        if _is_stray(entry.name[len(prefix):], entry, now):
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-
-
-def _is_stray(tail: str, entry: os.DirEntry[str], now: float) -> bool:
-    pid_part, _, host = tail.rpartition("@")
-    try:
-        pid = int(pid_part.split("-", 1)[0])
-    except ValueError:
-        return False
-    if host == _HOST:
-        return not _alive(pid)
-    try:
-        return now - entry.stat().st_mtime > _STRAY_AGE
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
