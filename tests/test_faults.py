@@ -6,11 +6,13 @@ subprocesses (killed on purpose), LocalClusters of processes.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import dask
 import pytest
@@ -19,6 +21,7 @@ from distributed import Client, LocalCluster
 from taskflow import ResourcesUnavailableError, StateType
 from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor
+from taskflow.executors.dask_checks import LocalStoreWarning
 from taskflow.history import open_history
 from tests import fault_flows as ff
 from tests.dask_processes import START_TIMEOUT, DaskProcesses
@@ -170,3 +173,44 @@ def test_a_client_closed_during_a_run_ends_it_crashed_without_hiding_why(store_u
     assert "the Dask client connected to" in run.state.message
     assert "was closed during the run" in run.state.message
     assert run.task_states["held"].type is StateType.CRASHED
+
+
+# -- a file:// store with workers on other hosts ---------------------------------------
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="a worker under another host name needs root and unshare")
+def test_a_local_store_with_workers_on_other_hosts_warns_once_naming_the_fix(
+    tmp_path, store_url, counts
+):
+    (tmp_path / "cluster").mkdir()
+    cluster = DaskProcesses(tmp_path / "cluster")
+    try:
+        address = cluster.scheduler("--port", "0")
+        cluster.worker(address, "--nthreads", "1", "--name", "here")
+        cluster.worker(address, "--nthreads", "1", "--name", "there", hostname="elsewhere")
+        with DaskExecutor(address=address) as ex:
+            cluster.wait_for_workers(ex.client, 2)
+            there = next(a for a, w in ex.client.scheduler_info()["workers"].items()
+                         if w["name"] == "there")
+            with pytest.warns(LocalStoreWarning) as seen:
+                run = ff.trusted_target.run(n=4, counts=counts, executor=ex)
+            msg = str(seen[0].message)
+            assert f"result store {store_url} is a local path" in msg
+            assert f"{there} on 'elsewhere'" in msg and "1 Dask worker(s)" in msg
+            assert "shared filesystem" in msg and "s3://" in msg
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", LocalStoreWarning)  # once is enough
+                ff.trusted_target.run(n=4, counts=counts, executor=ex)
+    finally:
+        cluster.stop()
+    assert run.state.is_successful(), run.state
+
+
+def test_a_local_store_with_workers_on_this_host_gives_no_warning(
+    process_executor, store_url, counts
+):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LocalStoreWarning)
+        run = ff.trusted_target.run(n=4, counts=counts, executor=process_executor)
+    assert run.state.is_successful(), run.state

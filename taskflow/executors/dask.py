@@ -50,6 +50,7 @@ from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import (
+    check_local_stores,
     check_picklable,
     check_resources,
     check_versions,
@@ -292,6 +293,7 @@ class DaskExecutor(Executor):
                 return
             check_workers_import(client, check_picklable(batch.steps))
             check_resources(client, batch.steps, scales=self._scales())
+            check_local_stores(client, batch.steps)
             later = plan.needed_later()
             wanted = []
             for step in batch.steps:

@@ -4,6 +4,7 @@
 * workers can import the modules of tasks that travel by reference;
 * some worker offers the resources each task asks for (``resources={"GPU": 1}``):
   a task no worker can run would wait forever in Dask's ``no-worker`` state;
+* a ``file://`` result store is not used by workers on other hosts (a warning);
 * workers run the same Python (major.minor), dask, distributed, cloudpickle and
   taskflow as this process: a task pickled by one cloudpickle or Python and
   loaded by another fails in ways that name neither, so a mismatch is refused
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
+import warnings
 import weakref
 from typing import Any
 
@@ -40,7 +43,14 @@ from taskflow.task import _import_task
 # the probe travels by value: workers run it even without taskflow installed
 cloudpickle.register_pickle_by_value(probes)
 
-__all__ = ["check_picklable", "check_resources", "check_versions", "check_workers_import"]
+__all__ = [
+    "LocalStoreWarning",
+    "check_local_stores",
+    "check_picklable",
+    "check_resources",
+    "check_versions",
+    "check_workers_import",
+]
 
 # Packages whose versions must be equal on the client and every worker.
 PACKAGES = ("dask", "distributed", "cloudpickle", "dask-taskflow")
@@ -247,3 +257,54 @@ def _offers(offered: dict[str, dict[str, float]]) -> str:
         shown = _show(have) if have else "no resources"
         kinds[shown] = kinds.get(shown, 0) + 1
     return "; ".join(f"{n} with {shown}" for shown, n in sorted(kinds.items()))
+
+
+class LocalStoreWarning(UserWarning):
+    """A ``file://`` result store is used by workers on other hosts."""
+
+
+_stores_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
+
+
+def check_local_stores(client: Client, steps: list[Step]) -> None:
+    """Warn once (per client and store) when a local-path store meets workers on other hosts.
+
+    A ``file://`` store is a path on whichever machine runs the task: each
+    checkpoint lands on the disk of the worker that wrote it, so this process,
+    other workers and a resume elsewhere cannot find it.  Workers whose host
+    name differs from this process's are named, with the fix: a path every
+    machine mounts at the same place, or an object store.
+    """
+    stores: dict[str, Any] = {}
+    for step in steps:
+        p = step.spec.persist if isinstance(step, PlannedTask) else None
+        if p is not None and p.store.url not in stores:
+            stores[p.store.url] = p.store
+    checked = _stores_checked.setdefault(client, set())
+    todo = [s for url, s in stores.items() if url not in checked and _is_local(s)]
+    if not todo:
+        return
+    here = socket.gethostname()
+    hosts: dict[str, str] = client.run(socket.gethostname)
+    others = {w: h for w, h in sorted(hosts.items()) if h != here}
+    for store in todo:
+        checked.add(store.url)
+        if not others:
+            continue
+        shown = ", ".join(f"{w} on {h!r}" for w, h in list(others.items())[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        warnings.warn(
+            f"result store {store.url} is a local path, but {len(others)} Dask worker(s) run "
+            f"on other hosts than this one ({here!r}): {shown}{more}. Each checkpoint is "
+            "written to the disk of the machine that ran the task, where this process and a "
+            "resume elsewhere cannot find it. Use a path every machine mounts at the same "
+            "place (a shared filesystem), or an object store such as s3://bucket/prefix.",
+            LocalStoreWarning, stacklevel=2,
+        )
+
+
+def _is_local(store: Any) -> bool:
+    try:
+        return bool(store.is_local)
+    except Exception:  # a filesystem that cannot be opened here is checked elsewhere
+        return False
