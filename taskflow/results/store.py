@@ -237,11 +237,14 @@ class ResultStore:
                 try:
                     fs.info(bucket)
                 except FileNotFoundError:
-                    raise ResultStoreError(
-                        f"result store {self.url}: bucket {bucket!r} does not exist (or is not "
-                        "visible with these credentials); create it or fix the URL",
-                        url=self.url,
-                    ) from None
+                    try:
+                        fs.ls(bucket)  # some s3fs versions: info() misses an empty bucket
+                    except FileNotFoundError:
+                        raise ResultStoreError(
+                            f"result store {self.url}: bucket {bucket!r} does not exist (or is "
+                            "not visible with these credentials); create it or fix the URL",
+                            url=self.url,
+                        ) from None
             else:
                 fs.makedirs(self.root, exist_ok=True)
         except ResultStoreError:
