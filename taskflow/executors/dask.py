@@ -267,7 +267,9 @@ class DaskExecutor(Executor):
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, page.wrap(on_event))
             # workers batch their events: the last ones may still be on their way
-            settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            # (none can come once the scheduler is gone)
+            settle.wait({t.name for t in plan.tasks.values()},
+                        0.0 if outcome.crashed else 1.0 if outcome.lost else None)
             return outcome
         except BaseException as e:
             error = e
