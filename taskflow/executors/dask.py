@@ -348,8 +348,8 @@ class DaskExecutor(Executor):
                 _quietly(client.cancel, list(held.values()))
                 raise
             return Outcome(crashed=_gone(client, address, run_id))
-        if lost and _scheduler_lost(client):  # it went while the last keys were awaited
-            return Outcome(crashed=_gone(client, address, run_id))
+        if _scheduler_lost(client) and (lost or any(k not in values for k in plan.return_keys())):
+            return Outcome(crashed=_gone(client, address, run_id))  # it went near the end
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))

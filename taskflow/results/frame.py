@@ -144,8 +144,9 @@ def unframe(
             f"result {where} is {what}: {len(view)} bytes, expected {expected}", location=where
         )
     payload = view[info.header_size:]
-    _check_digest(info, bytes(view[:info.header_size]), [payload], where=where, key=key,
-                  require_signature=require_signature)
+    header = bytes(view[:info.header_size])
+    _compare(info, header, _digest_of(info, header, [payload], where=where, key=key),
+             where=where, key=key, require_signature=require_signature)
     return info, payload
 
 
@@ -161,59 +162,57 @@ def check_stream(
 
     The same checks as :func:`unframe` (length, checksum or signature), holding
     at most ``chunk`` bytes: nothing is deserialized, so no code in the file runs.
+
+    Examples
+    --------
+    >>> import io
+    >>> header, parts = frame(b"payload", "json", written_at=1.0)
+    >>> check_stream(io.BytesIO(b"".join([header, *parts])).read, where="x").length
+    7
+    >>> check_stream(io.BytesIO(header + b"pay").read, where="x")
+    Traceback (most recent call last):
+    ...
+    taskflow.results.errors.CorruptResultError: result x is truncated: 63 bytes, expected 67
     """
     head = read(HEADER_MAX)
     info = read_header(head, where=where)
-    header, rest = head[:info.header_size], head[info.header_size:]
-    seen = [0]
+    header = bytes(head[:info.header_size])
+    size = [0]
 
     def parts() -> Iterator[bytes]:
-        data = rest
+        data = head[info.header_size:]
         while data:
-            seen[0] += len(data)
-            if seen[0] > info.length:
-                return
+            size[0] += len(data)
             yield data
             data = read(chunk)
 
-    # the digest is computed while reading; a length mismatch is reported first
-    try:
-        _check_digest(info, header, parts(), where=where, key=key,
-                      require_signature=require_signature, length=lambda: seen[0])
-    except _LengthMismatch as e:
+    computed = _digest_of(info, header, parts(), where=where, key=key)
+    if size[0] != info.length:
+        what = "truncated" if size[0] < info.length else "longer than its header says"
         raise CorruptResultError(
-            f"result {where} is {e.what}: {info.header_size + e.got} bytes"
-            f"{'' if e.what == 'truncated' else ' or more'}, "
-            f"expected {info.header_size + info.length}",
-            location=where,
-        ) from None
+            f"result {where} is {what}: {info.header_size + size[0]} bytes, "
+            f"expected {info.header_size + info.length}", location=where,
+        )
+    _compare(info, header, computed, where=where, key=key, require_signature=require_signature)
     return info
 
 
-class _LengthMismatch(Exception):
-    def __init__(self, what: str, got: int) -> None:
-        self.what, self.got = what, got
-
-
-def _check_digest(
-    info: FrameInfo, header: bytes, parts: Iterable[Buffer], *, where: str,
-    key: bytes | None, require_signature: bool, length: Callable[[], int] | None = None,
-) -> None:
-    fixed = header[:_FIXED.size]
-    digest = header[_FIXED.size:_FIXED.size + _DIGEST]
-    name = header[_FIXED.size + _DIGEST:info.header_size]
-    use = key if info.signed else None
+def _digest_of(info: FrameInfo, header: bytes, parts: Iterable[Buffer], *, where: str,
+               key: bytes | None) -> bytes:
+    """The digest of a file with this header and payload (HMAC when it says it is signed)."""
     if info.signed and key is None:
         raise SignatureError(
             f"result {where} is signed, but no signing key is configured in this process "
             "(taskflow.results.signing-key); refusing to load it", location=where,
         )
-    computed = _digest(use, fixed, name, parts, info.version)
-    if length is not None and length() != info.length:
-        got = length()
-        raise _LengthMismatch("truncated" if got < info.length else "longer than its header says", got)
+    fixed, name = header[:_FIXED.size], header[_FIXED.size + _DIGEST:info.header_size]
+    return _digest(key if info.signed else None, fixed, name, parts, info.version)
+
+
+def _compare(info: FrameInfo, header: bytes, computed: bytes, *, where: str,
+             key: bytes | None, require_signature: bool) -> None:
+    digest = header[_FIXED.size:_FIXED.size + _DIGEST]
     if info.signed:
-        assert key is not None
         if not hmac.compare_digest(digest, computed):
             raise SignatureError(
                 f"result {where} has a signature that does not match the configured signing "
