@@ -24,8 +24,8 @@ from taskflow.executors import DaskExecutor
 from taskflow.executors.dask_checks import LocalStoreWarning
 from taskflow.history import open_history
 from tests import fault_flows as ff
-from tests.dask_processes import START_TIMEOUT, DaskProcesses
 from tests.conftest import CLUSTER_KW, ROOT
+from tests.dask_processes import START_TIMEOUT, DaskProcesses
 from tests.flows import count
 
 THREADS = {**CLUSTER_KW, "host": None}

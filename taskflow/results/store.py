@@ -56,7 +56,7 @@ from taskflow.results.frame import (
     read_header,
     unframe,
 )
-from taskflow.results.local import TMP, remove_strays, sweep_in_background, write_local
+from taskflow.results.local import remove_strays, sweep_in_background, write_local
 from taskflow.results.serializers import (
     dumps_parts,
     executes_code,
