@@ -38,7 +38,7 @@ from taskflow.exceptions import (
     WorkerMismatchError,
 )
 from taskflow.executors import probes
-from taskflow.task import _import_task
+from taskflow.task import import_task
 
 # the probe travels by value: workers run it even without taskflow installed
 cloudpickle.register_pickle_by_value(probes)
@@ -69,7 +69,7 @@ def check_picklable(steps: list[Step]) -> dict[str, str]:
         seen.add(id(t))
         try:
             reduced = t.__reduce__()
-            if reduced[0] is _import_task:
+            if reduced[0] is import_task:
                 by_reference.setdefault(reduced[1][0], t.name)
             cloudpickle.dumps(t)
         except Exception as e:
