@@ -301,6 +301,7 @@ def test_temporary_files_left_by_killed_writes_are_removed_by_the_next_run_using
     from taskflow.executors import LocalExecutor
     from taskflow.results.local import _HOST, TMP
     from tests import result_flows as rf
+    from tests.polling import wait_for
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -316,8 +317,6 @@ def test_temporary_files_left_by_killed_writes_are_removed_by_the_next_run_using
     with dask.config.set({"taskflow.results.store": f"file://{tmp_path}/store"}):
         run = rf.all_checkpointed.run(n=2, counts=counts, executor=LocalExecutor())
     assert run.state.is_successful(), run.state
-    deadline = time.monotonic() + 20  # the sweep runs in the background
-    while (gone.exists() or old.exists()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not gone.exists() and not old.exists()
+    wait_for(lambda: not gone.exists() and not old.exists(), 20,  # the sweep runs apart
+             "the stray temporary files to be removed")
     assert fresh.exists()
