@@ -146,6 +146,17 @@ class DaskExecutor(Executor):
         and to a cluster the executor starts.  Without it, Dask's own
         ``distributed.comm.tls`` configuration applies.
 
+    Notes
+    -----
+    Before tasks are sent, workers are checked: versions (refused on mismatch),
+    imports of task modules, resources (a task whose ``resources=`` no worker
+    offers is refused with :class:`~taskflow.ResourcesUnavailableError`, or on
+    an adaptive cluster waits at most ``taskflow.executor.resource-timeout``),
+    and a ``file://`` store used by workers on other hosts (a warning).  A run
+    whose scheduler goes away (or whose client is closed) returns CRASHED, its
+    unfinished tasks CRASHED naming the scheduler; resume it on a new cluster.
+    Use it as a context manager (or call :meth:`close`) to close what it started.
+
     Examples
     --------
     >>> from taskflow.executors import DaskExecutor
