@@ -26,6 +26,7 @@ __all__ = [
     "TaskflowError",
     "TaskTimeoutError",
     "UnpicklableTaskError",
+    "LocalStoreWarning",
     "ResourcesUnavailableError",
     "WorkerMismatchError",
 ]
@@ -100,6 +101,10 @@ class WorkerMismatchError(TaskflowError, RuntimeError):
 
 class ResourcesUnavailableError(TaskflowError, RuntimeError):
     """A task asks for worker resources (``resources={"GPU": 1}``) no worker offers."""
+
+
+class LocalStoreWarning(UserWarning):
+    """A ``file://`` result store is used by Dask workers on other hosts than this one."""
 
 
 class TaskTimeoutError(TaskflowError, TimeoutError):

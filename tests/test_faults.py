@@ -18,10 +18,9 @@ import dask
 import pytest
 from distributed import Client, LocalCluster
 
-from taskflow import ResourcesUnavailableError, StateType
+from taskflow import LocalStoreWarning, ResourcesUnavailableError, StateType
 from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor
-from taskflow.executors.dask_checks import LocalStoreWarning
 from taskflow.history import open_history
 from tests import fault_flows as ff
 from tests.conftest import CLUSTER_KW, ROOT

@@ -32,6 +32,7 @@ from distributed import Client
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
 from taskflow.exceptions import (
+    LocalStoreWarning,
     ResourcesUnavailableError,
     TaskflowError,
     UnpicklableTaskError,
@@ -257,10 +258,6 @@ def _offers(offered: dict[str, dict[str, float]]) -> str:
         shown = _show(have) if have else "no resources"
         kinds[shown] = kinds.get(shown, 0) + 1
     return "; ".join(f"{n} with {shown}" for shown, n in sorted(kinds.items()))
-
-
-class LocalStoreWarning(UserWarning):
-    """A ``file://`` result store is used by workers on other hosts."""
 
 
 _stores_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()

@@ -136,16 +136,21 @@ def remove_strays(root: str) -> list[str]:
     return removed
 
 
-_swept: set[str] = set()
+_swept: dict[str, float] = {}
 _swept_lock = threading.Lock()
 
 
 def sweep_in_background(root: str) -> None:
-    """Once per process and local store: :func:`remove_strays` in a daemon thread."""
+    """:func:`remove_strays` in a daemon thread, at most once per ``temporary-max-age``.
+
+    Once per process and local store, then again when a long-lived process
+    (``taskflow serve``) uses the store after that much time.
+    """
+    now = time.monotonic()
     with _swept_lock:
-        if root in _swept:
+        if now - _swept.get(root, -float("inf")) < _stray_age():
             return
-        _swept.add(root)
+        _swept[root] = now
 
     def sweep() -> None:
         try:

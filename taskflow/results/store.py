@@ -219,7 +219,8 @@ class ResultStore:
         Object stores: the bucket must exist and the credentials be accepted.
         Local disk: the directory is created if needed and must be writable, and
         temporary files left by writes that were killed are removed in the
-        background (once per process; :func:`remove_strays`).
+        background (at most once per ``taskflow.results.temporary-max-age``;
+        :func:`~taskflow.results.local.remove_strays`).
         """
         try:
             fs = self.fs
