@@ -41,6 +41,7 @@ _OPTIONS = (
     "serializer",
     "cache_key_fn",
     "cache_for",
+    "persist",
 )
 
 
@@ -75,6 +76,7 @@ class Task(Generic[P, R]):
         serializer: str | Any | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_for: datetime.timedelta | float | None = None,
+        persist: bool = True,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -94,6 +96,7 @@ class Task(Generic[P, R]):
         self.serializer = serializer
         self.cache_key_fn = cache_key_fn
         self.cache_for = cache_for
+        self.persist = persist
         self._validate()
         self._validate_results()
         self._signature: inspect.Signature | None = None
@@ -134,6 +137,8 @@ class Task(Generic[P, R]):
             raise bad("resources", f"must map names to numbers, e.g. {{'GPU': 1}}, got {self.resources!r}")
         if not isinstance(self.priority, int):
             raise bad("priority", f"must be an integer, got {self.priority!r}")
+        if not isinstance(self.persist, bool):
+            raise bad("persist", f"must be True or False, got {self.persist!r}")
 
     def _validate_results(self) -> None:
         def bad(option: str, why: str) -> FlowDefinitionError:
@@ -361,6 +366,7 @@ def task(
     serializer: str | Any | None = ...,
     cache_key_fn: Callable[..., str | None] | None = ...,
     cache_for: datetime.timedelta | float | None = ...,
+    persist: bool = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -408,6 +414,12 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         :func:`taskflow.results.task_input_hash`).
     cache_for : timedelta or float, optional
         How long cache entries stay valid (seconds; default: forever).
+    persist : bool
+        When the task returns a Dask collection (DataFrame, Array, Bag, Delayed),
+        compute it once on the cluster and hand every downstream task the
+        persisted collection (default True).  False hands over the lazy graph,
+        which each consumer computes itself (fusion across tasks).  Checkpointed,
+        a collection is written as a dataset (Parquet, Zarr) by the workers.
 
     Examples
     --------
