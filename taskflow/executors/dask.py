@@ -16,9 +16,11 @@ How a flow run goes through Dask:
    each event to the run it belongs to.  Events travel on the same ordered
    streams as task completions, so when the last key finishes every earlier
    event has arrived.
-4. **Losses.**  A key Dask could not compute (its workers kept dying, the
-   scheduler went away) is reported in :attr:`Outcome.lost` with the key at the
-   origin, which the flow runner turns into CRASHED states.
+4. **Losses.**  A key Dask could not compute (its workers kept dying, no worker
+   offered its resources in time) is reported in :attr:`Outcome.lost` with the
+   key at the origin, which the flow runner turns into CRASHED states.  A run
+   whose scheduler went away (or whose client was closed) returns with
+   :attr:`Outcome.crashed` set (:mod:`~taskflow.executors.dask_losses`).
 5. **Cancelling.**  :meth:`Executor.cancel` cancels a run's futures; the run
    returns with :attr:`Outcome.cancelled` set, its unfinished tasks CANCELLED.
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import threading
 import time
 import uuid
@@ -42,7 +43,6 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, as_completed, span, wait
-from distributed.scheduler import KilledWorker, NoValidWorkerError, NoWorkerError
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
@@ -60,6 +60,7 @@ from taskflow.executors.dask_checks import (
 )
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_holds import Holds
+from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
@@ -69,8 +70,6 @@ from taskflow.executors.dask_worker import (
 from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
-
-logger = logging.getLogger("taskflow.executors")
 
 
 # -- client side ----------------------------------------------------------------
@@ -335,7 +334,7 @@ class DaskExecutor(Executor):
         def submit(batch: Batch) -> None:
             for event in batch.events:
                 on_event(event)
-            if not batch.steps or self.cancellations.reason(run_id) or _scheduler_lost(client):
+            if not batch.steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
             check_workers_import(client, check_picklable(batch.steps))
             check_resources(client, batch.steps, scales=self._scales())
@@ -375,7 +374,7 @@ class DaskExecutor(Executor):
                 if future.status == "finished":
                     fact = future.result()
                 else:
-                    fact = StateMarker(crashed(_loss(future)[0]))
+                    fact = StateMarker(crashed(loss(future)[0]))
                 submit(plan.add_lengths({future.key: fact}))
             keep = [held[k] for k in kept]
             try:
@@ -383,19 +382,19 @@ class DaskExecutor(Executor):
             except CancelledError:  # distributed raises when a future it waits on is cancelled
                 if not self.cancellations.reason(run_id):
                     raise
-            lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
+            lost = {k: loss(held[k]) for k in kept if held[k].status != "finished"}
             done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
             with without_annotations():  # a returned collection is rebuilt here: no span warning
                 values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
             values = _own_collections(client, values)
         except BaseException as e:
-            gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and _scheduler_lost(client, e)
+            gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and scheduler_lost(client, e)
             if not gone:
-                _quietly(client.cancel, list(held.values()))
+                quietly(client.cancel, list(held.values()))
                 raise
-            return Outcome(crashed=_gone(client, address, run_id))
-        if _scheduler_lost(client) and (lost or any(k not in values for k in plan.return_keys())):
-            return Outcome(crashed=_gone(client, address, run_id))  # it went near the end
+            return Outcome(crashed=gone_reason(client, address, run_id))
+        if scheduler_lost(client) and (lost or any(k not in values for k in plan.return_keys())):
+            return Outcome(crashed=gone_reason(client, address, run_id))  # it went near the end
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
@@ -426,74 +425,12 @@ def _snapshot(held: dict[Any, Future]) -> list[Future]:
             continue
 
 
-def _scheduler_lost(client: Client, error: BaseException | None = None) -> bool:
-    """Did ``client`` lose its scheduler (the cause of ``error``, if given)?
-
-    Dask cancels every future of a client whose scheduler connection broke
-    (reason ``scheduler-connection-lost``) and raises a ``CancelledError``
-    subclass: the same class as a user's cancel, so the reason and the client's
-    status tell them apart.
-    """
-    groups = getattr(error, "error_groups", None) or ()
-    if any(getattr(g, "reason", None) == "scheduler-connection-lost" for g in groups):
-        return True
-    if getattr(error, "reason", None) == "scheduler-connection-lost":
-        return True
-    return getattr(client, "status", "running") not in ("running", "newly-created")
-
-
-def _gone(client: Client, address: str, run_id: str) -> str:
-    """Why a run's infrastructure went away, for its CRASHED states."""
-    if getattr(client, "status", "") in ("closing", "closed"):
-        what = f"the Dask client connected to {address} was closed during the run"
-    else:
-        what = (f"the connection to the Dask scheduler at {address} was lost during the run "
-                "(scheduler stopped or unreachable)")
-    return f"{what}; resume it with resume={run_id!r} on a running cluster"
-
-
-def _quietly(cleanup: Any, *args: Any) -> None:
-    """Run a clean-up step whose failure must not hide the error being handled.
-
-    E.g. cancelling futures on a client that closed raises ``ClosedClientError``;
-    the error that made us clean up is the one a person needs to see.
-    """
-    try:
-        cleanup(*args)
-    except Exception as e:
-        logger.debug("clean-up step %r failed (ignored): %r", cleanup, e)
-
-
 def _own_collections(client: Client, values: dict[Any, Any]) -> dict[Any, Any]:
     """Returned collections persisted by this client, so they outlive the run's holds."""
     if not any(is_collection(v) for v in values.values()):
         return values
     with without_annotations():  # the run's span: dask-expr would warn when they are built
         return {k: client.persist(v) if is_collection(v) else v for k, v in values.items()}
-
-
-def _loss(future: Any) -> tuple[str, Any]:
-    if future.status == "cancelled":
-        return ("Dask cancelled it (the scheduler went away or the client disconnected)", None)
-    exc = future.exception()
-    if isinstance(exc, KilledWorker):
-        return (
-            f"the worker running it died and Dask gave up after {exc.allowed_failures + 1} "
-            f"attempts (last worker {exc.last_worker.address})",
-            exc.task,
-        )
-    if isinstance(exc, NoValidWorkerError):
-        return (
-            f"no worker offering the resources it asks for "
-            f"({dict(exc.resource_restrictions or {})}) joined within {exc.timeout:g} s "
-            "(taskflow.executor.resource-timeout, or the scheduler's "
-            "distributed.scheduler.no-workers-timeout)",
-            exc.task,
-        )
-    if isinstance(exc, NoWorkerError):
-        return (f"no worker joined the cluster within {exc.timeout:g} s "
-                "(distributed.scheduler.no-workers-timeout)", exc.task)
-    return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
 
 
 def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
