@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh machine: the package with its
-# test extras (one pip command, so pip resolves boto3/botocore/aiobotocore together),
-# and the system programs some tests drive for real (graphviz's dot, a PostgreSQL
-# server, Debian's chromium for the browser test). Safe to run twice.
+# test and docs extras (tests/test_docs.py builds the documentation), in one pip
+# command so pip resolves boto3/botocore/aiobotocore together, and the system
+# programs some tests drive for real (graphviz's dot, a PostgreSQL server,
+# Debian's chromium for the browser test). Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pip install -q -e ".[test]"
-python scripts/check_deps.py test
+pip install -q -e ".[test,docs]"
+python scripts/check_deps.py test docs
 
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)

@@ -79,6 +79,22 @@ class case:  # noqa: N801 - used like a statement
         The output of a task (or a parameter) to test.
     value : object
         What it must equal (``==``) for the block's tasks to run.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task, case
+    >>> @task
+    ... def mode():
+    ...     return "full"
+    >>> @task
+    ... def rebuild():
+    ...     return "rebuilt"
+    >>> @flow
+    ... def nightly():
+    ...     with case(mode(), "full"):
+    ...         return rebuild()
+    >>> [n.name for n in nightly.graph.nodes]
+    ['mode', 'case', 'rebuild']
     """
 
     def __init__(self, handle: Any, value: Any) -> None:
@@ -108,6 +124,30 @@ def merge(*handles: Any) -> Any:
 
     Ends SKIPPED when every branch was skipped, FAILED when none succeeded and
     one failed.
+
+    Parameters
+    ----------
+    *handles : Handle
+        The branches, in order of preference: usually one task call per ``case`` block.
+
+    Examples
+    --------
+    See the module's example: ``merge(a, b)`` is ``a``'s output when its
+    ``case`` held, else ``b``'s.
+
+    >>> from taskflow import flow, task, case, merge
+    >>> @task
+    ... def label(x):
+    ...     return x
+    >>> @flow
+    ... def pick(big: bool = True):
+    ...     with case(big, True):
+    ...         a = label("big")
+    ...     with case(big, False):
+    ...         b = label("small")
+    ...     return merge(a, b)
+    >>> pick.graph.nodes[-1].name
+    'merge'
     """
     if not handles:
         raise FlowDefinitionError("merge() needs at least one handle")

@@ -80,23 +80,96 @@ def _rebuild(cls: type[TaskflowError], message: str, context: dict[str, Any]) ->
 
 
 class FlowDefinitionError(TaskflowError, TypeError):
-    """The flow cannot be built: wrong arguments, a cycle, ``if`` on a handle..."""
+    """The flow cannot be built: wrong arguments, a cycle, ``if`` on a handle...
+
+    Raised while a task or flow is defined or traced, before anything runs.
+
+    Examples
+    --------
+    >>> from taskflow import task
+    >>> task(retries=-1)(print)
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.FlowDefinitionError: task 'print': retries must be a whole number >= 0, got -1
+    """
 
 
 class ParameterError(TaskflowError, TypeError):
-    """Flow run parameters do not fit the flow (unknown or missing names)."""
+    """Flow run parameters do not fit the flow (unknown or missing names).
+
+    Raised by :meth:`taskflow.Flow.run` before anything runs; ``unknown`` or
+    ``missing`` holds the names.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task
+    >>> @task
+    ... def inc(x):
+    ...     return x + 1
+    >>> @flow
+    ... def f(n: int = 1):
+    ...     return inc(n)
+    >>> f.bind_parameters({"m": 2})
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.ParameterError: flow 'f' has no parameter 'm'; its parameters are: n=1
+    """
 
 
 class SchedulerUnreachableError(TaskflowError, OSError):
-    """No Dask scheduler answered at the given address in time."""
+    """No Dask scheduler answered at the given address in time.
+
+    ``address`` is the address tried; the wait is ``taskflow.executor.connect-timeout``.
+
+    Examples
+    --------
+    >>> from taskflow.executors import DaskExecutor
+    >>> etl.run(executor=DaskExecutor(address="tcp://10.0.0.5:8786"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.SchedulerUnreachableError: no Dask scheduler answered at 'tcp://10.0.0.5:8786' within 10 s ...
+    """
 
 
 class UnpicklableTaskError(TaskflowError, TypeError):
-    """A task's function cannot be sent to Dask workers."""
+    """A task's function cannot be sent to Dask workers.
+
+    Raised by a :class:`~taskflow.executors.DaskExecutor` before anything is sent,
+    naming the task (for example a function that holds a lock or an open file).
+
+    Examples
+    --------
+    >>> import threading
+    >>> from taskflow import flow, task
+    >>> lock = threading.Lock()
+    >>> @task
+    ... def guarded():
+    ...     with lock:
+    ...         return 1
+    >>> @flow
+    ... def locked():
+    ...     return guarded()
+    >>> locked.run()  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.UnpicklableTaskError: task 'guarded' cannot be sent to Dask workers ...
+    """
 
 
 class WorkerMismatchError(TaskflowError, RuntimeError):
-    """A Dask worker runs other versions of Python or key packages than the client."""
+    """A Dask worker runs other versions of Python or key packages than the client.
+
+    Checked before tasks are sent (``taskflow.executor.check-versions``): Python
+    major.minor, dask, distributed, cloudpickle and taskflow.  The message names each
+    worker and both versions.
+
+    Examples
+    --------
+    >>> etl.run(executor=DaskExecutor(address="tcp://10.0.0.5:8786"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.WorkerMismatchError: 1 Dask worker(s) cannot run taskflow tasks from this process: worker tcp://...: Python 3.12 on the worker, 3.11 here. ...
+    """
 
 
 class ResourcesUnavailableError(TaskflowError, RuntimeError):
@@ -112,7 +185,19 @@ class TaskTimeoutError(TaskflowError, TimeoutError):
 
 
 class FlowRunError(TaskflowError):
-    """A flow run did not succeed; ``.state`` is its final State."""
+    """A flow run did not succeed; ``.state`` is its final State.
+
+    Raised by :meth:`taskflow.FlowRun.result` (and so by calling a flow), with
+    ``run_id`` and ``flow``; the failed task's exception is its ``__cause__``.
+
+    Examples
+    --------
+    >>> run = etl.run(n=-1)  # doctest: +SKIP
+    >>> run.result()  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.FlowRunError: flow run 3f2a... of flow 'etl' ended FAILED: task 'extract' failed: ...
+    """
 
     state: State
 
@@ -128,6 +213,11 @@ class Signal(Exception):
 class SKIP(Signal):
     """Raise inside a task to end it SKIPPED.
 
+    Parameters
+    ----------
+    message : str
+        Why: the skipped state's message.
+
     Examples
     --------
     >>> from taskflow import task, SKIP
@@ -140,4 +230,19 @@ class SKIP(Signal):
 
 
 class FAIL(Signal):
-    """Raise inside a task to end it FAILED at once, without retries."""
+    """Raise inside a task to end it FAILED at once, without retries.
+
+    Parameters
+    ----------
+    message : str
+        Why: the failed state's message.
+
+    Examples
+    --------
+    >>> from taskflow import task, FAIL
+    >>> @task(retries=3)
+    ... def check_quota(left: int):
+    ...     if left <= 0:
+    ...         raise FAIL("quota exhausted")  # no retry would help
+    ...     return left
+    """

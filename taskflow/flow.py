@@ -53,6 +53,8 @@ class Flow(Generic[P, R]):
     checkpoint : bool, optional
         Checkpoint every task's output (a task's own ``checkpoint=`` wins; default:
         ``taskflow.results.checkpoint``, false).  Nothing is written unless asked.
+    schedule : Schedule, optional
+        When ``taskflow serve`` and :meth:`serve` start its runs by default.
 
     Examples
     --------
@@ -366,6 +368,25 @@ def Parameter(name: str, default: Any = NO_DEFAULT) -> Any:  # noqa: N802 - a no
     """Declare a flow parameter inside ``with Flow(...)``; returns its handle.
 
     Without ``default`` the parameter is required.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (a Python identifier): ``flow.run(name=...)``.
+    default : object, optional
+        Its value when a run gives none.
+
+    Examples
+    --------
+    >>> from taskflow import Flow, Parameter, task
+    >>> @task
+    ... def greet(who):
+    ...     return f"hello {who}"
+    >>> with Flow("hello") as f:
+    ...     who = Parameter("who", default="world")
+    ...     f.set_return(greet(who))
+    >>> f.parameters
+    {'who': 'world'}
     """
     builder = current_builder()
     if builder is None:
@@ -402,6 +423,23 @@ def flow(
 ) -> Any:
     """Make a function a flow; use as ``@flow`` or ``@flow(name=..., executor=...)``.
 
+    Parameters
+    ----------
+    fn : callable
+        The flow function (when used as ``@flow`` without arguments).
+    name : str, optional
+        The flow's name (default: the function's name).
+    executor : Executor, optional
+        Where its runs go by default (see :class:`Flow`).
+    result_store : str or ResultStore, optional
+        Where persisted outputs go (see :class:`Flow`).
+    checkpoint : bool, optional
+        Checkpoint every task's output (see :class:`Flow`).
+    schedule : Schedule, optional
+        When ``taskflow serve`` starts its runs.
+
+    Notes
+    -----
     ``result_store=`` (a URL or a ResultStore) and ``checkpoint=True`` say where
     and whether task outputs persist (see :class:`Flow`); nothing is written
     unless asked.  ``schedule=`` is when ``taskflow serve`` / :meth:`Flow.serve`

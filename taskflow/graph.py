@@ -88,6 +88,11 @@ class MapArg:
 class unmapped:  # noqa: N801 - reads like a function at the call site
     """Pass ``value`` whole to every child of a ``task.map`` call.
 
+    Parameters
+    ----------
+    value : object
+        A constant, a parameter or a task handle (a list too), given to every child.
+
     Examples
     --------
     >>> from taskflow import flow, task, unmapped
@@ -106,7 +111,23 @@ class unmapped:  # noqa: N801 - reads like a function at the call site
 
 
 class flatten:  # noqa: N801
-    """Map over the concatenation of a list of lists: ``task.map(flatten(h))``."""
+    """Map over the concatenation of a list of lists: ``task.map(flatten(h))``.
+
+    Parameters
+    ----------
+    value : Handle or list of lists
+        A task returning a list of lists, a mapped task whose children return
+        lists, or a constant list of lists.
+
+    Examples
+    --------
+    >>> from taskflow import task, flatten
+    >>> @task
+    ... def double(x):
+    ...     return 2 * x
+    >>> double.map(flatten([[1, 2], [3]]))  # outside a flow: computed here
+    [2, 4, 6]
+    """
 
     __slots__ = ("value",)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskflow.config import run_url
 from taskflow.exceptions import FlowRunError
 from taskflow.states import State
 
@@ -39,6 +40,13 @@ class RunnableFlow(Protocol):
 
 def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
     """The taskflow page next to a Dask dashboard link (``.../status``).
+
+    Parameters
+    ----------
+    dashboard_link : str or None
+        Dask's dashboard link, e.g. ``client.dashboard_link``.
+    run_id : str, optional
+        A flow run: its page rather than the list of runs.
 
     Examples
     --------
@@ -71,6 +79,14 @@ class FlowRun:
     dashboard_link : str or None
         Where to watch the run in the Dask dashboard (Dask's status page); see
         also :attr:`run_page`.
+
+    Examples
+    --------
+    >>> run = etl.run(n=100)  # doctest: +SKIP
+    >>> run.state, run.result()  # doctest: +SKIP
+    (Success(message='1 reference task finished'), 4950)
+    >>> run.task_states["extract"].attempts  # doctest: +SKIP
+    1
     """
 
     def __init__(
@@ -96,12 +112,15 @@ class FlowRun:
 
     @property
     def run_page(self) -> str | None:
-        """This run's taskflow page on the Dask dashboard (``.../taskflow/run/<run_id>``).
+        """This run's page: on the taskflow server when ``taskflow.server.url`` is set
+        (``<url>/runs/<run_id>``, there as long as the history is), else on the Dask
+        dashboard (``.../taskflow/run/<run_id>``).
 
-        None when the run had no dashboard (LocalExecutor).  The page is there when
-        the scheduler has the taskflow plugin, which DaskExecutor installs.
+        None when neither is known (LocalExecutor, no server).  The dashboard page is
+        there while the scheduler runs, when it has the taskflow plugin, which
+        DaskExecutor installs.
         """
-        return page_link(self.dashboard_link, self.run_id)
+        return run_url(self.run_id) or page_link(self.dashboard_link, self.run_id)
 
     def result(self) -> Any:
         """The flow's return value; raises :class:`FlowRunError` if the run did not succeed."""

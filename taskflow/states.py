@@ -51,7 +51,17 @@ __all__ = [
 
 
 class StateType(str, enum.Enum):
-    """The closed set of state types."""
+    """The closed set of state types.
+
+    See :class:`State` for what each one counts as (finished, successful, failed).
+
+    Examples
+    --------
+    >>> StateType("TRIGGER_FAILED").label
+    'TriggerFailed'
+    >>> [t.value for t in StateType][:3]
+    ['PENDING', 'RUNNING', 'RETRYING']
+    """
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"

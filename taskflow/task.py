@@ -50,6 +50,24 @@ class Task(Generic[P, R]):
 
     Usually made with :func:`task`.  See there for the options.
 
+    Parameters
+    ----------
+    fn : callable
+        The function to run.
+    **options
+        ``name``, ``retries``, ``retry_delay``, ``retry_on``, ``timeout``,
+        ``trigger``, ``tags``, ``resources``, ``priority``, ``checkpoint``,
+        ``target``, ``serializer``, ``cache_key_fn``, ``cache_for``, ``persist``: see
+        :func:`task`.
+
+    Examples
+    --------
+    >>> def add(x, y):
+    ...     return x + y
+    >>> plus = Task(add, name="plus", retries=1)
+    >>> plus.name, plus.retries, plus(1, 2)
+    ('plus', 1, 3)
+
     Attributes
     ----------
     fn : callable

@@ -33,27 +33,97 @@ __all__ = [
 
 
 def all_successful(upstream: Sequence[State]) -> bool:
-    """Run when every upstream succeeded (the default)."""
+    """Run when every upstream succeeded (the default).
+
+    Parameters
+    ----------
+    upstream : sequence of State
+        The final states of the task's upstreams.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ok, bad, skipped = (State(StateType.SUCCESS), State(StateType.FAILED),
+    ...                     State(StateType.SKIPPED))
+    >>> all_successful([ok, State(StateType.CACHED)]), all_successful([ok, skipped])
+    (True, False)
+    """
     return all(s.is_successful() for s in upstream)
 
 
 def all_failed(upstream: Sequence[State]) -> bool:
-    """Run when every upstream failed."""
+    """Run when every upstream failed.
+
+    Parameters
+    ----------
+    upstream : sequence of State
+        The final states of the task's upstreams.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ok, bad, skipped = (State(StateType.SUCCESS), State(StateType.FAILED),
+    ...                     State(StateType.SKIPPED))
+    >>> all_failed([bad, State(StateType.TIMED_OUT)]), all_failed([bad, ok])
+    (True, False)
+    """
     return all(s.is_failed() for s in upstream)
 
 
 def any_successful(upstream: Sequence[State]) -> bool:
-    """Run when at least one upstream succeeded (or there are none)."""
+    """Run when at least one upstream succeeded (or there are none).
+
+    Parameters
+    ----------
+    upstream : sequence of State
+        The final states of the task's upstreams.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ok, bad, skipped = (State(StateType.SUCCESS), State(StateType.FAILED),
+    ...                     State(StateType.SKIPPED))
+    >>> any_successful([bad, ok]), any_successful([bad, skipped]), any_successful([])
+    (True, False, True)
+    """
     return not upstream or any(s.is_successful() for s in upstream)
 
 
 def any_failed(upstream: Sequence[State]) -> bool:
-    """Run when at least one upstream failed."""
+    """Run when at least one upstream failed.
+
+    Parameters
+    ----------
+    upstream : sequence of State
+        The final states of the task's upstreams.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ok, bad, skipped = (State(StateType.SUCCESS), State(StateType.FAILED),
+    ...                     State(StateType.SKIPPED))
+    >>> any_failed([ok, bad]), any_failed([ok, skipped])
+    (True, False)
+    """
     return any(s.is_failed() for s in upstream)
 
 
 def all_finished(upstream: Sequence[State]) -> bool:
-    """Run whatever the upstreams ended as."""
+    """Run whatever the upstreams ended as.
+
+    Parameters
+    ----------
+    upstream : sequence of State
+        The final states of the task's upstreams.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ok, bad, skipped = (State(StateType.SUCCESS), State(StateType.FAILED),
+    ...                     State(StateType.SKIPPED))
+    >>> all_finished([ok, bad, skipped])
+    True
+    """
     return True
 
 

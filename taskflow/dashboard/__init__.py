@@ -51,6 +51,20 @@ def dask_setup(scheduler: Any) -> None:
 
     Adds the :class:`~taskflow.dashboard.plugin.TaskflowDashboard` plugin; the
     scheduler starts it (and so serves the page) once it is up.
+
+    Parameters
+    ----------
+    scheduler : distributed.Scheduler
+        The scheduler being started (Dask passes it).
+
+    Examples
+    --------
+    On the command line::
+
+        dask scheduler --preload taskflow.dashboard
+
+    >>> from distributed import Scheduler
+    >>> dask_setup(Scheduler())  # doctest: +SKIP
     """
     from distributed import Scheduler
 

@@ -49,6 +49,17 @@ def install(client: Client) -> bool:
     """Make sure ``client``'s scheduler serves the taskflow page; True when it does.
 
     Registers the plugin once per client; later calls answer from memory.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the scheduler (taskflow must be importable there).
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> install(Client("tcp://127.0.0.1:8786"))  # doctest: +SKIP
+    True
     """
     with _lock:
         known = _installed.get(client)
@@ -87,6 +98,21 @@ class RunAnnouncer:
     Use :meth:`start` before submitting anything, :meth:`forward` for each of
     the plan's client-side events, and :meth:`finished` once the executor is
     done.  A disabled announcer (no page) does nothing.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client the run is submitted through.
+    plan : Plan
+        The run's plan.
+    enabled : bool
+        Whether the scheduler has the page (see :meth:`start`).
+
+    Examples
+    --------
+    >>> announcer = RunAnnouncer.start(client, plan)  # doctest: +SKIP
+    >>> announcer.forward(event)  # each client-side event of the plan  # doctest: +SKIP
+    >>> announcer.finished(outcome)  # doctest: +SKIP
     """
 
     def __init__(self, client: Client, plan: Plan, enabled: bool) -> None:

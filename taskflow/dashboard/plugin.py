@@ -56,6 +56,11 @@ class TaskflowDashboard(SchedulerPlugin):
         Event topics to watch (default ``[taskflow.events.topic]``).
     refresh : str or float, optional
         How often an open page refreshes (default ``taskflow.dashboard.refresh``).
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> Client("tcp://127.0.0.1:8786").register_plugin(TaskflowDashboard(max_runs=20))  # doctest: +SKIP
     """
 
     name = PLUGIN_NAME

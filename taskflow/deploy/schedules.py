@@ -70,7 +70,15 @@ _CRON_HELP = ("use 5 fields (minute hour day-of-month month day-of-week) like '*
 
 
 class ScheduleError(TaskflowError, ValueError):
-    """A schedule cannot be built: a bad cron expression, timezone, interval or bounds."""
+    """A schedule cannot be built: a bad cron expression, timezone, interval or bounds.
+
+    Examples
+    --------
+    >>> CronSchedule("61 * * * *")
+    Traceback (most recent call last):
+    ...
+    taskflow.deploy.schedules.ScheduleError: ...
+    """
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -79,7 +87,16 @@ class Schedule(ABC):
 
     Subclasses provide ``_forward`` (due times after a moment, ascending) and
     ``_backward`` (due times at or before a moment, descending).  Both respect
-    ``start`` and ignore ``end``.
+    ``start`` and ignore ``end``.  The two kinds are :class:`IntervalSchedule` and
+    :class:`CronSchedule`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> s: Schedule = IntervalSchedule("1h")
+    >>> start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, 3, tzinfo=timezone.utc)
+    >>> [t.hour for t in s.due_between(start, end)]
+    [1, 2, 3]
     """
 
     start: datetime | None
@@ -269,6 +286,17 @@ def parse_schedule(cron: str | None = None, every: str | None = None,
                    timezone: str | None = None,
                    parameters: Mapping[str, Any] | None = None) -> Schedule:
     """Build a schedule from command line options: exactly one of ``cron`` or ``every``.
+
+    Parameters
+    ----------
+    cron : str, optional
+        A cron expression (``--cron``).
+    every : str, optional
+        An interval such as ``15m`` (``--every``).
+    timezone : str, optional
+        The IANA time zone of ``cron`` (default UTC); not allowed with ``every``.
+    parameters : dict, optional
+        Parameter values of the runs the schedule starts.
 
     Examples
     --------

@@ -40,6 +40,11 @@ class Outcome:
         the client disconnected), if it did: every task run that had not
         reported its end is CRASHED with this reason, and so is the flow run
         (:func:`taskflow.engine.transitions.flow_state`).
+
+    Examples
+    --------
+    >>> Outcome(values={"total-abc": 45})
+    Outcome(values={'total-abc': 45}, lost={}, cancelled=None, crashed=None)
     """
 
     values: dict[Key, Any] = field(default_factory=dict)
@@ -93,7 +98,17 @@ class Cancellations:
 
 
 class Executor(ABC):
-    """Runs plans.  Subclasses implement :meth:`execute`."""
+    """Runs plans.  Subclasses implement :meth:`execute`.
+
+    An executor is a context manager: leaving the block calls :meth:`close`.
+
+    Examples
+    --------
+    >>> from taskflow.executors import LocalExecutor
+    >>> with LocalExecutor() as ex:
+    ...     ex.dashboard_link is None
+    True
+    """
 
     @abstractmethod
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:

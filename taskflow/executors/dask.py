@@ -516,6 +516,11 @@ def default_executor() -> DaskExecutor:
     ``cluster-kwargs`` and ``adapt``); otherwise it starts an embedded
     LocalCluster.  The cluster is reused by every later run in this process with
     the same settings, and closed when the process exits.
+
+    Examples
+    --------
+    >>> default_executor() is default_executor()  # doctest: +SKIP
+    True
     """
     settings = {k: config.get(f"executor.{k}")
                 for k in ("address", "cluster-class", "cluster-kwargs", "adapt")}

@@ -68,6 +68,15 @@ def get_dask_client() -> Client:
 
     Note: a task with a ``timeout`` runs its function in a helper thread, which
     cannot leave the thread pool; such a task keeps its worker thread while it waits.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from taskflow import task, get_dask_client
+    >>> @task
+    ... def total_of_ones(n: int) -> float:
+    ...     x = da.ones(n, chunks=n // 4)
+    ...     return float(get_dask_client().compute(x.sum()).result())
     """
     try:
         get_worker()

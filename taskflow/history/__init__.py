@@ -63,6 +63,12 @@ def open_history(url: str | None = None, *, stale_after: float | str | None = No
         Default: ``taskflow.history.url``, else the SQLite file of :func:`default_url`.
     stale_after : float or str, optional
         Default: ``taskflow.history.stale-after``.
+
+    Examples
+    --------
+    >>> with open_history("sqlite:///:memory:") as history:
+    ...     history.runs()
+    []
     """
     from taskflow.history.store import HistoryStore
 

@@ -25,11 +25,30 @@ __all__ = ["FlowRunRecord", "HistoryError", "LogRecord", "TaskRunRecord", "Unkno
 
 
 class HistoryError(TaskflowError):
-    """The run history cannot be opened, read or written."""
+    """The run history cannot be opened, read or written.
+
+    Examples
+    --------
+    >>> from taskflow.history import open_history
+    >>> open_history("nosuchdb://x")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.history.records.HistoryError: ...
+    """
 
 
 class UnknownRunError(HistoryError, LookupError):
-    """No flow run (or more than one) in the history matches a run id or prefix."""
+    """No flow run (or more than one) in the history matches a run id or prefix.
+
+    Examples
+    --------
+    >>> from taskflow.history import open_history
+    >>> with open_history() as history:  # doctest: +SKIP
+    ...     history.get_run("0000")
+    Traceback (most recent call last):
+    ...
+    taskflow.history.records.UnknownRunError: ...
+    """
 
 
 def _duration(started: float | None, ended: float | None) -> float | None:
@@ -64,6 +83,17 @@ class FlowRunRecord:
         The machine of the process that ran the flow.
     pid : int or None
         That process's id.
+    graph : str or None
+        The flow's graph as JSON (``nodes``: name, task, mapped; ``edges``:
+        ``[upstream, downstream, "data" | "order"]``; ``reference``); :attr:`graph_dict`
+        decodes it.  None in runs recorded before it was kept.
+
+    Examples
+    --------
+    >>> r = FlowRunRecord("3f2a" * 8, "etl", parameters='{"n": 10}', state="SUCCESS",
+    ...                   started_at=10.0, ended_at=12.5)
+    >>> r.params, r.duration
+    ({'n': 10}, 2.5)
     """
 
     id: str
@@ -79,6 +109,15 @@ class FlowRunRecord:
     dashboard_link: str | None = None
     host: str | None = None
     pid: int | None = None
+    graph: str | None = None
+
+    @property
+    def graph_dict(self) -> dict[str, Any]:
+        """The graph, decoded (empty lists when unknown)."""
+        value = json.loads(self.graph) if self.graph else {}
+        value = value if isinstance(value, dict) else {}
+        return {"nodes": list(value.get("nodes") or []), "edges": list(value.get("edges") or []),
+                "reference": list(value.get("reference") or [])}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -118,6 +157,12 @@ class TaskRunRecord:
         On failure, the formatted traceback.
     result_location : str or None
         Where the result was persisted, when it was (checkpoints).
+
+    Examples
+    --------
+    >>> t = TaskRunRecord("3f2a" * 8, "load[3]", map_index=3, state="FAILED", attempts=2)
+    >>> t.name, t.state, t.attempts
+    ('load[3]', 'FAILED', 2)
     """
 
     run_id: str
@@ -158,6 +203,14 @@ class LogRecord:
         When the record was made.
     worker : str
         Where it was made, when known.
+
+    Examples
+    --------
+    >>> import logging
+    >>> rec = LogRecord("3f2a" * 8, "total", logging.INFO, "taskflow.task_runs",
+    ...                 "summing 100 numbers", created=0.0)
+    >>> logging.getLevelName(rec.level), rec.message
+    ('INFO', 'summing 100 numbers')
     """
 
     run_id: str

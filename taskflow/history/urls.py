@@ -29,10 +29,27 @@ def data_dir() -> str:
 
 
 def default_url() -> str:
-    """The URL of the default history: ``sqlite:///<data dir>/history.db``."""
+    """The URL of the default history: ``sqlite:///<data dir>/history.db``.
+
+    Examples
+    --------
+    >>> default_url()  # doctest: +SKIP
+    'sqlite:////home/me/.local/share/taskflow/history.db'
+    """
     return "sqlite:///" + os.path.join(data_dir(), "history.db")
 
 
 def resolve_url(url: str | None = None) -> str:
-    """``url`` if given, else ``taskflow.history.url``, else :func:`default_url`."""
+    """``url`` if given, else ``taskflow.history.url``, else :func:`default_url`.
+
+    Parameters
+    ----------
+    url : str, optional
+        An SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``).
+
+    Examples
+    --------
+    >>> resolve_url("postgresql://taskflow@db/taskflow")
+    'postgresql://taskflow@db/taskflow'
+    """
     return url or config.get("history.url") or default_url()

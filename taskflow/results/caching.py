@@ -43,7 +43,30 @@ logger = logging.getLogger("taskflow.results")
 
 @dataclass(frozen=True)
 class CacheContext:
-    """What a cache key function knows besides the inputs."""
+    """What a cache key function knows besides the inputs.
+
+    Attributes
+    ----------
+    task : Task
+        The task about to run.
+    task_run_name : str
+        Its run's name (``load``, ``load[3]``...).
+    flow_name, run_id : str
+        The flow run it belongs to.
+    map_index : int or None
+        The child's index, for a mapped task.
+
+    Examples
+    --------
+    >>> from taskflow import task
+    >>> @task
+    ... def load(day):
+    ...     return day
+    >>> def per_day(ctx: CacheContext, inputs: dict) -> str:
+    ...     return f"{ctx.task.name}-{inputs['day']}"
+    >>> per_day(CacheContext(load, "load", "etl", "r1"), {"day": "2026-12-01"})
+    'load-2026-12-01'
+    """
 
     task: Task[..., Any]
     task_run_name: str
@@ -70,6 +93,24 @@ def task_input_hash(context: CacheContext, inputs: dict[str, Any]) -> str | None
     Inputs are hashed with ``dask.base.tokenize`` (deterministically: numpy
     arrays and pandas objects by content).  Inputs that cannot be hashed
     deterministically give None, so the task runs and nothing is cached.
+
+    Parameters
+    ----------
+    context : CacheContext
+        The task run about to start.
+    inputs : dict
+        Its arguments by parameter name, defaults included.
+
+    Examples
+    --------
+    >>> from datetime import timedelta
+    >>> from taskflow import task
+    >>> @task(cache_key_fn=task_input_hash, cache_for=timedelta(hours=6))
+    ... def fetch(url: str) -> str:
+    ...     return url.upper()
+    >>> ctx = CacheContext(fetch, "fetch", "etl", "r1")
+    >>> len(task_input_hash(ctx, {"url": "a"}))
+    32
     """
     try:
         source = _source(context.task.fn)

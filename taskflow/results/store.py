@@ -132,6 +132,15 @@ class ResultStore:
     -----
     A store without a signing key (``taskflow.results.signing-key``) must be
     trusted: loading a pickle runs code.
+
+    Examples
+    --------
+    >>> store = ResultStore("memory://doc-store-class", serializer="json")
+    >>> url = store.write("runs/a.json", [1, 2])
+    >>> url, store.load("runs/a.json")
+    ('memory://doc-store-class/runs/a.json', [1, 2])
+    >>> @flow(result_store=store)  # doctest: +SKIP
+    ... def etl(): ...
     """
 
     def __init__(
@@ -450,6 +459,23 @@ class Persisted:
     It is small (store URL, path, serializer) so Dask moves it cheaply; the
     worker-side runner of a task that needs the value calls :meth:`load` on its
     own worker.  Nothing loads it otherwise.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The store the result lives in.
+    path : str
+        Its path inside the store.
+    serializer : object
+        The serializer that reads it.
+
+    Examples
+    --------
+    >>> store = ResultStore("memory://doc-persisted", serializer="json")
+    >>> _ = store.write("t.json", {"n": 1})
+    >>> ref = Persisted(store, "t.json", store.serializer)
+    >>> ref, ref.load()
+    (Persisted('memory://doc-persisted/t.json'), {'n': 1})
     """
 
     __slots__ = ("path", "serializer", "store")
@@ -481,7 +507,18 @@ class Persisted:
 
 
 def as_store(value: str | ResultStore) -> ResultStore:
-    """A ResultStore from a URL string (or the store itself)."""
+    """A ResultStore from a URL string (or the store itself).
+
+    Parameters
+    ----------
+    value : str or ResultStore
+        A URL such as ``s3://bucket/prefix``, or a store.
+
+    Examples
+    --------
+    >>> as_store("memory://doc-as-store")
+    ResultStore('memory://doc-as-store', serializer='pickle')
+    """
     if isinstance(value, ResultStore):
         return value
     if isinstance(value, str):
@@ -490,6 +527,22 @@ def as_store(value: str | ResultStore) -> ResultStore:
 
 
 def load_url(url: str, serializer: Any = "pickle", storage_options: dict[str, Any] | None = None) -> Any:
-    """Load one result file by its URL (a ``result_location``), checking its frame."""
+    """Load one result file by its URL (a ``result_location``), checking its frame.
+
+    Parameters
+    ----------
+    url : str
+        The file's URL, e.g. a task state's ``result_location``.
+    serializer : str or object
+        The serializer it was written with (default ``pickle``).
+    storage_options : dict, optional
+        fsspec options for the URL's filesystem.
+
+    Examples
+    --------
+    >>> url = ResultStore("memory://doc-load-url", serializer="json").write("a.json", [1])
+    >>> load_url(url, serializer="json")
+    [1]
+    """
     parent, _, name = url.rstrip("/").rpartition("/")
     return ResultStore(parent, serializer, storage_options).load(name)
