@@ -7,7 +7,7 @@ are emitted into this process's logging.  When the executor returns, every task
 run has reported its final state; keys the executor lost (a worker that kept
 dying) become CRASHED, and the tasks that could not run because of them
 TRIGGER_FAILED.  When the run's infrastructure went away (the scheduler was
-lost: :attr:`Outcome.crashed`), every unfinished task run and the flow run end
+lost: :attr:`~taskflow.executors.base.Outcome.crashed`), every unfinished task run and the flow run end
 CRASHED with that reason.  Otherwise the flow run's State follows from its
 reference tasks (the terminal ones).
 """
