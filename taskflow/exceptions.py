@@ -26,6 +26,8 @@ __all__ = [
     "TaskflowError",
     "TaskTimeoutError",
     "UnpicklableTaskError",
+    "LocalStoreWarning",
+    "ResourcesUnavailableError",
     "WorkerMismatchError",
 ]
 
@@ -168,6 +170,14 @@ class WorkerMismatchError(TaskflowError, RuntimeError):
     ...
     taskflow.exceptions.WorkerMismatchError: 1 Dask worker(s) cannot run taskflow tasks from this process: worker tcp://...: Python 3.12 on the worker, 3.11 here. ...
     """
+
+
+class ResourcesUnavailableError(TaskflowError, RuntimeError):
+    """A task asks for worker resources (``resources={"GPU": 1}``) no worker offers."""
+
+
+class LocalStoreWarning(UserWarning):
+    """A ``file://`` result store is used by Dask workers on other hosts than this one."""
 
 
 class TaskTimeoutError(TaskflowError, TimeoutError):

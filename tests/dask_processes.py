@@ -30,18 +30,26 @@ START_TIMEOUT = 60
 
 
 def spawn(args: list[str], log_path: str, env: Mapping[str, str] | None = None,
-          pythonpath: list[str] | None = None, cwd: str = ROOT) -> subprocess.Popen:
+          pythonpath: list[str] | None = None, cwd: str = ROOT,
+          hostname: str | None = None) -> subprocess.Popen:
     """Start ``python -m dask ARGS`` in its own process group, output to ``log_path``.
 
     ``python -m`` puts ``cwd`` first on ``sys.path``, before ``pythonpath``.
+    With ``hostname`` (as root), the process runs in its own UTS namespace
+    under that host name: a worker that looks like another machine while it
+    shares this one's filesystem.
     """
     full = dict(os.environ)
     full.update(env or {})
     paths = [*(pythonpath or []), ROOT, full.get("PYTHONPATH", "")]
     full["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    command = [sys.executable, "-m", "dask", *args]
+    if hostname is not None:
+        command = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname,
+                   *command]
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "dask", *args],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full,
@@ -114,10 +122,11 @@ class DaskProcesses:
                 time.sleep(0.02)
 
     def worker(self, address: str, *args: str, env: Mapping[str, str] | None = None,
-               pythonpath: list[str] | None = None) -> subprocess.Popen:
-        """Start ``dask worker ADDRESS`` on 127.0.0.1 (no dashboard)."""
+               pythonpath: list[str] | None = None,
+               hostname: str | None = None) -> subprocess.Popen:
+        """Start ``dask worker ADDRESS`` on 127.0.0.1 (no dashboard), under ``hostname`` if given."""
         proc = spawn(["worker", "--host", "127.0.0.1", "--no-dashboard", *args, address],
-                     self._log("worker"), env, pythonpath, cwd=self.directory)
+                     self._log("worker"), env, pythonpath, cwd=self.directory, hostname=hostname)
         self.procs.append(proc)
         return proc
 

@@ -11,7 +11,7 @@ import os
 import dask
 import pytest
 
-from taskflow import Flow, StateType
+from taskflow import Flow, StateType, TaskflowError
 from taskflow.executors import DaskExecutor, LocalExecutor
 from taskflow.results import ResultStore, ResultStoreError
 from tests import result_flows as rf
@@ -232,7 +232,12 @@ def test_an_s3_endpoint_going_away_mid_run_fails_the_affected_tasks_after_their_
     assert states["before_outage"].result_location
     after = states["after_outage"]
     assert after.type is StateType.FAILED and after.attempts == 2  # retries=1
+    # the error speaks taskflow: what the store is, which file, and the cause
+    assert f"result store s3://{doomed_s3['bucket']}/runs: could not write" in after.message
     assert "Could not connect to the endpoint URL" in after.message
+    assert isinstance(after.exception, ResultStoreError), after.exception
+    assert isinstance(after.exception, TaskflowError)
+    assert after.exception.url == f"s3://{doomed_s3['bucket']}/runs"
     assert ran(counts, "after_outage") == 2
     assert states["downstream_of_outage"].type is StateType.TRIGGER_FAILED
     assert run.state.type is StateType.FAILED

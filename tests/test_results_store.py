@@ -211,7 +211,7 @@ def test_a_temporary_file_left_by_a_dead_writer_is_removed_by_the_next_write(tmp
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     pid = int(dead.stdout)
-    from taskflow.results.store import _HOST, _TMP
+    from taskflow.results.local import _HOST, TMP as _TMP
 
     (tmp_path / "d").mkdir()
     stray = tmp_path / "d" / f".x{_TMP}{pid}-abcd1234@{_HOST}"
@@ -225,7 +225,7 @@ def test_a_temporary_file_left_by_a_dead_writer_is_removed_by_the_next_write(tmp
 
 def test_a_temporary_file_of_a_live_writer_is_left_alone(tmp_path):
     store = ResultStore(f"file://{tmp_path}")
-    from taskflow.results.store import _HOST, _TMP
+    from taskflow.results.local import _HOST, TMP as _TMP
 
     (tmp_path / "d").mkdir()
     busy = tmp_path / "d" / f".x{_TMP}{os.getppid()}-abcd1234@{_HOST}"
@@ -289,3 +289,34 @@ def test_fsync_follows_the_config_unless_given(tmp_path):
     with dask.config.set({"taskflow.results.fsync": True}):
         assert ResultStore(f"file://{tmp_path}").fsync is True
         assert ResultStore(f"file://{tmp_path}", fsync=False).fsync is False
+
+
+def test_temporary_files_left_by_killed_writes_are_removed_by_the_next_run_using_the_store(
+    tmp_path, counts
+):
+    import time
+
+    import dask
+
+    from taskflow.executors import LocalExecutor
+    from taskflow.results.local import _HOST, TMP
+    from tests import result_flows as rf
+    from tests.polling import wait_for
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    deep = tmp_path / "store" / "some-flow" / "run" / "deep"
+    deep.mkdir(parents=True)
+    gone = deep / f".a.pkl{TMP}{int(dead.stdout)}-abcd1234@{_HOST}"  # its writer is dead
+    old = deep / f".b.pkl{TMP}1-abcd1234@elsewhere"  # another host, untouched for 2 hours
+    fresh = deep / f".c.pkl{TMP}1-abcd1234@elsewhere"  # another host, being written
+    for f in (gone, old, fresh):
+        f.write_bytes(b"half a result")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+
+    with dask.config.set({"taskflow.results.store": f"file://{tmp_path}/store"}):
+        run = rf.all_checkpointed.run(n=2, counts=counts, executor=LocalExecutor())
+    assert run.state.is_successful(), run.state
+    wait_for(lambda: not gone.exists() and not old.exists(), 20,  # the sweep runs apart
+             "the stray temporary files to be removed")
+    assert fresh.exists()

@@ -146,3 +146,12 @@ def test_a_mapped_parent_fails_when_any_child_neither_succeeded_nor_was_skipped(
     assert mapped_parent(["CACHED", "SKIPPED"])[0] is StateType.SUCCESS
     assert mapped_parent([StateType.SUCCESS, StateType.CANCELLED]) == (
         StateType.FAILED, "1 of 2 mapped children did not succeed")
+
+
+def test_a_flow_run_whose_infrastructure_went_away_is_crashed_whatever_its_tasks_reached():
+    reason = "the connection to the Dask scheduler at tcp://10.0.0.5:8786 was lost"
+    for reference in ({"a": State(StateType.SUCCESS)}, {"a": State(StateType.FAILED)}, {}):
+        state = flow_state(reference, started_at=1.0, now=2.0, crashed=reason)
+        assert state.type is StateType.CRASHED and state.message == reason
+        assert (state.started_at, state.ended_at) == (1.0, 2.0)
+    assert flow_state({"a": State(StateType.SUCCESS)}).type is StateType.SUCCESS

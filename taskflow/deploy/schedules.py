@@ -52,7 +52,7 @@ from itertools import islice, takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterError, croniter
+from croniter import croniter  # its errors are ValueErrors (CroniterError is not exported by every allowed version)
 from dask.utils import parse_timedelta
 
 from taskflow.exceptions import TaskflowError
@@ -276,7 +276,7 @@ class CronSchedule(Schedule):
         while True:
             try:
                 t = (it.get_next if forward else it.get_prev)(datetime).astimezone(tz)
-            except (CroniterError, ValueError, OverflowError):  # out of datetime's range
+            except (ValueError, OverflowError):  # out of datetime's range
                 return
             if not (fixed_hour and _repeated_wall_time(t, tz)):
                 yield t
@@ -368,7 +368,7 @@ def _cron(expr: str, tz: ZoneInfo) -> str:
                             expr=expr)
     try:
         croniter(" ".join(fields), datetime(2000, 1, 1, tzinfo=tz)).get_next(datetime)
-    except (CroniterError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         reason = ("it never fires" if "find next date" in str(e) else
                   "unknown alias (known: @hourly, @daily, @midnight, @weekly, @monthly, "
                   "@yearly)" if expr.startswith("@") else str(e))

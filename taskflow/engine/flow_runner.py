@@ -5,8 +5,10 @@ This is the client side.  It knows the executor interface only
 events arrive through :meth:`StateCollector.on_event` and log records from workers
 are emitted into this process's logging.  When the executor returns, every task
 run has reported its final state; keys the executor lost (a worker that kept
-dying, a scheduler that went away) become CRASHED, and the tasks that could not
-run because of them TRIGGER_FAILED.  The flow run's State follows from its
+dying) become CRASHED, and the tasks that could not run because of them
+TRIGGER_FAILED.  When the run's infrastructure went away (the scheduler was
+lost: :attr:`~taskflow.executors.base.Outcome.crashed`), every unfinished task run and the flow run end
+CRASHED with that reason.  Otherwise the flow run's State follows from its
 reference tasks (the terminal ones).
 """
 from __future__ import annotations
@@ -73,6 +75,10 @@ def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dic
         lost_up = [u for u in ups if u in filled]
         if outcome.cancelled:
             states[name] = transitions.cancelled(outcome.cancelled)
+        elif outcome.crashed:  # the scheduler went away: nothing unfinished got to run
+            states[name] = transitions.crashed(outcome.crashed).replace(
+                attempts=states[name].attempts if name in states else 0
+            )
         elif lost_up:
             states[name] = State(
                 StateType.TRIGGER_FAILED,
@@ -158,7 +164,7 @@ def run_flow(
         for node_name, names in plan.reference().items()
         for name in names or [node_name]  # an empty map stands for itself
     }
-    state = transitions.flow_state(reference, started_at=started)
+    state = transitions.flow_state(reference, started_at=started, crashed=outcome.crashed)
     if outcome.cancelled and any(s.type is StateType.CANCELLED for s in task_states.values()):
         state = transitions.cancelled(outcome.cancelled).replace(started_at=started)
     if state.is_successful():

@@ -4,7 +4,9 @@ The task runner calls these around a task run that has a
 :class:`~taskflow.results.policy.PersistSpec` (none of them runs otherwise):
 
 * :func:`find_stored` -- before anything else: a result persisted by the run
-  being resumed, or an existing target, makes the run CACHED;
+  being resumed, or an existing target, makes the run CACHED -- when its file
+  passes its check (length, checksum, signature); a file that fails is a miss,
+  with a warning naming it and why, and the task runs again;
 * :func:`load_upstream` -- upstream keys of CACHED tasks hold
   :class:`~taskflow.results.Persisted` references; the values are loaded here,
   on this worker, only because this task is about to run and needs them;
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from taskflow.engine.collections import Collections, LocalCollections, is_collection
 from taskflow.engine.steps import Group
 from taskflow.results import datasets, manifests
+from taskflow.logs import get_run_logger
 from taskflow.results.caching import CacheContext, bound_inputs
-from taskflow.results.errors import SerializationError
+from taskflow.results.errors import ResultError, SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path
 from taskflow.results.serializers import dumps_parts, extension, serializer_name
 from taskflow.results.store import Persisted
@@ -60,14 +63,34 @@ def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str,
     return StoredResult(state, ref)
 
 
+def _trusted(spec: TaskRunSpec, p: PersistSpec, path: str) -> bool:
+    """May the stored result at ``path`` stand in for this run?  Warn when not.
+
+    A file that fails its check (truncated, corrupted, unsigned or wrongly
+    signed in a signed store, written by another serializer) is a cache miss:
+    this task is computed again, and its new result replaces the file where it
+    writes to the same place.  Nothing reads the bad bytes, no code in them runs.
+    """
+    why = p.store.verify(path, p.serializer)
+    if why is None:
+        return True
+    get_run_logger().warning("task %r: not using its stored result: %s; computing it again",
+                             spec.name, why)
+    return False
+
+
 def find_stored(spec: TaskRunSpec, p: PersistSpec) -> StoredResult | None:
-    """CACHED from the run being resumed, or from an existing target; else None."""
+    """CACHED from the run being resumed, or from an existing target; else None.
+
+    A stored file is used only when it passes its check (:func:`_trusted`); a
+    dataset (a collection's folder) when its completion marker is there.
+    """
     for path, why in ((p.resume, f"resumed from run {p.resumed_from}"), (p.target, "target exists")):
         if path is None:
             continue
         if datasets.complete(p.store, path):
             return _hit(spec, p, path, why, datasets.DATASET)
-        if p.store.exists(path):
+        if p.store.exists(path) and _trusted(spec, p, path):
             return _hit(spec, p, path, why)
     return None
 
@@ -97,14 +120,20 @@ def cache_lookup(
         return None, None
     path = cache_path(p.cache_dir, str(key), extension(p.serializer))
     found, serializer = path, None
-    header = p.store.header(path)
+    try:
+        header = p.store.header(path)
+    except ResultError as e:  # not even a header: a miss, like a failed check
+        header = None
+        get_run_logger().warning("task %r: not using its cache entry: %s; computing it again",
+                                 spec.name, e)
     if header is None:  # a collection is a dataset next to where a file would be
         for folder in datasets.candidates(path, extension(p.serializer)):
             header = p.store.header(f"{folder}/{datasets.MARKER}")
             if header is not None:
                 found, serializer = folder, datasets.DATASET
                 break
-    if header is not None and cache_hit(header.written_at, p.cache_for, time.time()):
+    if (header is not None and cache_hit(header.written_at, p.cache_for, time.time())
+            and (serializer is not None or _trusted(spec, p, path))):
         age = max(0.0, time.time() - header.written_at)
         return path, _hit(spec, p, found, f"cache hit (key {key}, written {age:.0f} s ago)",
                           serializer)

@@ -131,7 +131,13 @@ def run_task(
 
     persist = spec.persist
     if persist is not None:
-        hit = _find_stored(spec, persist)
+        token = set_current(  # warnings about a stored file reach the flow's logs
+            TaskRunContext(run.flow_name, run.run_id, spec.name, str(spec.key), 0, forward_logs)
+        )
+        try:
+            hit = _find_stored(spec, persist)
+        finally:
+            reset_current(token)
         if hit is not None:
             report(hit.state)
             return hit.ref

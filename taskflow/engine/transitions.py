@@ -11,7 +11,8 @@ for retries, a delay), so every rule is tested without a cluster:
   :class:`~taskflow.retries.RetryPolicy`, defined below the engine because it
   is a task option).
 * :func:`crashed` -- the worker died under the task and Dask gave up.
-* :func:`flow_state` -- a flow run's state from its reference tasks' states.
+* :func:`flow_state` -- a flow run's state from its reference tasks' states, or
+  CRASHED when the infrastructure running it went away.
 * :func:`mapped_parent` -- a mapped task's own end, from its children's.
 * :data:`ALLOWED` / :func:`check_transition` -- which changes of state are
   possible at all; the task runner refuses any other one.
@@ -234,11 +235,16 @@ def flow_state(
     started_at: float | None = None,
     now: float | None = None,
     result: Any = None,
+    crashed: str | None = None,
 ) -> State:
     """A flow run's state from its reference tasks' final states.
 
     SUCCESS when every reference task is successful or skipped, else FAILED with
-    a message naming the tasks that failed.
+    a message naming the tasks that failed.  With ``crashed`` (why the run's
+    infrastructure went away: its scheduler was lost, its client disconnected),
+    CRASHED with that reason, whatever the tasks had reached: the run did not
+    get to finish, so its outcome is not the tasks' fault.  This is the one place
+    a flow run's CRASHED is decided (``on_crashed`` hooks rely on it).
 
     Examples
     --------
@@ -246,8 +252,12 @@ def flow_state(
     <StateType.SUCCESS: 'SUCCESS'>
     >>> flow_state({"a": State(StateType.FAILED, message="boom")})
     Failed(message="task 'a' failed: boom")
+    >>> flow_state({"a": State(StateType.SUCCESS)}, crashed="lost the scheduler")
+    Crashed(message='lost the scheduler')
     """
     now = time.time() if now is None else now
+    if crashed is not None:
+        return State(StateType.CRASHED, message=crashed, started_at=started_at, ended_at=now)
     failed = {n: s for n, s in reference.items() if not (s.is_successful() or s.is_skipped())}
     if not failed:
         n = len(reference)

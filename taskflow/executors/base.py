@@ -34,17 +34,23 @@ class Outcome:
         scheduler gone...), each with a reason and, where known, the key at the
         origin of the loss.
     cancelled : str or None
-        Why the run was stopped early, if it was.
+        Why the run was stopped early (a user's cancel), if it was.
+    crashed : str or None
+        Why the run's infrastructure went away under it (the scheduler was lost,
+        the client disconnected), if it did: every task run that had not
+        reported its end is CRASHED with this reason, and so is the flow run
+        (:func:`taskflow.engine.transitions.flow_state`).
 
     Examples
     --------
     >>> Outcome(values={"total-abc": 45})
-    Outcome(values={'total-abc': 45}, lost={}, cancelled=None)
+    Outcome(values={'total-abc': 45}, lost={}, cancelled=None, crashed=None)
     """
 
     values: dict[Key, Any] = field(default_factory=dict)
     lost: dict[Key, tuple[str, Key | None]] = field(default_factory=dict)
-    cancelled: str | None = None  # why the run was stopped early, if it was
+    cancelled: str | None = None
+    crashed: str | None = None
 
 
 class Cancellations:

@@ -16,9 +16,11 @@ How a flow run goes through Dask:
    each event to the run it belongs to.  Events travel on the same ordered
    streams as task completions, so when the last key finishes every earlier
    event has arrived.
-4. **Losses.**  A key Dask could not compute (its workers kept dying, the
-   scheduler went away) is reported in :attr:`Outcome.lost` with the key at the
-   origin, which the flow runner turns into CRASHED states.
+4. **Losses.**  A key Dask could not compute (its workers kept dying, no worker
+   offered its resources in time) is reported in :attr:`Outcome.lost` with the
+   key at the origin, which the flow runner turns into CRASHED states.  A run
+   whose scheduler went away (or whose client was closed) returns with
+   :attr:`Outcome.crashed` set (:mod:`~taskflow.executors.dask_losses`).
 5. **Cancelling.**  :meth:`Executor.cancel` cancels a run's futures; the run
    returns with :attr:`Outcome.cancelled` set, its unfinished tasks CANCELLED.
 
@@ -30,6 +32,7 @@ what is checked before tasks are sent (pickling, imports, versions) is
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import uuid
@@ -40,7 +43,6 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, as_completed, span, wait
-from distributed.scheduler import KilledWorker
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
@@ -49,9 +51,16 @@ from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, 
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
-from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
-from taskflow.executors.dask_connect import connect
+from taskflow.executors.dask_checks import (
+    check_local_stores,
+    check_picklable,
+    check_resources,
+    check_versions,
+    check_workers_import,
+)
+from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_holds import Holds
+from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
@@ -176,6 +185,17 @@ class DaskExecutor(Executor):
         and to a cluster the executor starts.  Without it, Dask's own
         ``distributed.comm.tls`` configuration applies.
 
+    Notes
+    -----
+    Before tasks are sent, workers are checked: versions (refused on mismatch),
+    imports of task modules, resources (a task whose ``resources=`` no worker
+    offers is refused with :class:`~taskflow.ResourcesUnavailableError`, or on
+    an adaptive cluster waits at most ``taskflow.executor.resource-timeout``),
+    and a ``file://`` store used by workers on other hosts (a warning).  A run
+    whose scheduler goes away (or whose client is closed) returns CRASHED, its
+    unfinished tasks CRASHED naming the scheduler; resume it on a new cluster.
+    Use it as a context manager (or call :meth:`close`) to close what it started.
+
     Examples
     --------
     >>> from taskflow.executors import DaskExecutor
@@ -234,7 +254,12 @@ class DaskExecutor(Executor):
             self._address, self.cluster_class, self.cluster_kwargs, self.adapt_kwargs,
             self.client_kwargs, from_config=self._owns_client,
         )
+        _owned[client] = self._cluster  # closed at exit if the user does not
         return client
+
+    def _scales(self) -> bool:
+        """Can the cluster grow (adaptive scaling the executor started)?"""
+        return getattr(self._cluster, "_adaptive", None) is not None
 
     @property
     def address(self) -> str | None:
@@ -249,15 +274,28 @@ class DaskExecutor(Executor):
             return None
 
     def close(self) -> None:
-        """Close the client and cluster this executor started (not a given client)."""
+        """Close the client and cluster this executor started (not a given client).
+
+        The client goes first, then the cluster, so the client never tries to
+        reconnect to a scheduler being shut down.  Closing works in any order
+        with the user's own clusters, and after the scheduler died: no reconnect
+        tracebacks are printed (:func:`~taskflow.executors.dask_connect.close_client`).
+        An executor that was not closed is closed when the interpreter exits.
+        ``with DaskExecutor(...) as ex:`` closes it at the end of the block.
+        """
         with self._lock:
             if self._owns_client and self._client is not None:
-                self._client.close()
+                close_client(self._client)
+                _owned.pop(self._client, None)
                 self._client = None
                 self._router = None
             if self._cluster is not None:
-                self._cluster.close()
+                with contextlib.suppress(Exception):
+                    self._cluster.close()
                 self._cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
 
     # -- running ----------------------------------------------------------------
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
@@ -272,10 +310,12 @@ class DaskExecutor(Executor):
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, on_event)
             # workers batch their events: the last ones may still be on their way
-            # (or never will: cancelled, lost): ask the workers to send what they hold
+            # (or never will: cancelled, lost): ask the workers to send what they hold;
+            # none can come once the scheduler is gone
             names = {t.name for t in plan.tasks.values()}
-            bound = 1.0 if outcome.lost or outcome.cancelled else None
-            end_tracker.wait_flushed(client, plan.run.topic, plan.run.run_id, names, bound)
+            if not outcome.crashed:
+                bound = 1.0 if outcome.lost or outcome.cancelled else None
+                end_tracker.wait_flushed(client, plan.run.topic, plan.run.run_id, names, bound)
             return outcome
         finally:
             self.cancellations.finished(plan.run.run_id)
@@ -288,14 +328,17 @@ class DaskExecutor(Executor):
         kept: set[Any] = set()
         facts = as_completed()
         run_id = plan.run.run_id
+        address = client.scheduler.address  # named if the scheduler goes away
         self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
 
         def submit(batch: Batch) -> None:
             for event in batch.events:
                 on_event(event)
-            if not batch.steps or self.cancellations.reason(run_id):
+            if not batch.steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
             check_workers_import(client, check_picklable(batch.steps))
+            check_resources(client, batch.steps, scales=self._scales())
+            check_local_stores(client, batch.steps)
             later = plan.needed_later()
             wanted = []
             for step in batch.steps:
@@ -331,7 +374,7 @@ class DaskExecutor(Executor):
                 if future.status == "finished":
                     fact = future.result()
                 else:
-                    fact = StateMarker(crashed(_loss(future)[0]))
+                    fact = StateMarker(crashed(loss(future)[0]))
                 submit(plan.add_lengths({future.key: fact}))
             keep = [held[k] for k in kept]
             try:
@@ -339,14 +382,19 @@ class DaskExecutor(Executor):
             except CancelledError:  # distributed raises when a future it waits on is cancelled
                 if not self.cancellations.reason(run_id):
                     raise
-        except BaseException:
-            client.cancel(list(held.values()))
-            raise
-        lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
-        done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
-        with without_annotations():  # a returned collection is rebuilt here: no span warning
-            values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
-        values = _own_collections(client, values)
+            lost = {k: loss(held[k]) for k in kept if held[k].status != "finished"}
+            done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
+            with without_annotations():  # a returned collection is rebuilt here: no span warning
+                values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+            values = _own_collections(client, values)
+        except BaseException as e:
+            gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and scheduler_lost(client, e)
+            if not gone:
+                quietly(client.cancel, list(held.values()))
+                raise
+            return Outcome(crashed=gone_reason(client, address, run_id))
+        if scheduler_lost(client) and (lost or any(k not in values for k in plan.return_keys())):
+            return Outcome(crashed=gone_reason(client, address, run_id))  # it went near the end
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
@@ -383,19 +431,6 @@ def _own_collections(client: Client, values: dict[Any, Any]) -> dict[Any, Any]:
         return values
     with without_annotations():  # the run's span: dask-expr would warn when they are built
         return {k: client.persist(v) if is_collection(v) else v for k, v in values.items()}
-
-
-def _loss(future: Any) -> tuple[str, Any]:
-    if future.status == "cancelled":
-        return ("Dask cancelled it (the scheduler went away or the client disconnected)", None)
-    exc = future.exception()
-    if isinstance(exc, KilledWorker):
-        return (
-            f"the worker running it died and Dask gave up after {exc.allowed_failures + 1} "
-            f"attempts (last worker {exc.last_worker.address})",
-            exc.task,
-        )
-    return (f"Dask could not run it: {type(exc).__name__}: {exc}", None)
 
 
 def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
@@ -497,11 +532,20 @@ def default_executor() -> DaskExecutor:
         return ex
 
 
+# clients (and their clusters) executors started, until closed: what exit closes
+_owned: weakref.WeakKeyDictionary[Client, Any] = weakref.WeakKeyDictionary()
+
+
 @atexit.register
-def _close_defaults() -> None:
+def _close_at_exit() -> None:
+    """Close the shared executors and every client an executor started and left open."""
     for ex in list(_default.values()):
-        try:
+        with contextlib.suppress(Exception):
             ex.close()
-        except Exception:
-            pass
     _default.clear()
+    for client, cluster in list(_owned.items()):
+        close_client(client)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+    _owned.clear()

@@ -2,14 +2,18 @@
 
 * every task pickles (a lock or a client in a closure is named, not a hang);
 * workers can import the modules of tasks that travel by reference;
+* some worker offers the resources each task asks for (``resources={"GPU": 1}``):
+  a task no worker can run would wait forever in Dask's ``no-worker`` state;
+* a ``file://`` result store is not used by workers on other hosts (a warning);
 * workers run the same Python (major.minor), dask, distributed, cloudpickle and
   taskflow as this process: a task pickled by one cloudpickle or Python and
   loaded by another fails in ways that name neither, so a mismatch is refused
   up front, naming the worker and both versions.
 
-Versions come from the workers' own ``versions`` handler (what
-``Client.get_versions`` asks them); imports from ``Client.run``.  Each worker
-is checked once, by address: a run looks at which workers are there (one small
+Versions are distribution metadata on both sides (:mod:`~taskflow.executors.probes`,
+run on the workers with ``Client.run``, pickled by value so a worker without
+taskflow still answers); imports come from ``Client.run`` too.  Each worker is
+checked once, by address: a run looks at which workers are there (one small
 call to the scheduler) and asks only those it has not checked yet, so workers
 that join later (adaptive scaling) are checked at the next run.
 """
@@ -17,20 +21,40 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
+import socket
 import threading
+import warnings
 import weakref
 from typing import Any
 
 import cloudpickle
+import dask
 from distributed import Client
-from distributed.versions import get_versions
 
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
-from taskflow.exceptions import TaskflowError, UnpicklableTaskError, WorkerMismatchError
+from taskflow.exceptions import (
+    LocalStoreWarning,
+    ResourcesUnavailableError,
+    TaskflowError,
+    UnpicklableTaskError,
+    WorkerMismatchError,
+)
+from taskflow.executors import probes
 from taskflow.task import import_task
 
-__all__ = ["check_picklable", "check_versions", "check_workers_import"]
+# the probe travels by value: workers run it even without taskflow installed
+cloudpickle.register_pickle_by_value(probes)
+
+__all__ = [
+    "LocalStoreWarning",
+    "check_local_stores",
+    "check_picklable",
+    "check_resources",
+    "check_versions",
+    "check_workers_import",
+]
 
 # Packages whose versions must be equal on the client and every worker.
 PACKAGES = ("dask", "distributed", "cloudpickle", "dask-taskflow")
@@ -166,8 +190,8 @@ def check_workers_import(client: Client, modules: dict[str, str]) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _my_versions() -> dict[str, Any]:
-    """This process's versions, as Dask reports a worker's (they do not change)."""
-    return get_versions(packages=["dask-taskflow"])["packages"]
+    """This process's versions, the way workers report theirs (they do not change)."""
+    return probes.versions(list(PACKAGES))
 
 
 def check_versions(client: Client) -> None:
@@ -175,12 +199,14 @@ def check_versions(client: Client) -> None:
 
     Python must match in major.minor (pickled code objects do not cross them);
     ``dask``, ``distributed``, ``cloudpickle`` and ``dask-taskflow`` must match
-    exactly.  Off with ``taskflow.executor.check-versions: false``.
+    exactly, as their distribution metadata says here and on each worker.  Off
+    with ``taskflow.executor.check-versions: false``.
 
     Called at the start of every run: it looks at which workers are there (one
     small call to the scheduler) and asks only the new ones for their versions
-    (the workers' own ``versions`` handler, which answers whatever their Python
-    and packages are), so a run on known workers pays one round trip.
+    (:func:`~taskflow.executors.probes.versions`, which answers whatever their
+    Python and packages are, taskflow installed or not), so a run on known
+    workers pays one round trip.
     """
     checks = _checks(client)
     with checks.lock:
@@ -194,16 +220,17 @@ def check_versions(client: Client) -> None:
             return
         if new == []:
             return
-        answers: Any = client.sync(
-            client.scheduler.broadcast, msg={"op": "versions", "packages": ["dask-taskflow"]},
-            workers=new, on_error="ignore",
-        )
+        answers: dict[str, Any] = client.run(probes.versions, list(PACKAGES), workers=new,
+                                             on_error="return")
         if new is None:
             checks.workers, checks.looked = set(answers), True
         mine = _my_versions()
         bad: dict[str, list[str]] = {}
-        for worker, info in sorted(answers.items()):
-            problems = mismatches(mine, info.get("packages", {}) if isinstance(info, dict) else {})
+        for worker, theirs in sorted(answers.items()):
+            if isinstance(theirs, BaseException):
+                problems = [f"it could not report its versions ({type(theirs).__name__}: {theirs})"]
+            else:
+                problems = mismatches(mine, theirs)
             if problems:
                 bad[worker] = problems
             else:
@@ -225,10 +252,10 @@ def mismatches(client: dict[str, Any], worker: dict[str, Any]) -> list[str]:
 
     Examples
     --------
-    >>> here = {"python": "3.11.9.final.0", "dask": "2026.8.0", "cloudpickle": "3.1.1"}
-    >>> mismatches(here, {**here, "python": "3.11.4.final.0"})
+    >>> here = {"python": "3.11.9", "dask": "2026.8.0", "cloudpickle": "3.1.1"}
+    >>> mismatches(here, {**here, "python": "3.11.4"})
     []
-    >>> mismatches(here, {**here, "python": "3.12.1.final.0", "cloudpickle": None})
+    >>> mismatches(here, {**here, "python": "3.12.1", "cloudpickle": None})
     ['Python 3.12 on the worker, 3.11 here', 'cloudpickle is not installed on the worker (3.1.1 here)']
     """
     out = []
@@ -244,3 +271,120 @@ def mismatches(client: dict[str, Any], worker: dict[str, Any]) -> list[str]:
         elif worker[pkg] != client[pkg]:
             out.append(f"{name} {worker[pkg]} on the worker, {client[pkg]} here")
     return out
+
+
+logger = logging.getLogger("taskflow.executors")
+_limits_set: weakref.WeakKeyDictionary[Client, float | None] = weakref.WeakKeyDictionary()
+
+
+def check_resources(client: Client, steps: list[Step], *, scales: bool) -> None:
+    """Refuse tasks whose resources no connected worker offers (before they are sent).
+
+    ``resources={"GPU": 1}`` on a cluster without that resource would wait in
+    Dask's ``no-worker`` state forever.  On a cluster that cannot grow, that is
+    an error naming the task, the resource and what the workers offer.  On one
+    that ``scales`` (adaptive), workers with the resource may still come: the
+    task is sent, and waits at most ``taskflow.executor.resource-timeout`` (the
+    scheduler's ``distributed.scheduler.no-workers-timeout`` when it has none),
+    after which Dask fails it and the task ends saying why.  A cluster with no
+    worker at all is not judged (its workers may be starting).  Off with
+    ``taskflow.executor.check-resources: false``.
+    """
+    if not config.get("executor.check-resources", True):
+        return
+    wanted: dict[str, dict[str, float]] = {}
+    for step in steps:
+        if isinstance(step, PlannedTask) and step.spec.task.resources:
+            wanted.setdefault(step.spec.task.name, dict(step.spec.task.resources))
+    if not wanted:
+        return
+    if scales:
+        _limit_waiting(client)
+        return
+    offered: dict[str, dict[str, float]] = client.run_on_scheduler(probes.worker_resources)
+    if not offered:
+        return
+    for name, needs in wanted.items():
+        if any(all(have.get(r, 0) >= n for r, n in needs.items()) for have in offered.values()):
+            continue
+        raise ResourcesUnavailableError(
+            f"task {name!r} asks for resources {_show(needs)}, which no worker of the Dask "
+            f"cluster at {client.scheduler.address} offers (workers offer: "
+            f"{_offers(offered)}). Start workers with them (e.g. `dask worker ADDRESS "
+            f"--resources \"{_flag(needs)}\"`), or change the task's resources=.",
+            task=name, resources=needs, offered=offered,
+        )
+
+
+def _limit_waiting(client: Client) -> None:
+    if client in _limits_set:
+        return
+    seconds = dask.utils.parse_timedelta(config.get("executor.resource-timeout"))
+    try:
+        _limits_set[client] = client.run_on_scheduler(probes.wait_for_resources_at_most, seconds)
+    except Exception as e:  # an old scheduler: tasks wait as Dask decides
+        logger.debug("could not limit how long tasks wait for resources: %r", e)
+        _limits_set[client] = None
+
+
+def _show(resources: dict[str, float]) -> str:
+    return "{" + ", ".join(f"{k!r}: {v:g}" for k, v in sorted(resources.items())) + "}"
+
+
+def _flag(resources: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
+
+
+def _offers(offered: dict[str, dict[str, float]]) -> str:
+    kinds: dict[str, int] = {}
+    for have in offered.values():
+        shown = _show(have) if have else "no resources"
+        kinds[shown] = kinds.get(shown, 0) + 1
+    return "; ".join(f"{n} with {shown}" for shown, n in sorted(kinds.items()))
+
+
+_stores_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
+
+
+def check_local_stores(client: Client, steps: list[Step]) -> None:
+    """Warn once (per client and store) when a local-path store meets workers on other hosts.
+
+    A ``file://`` store is a path on whichever machine runs the task: each
+    checkpoint lands on the disk of the worker that wrote it, so this process,
+    other workers and a resume elsewhere cannot find it.  Workers whose host
+    name differs from this process's are named, with the fix: a path every
+    machine mounts at the same place, or an object store.
+    """
+    stores: dict[str, Any] = {}
+    for step in steps:
+        p = step.spec.persist if isinstance(step, PlannedTask) else None
+        if p is not None and p.store.url not in stores:
+            stores[p.store.url] = p.store
+    checked = _stores_checked.setdefault(client, set())
+    todo = [s for url, s in stores.items() if url not in checked and _is_local(s)]
+    if not todo:
+        return
+    here = socket.gethostname()
+    hosts: dict[str, str] = client.run(socket.gethostname)
+    others = {w: h for w, h in sorted(hosts.items()) if h != here}
+    for store in todo:
+        checked.add(store.url)
+        if not others:
+            continue
+        shown = ", ".join(f"{w} on {h!r}" for w, h in list(others.items())[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        warnings.warn(
+            f"result store {store.url} is a local path, but {len(others)} Dask worker(s) run "
+            f"on other hosts than this one ({here!r}): {shown}{more}. Each checkpoint is "
+            "written to the disk of the machine that ran the task, where this process and a "
+            "resume elsewhere cannot find it. Use a path every machine mounts at the same "
+            "place (a shared filesystem), or an object store such as s3://bucket/prefix.",
+            LocalStoreWarning, stacklevel=2,
+        )
+
+
+def _is_local(store: Any) -> bool:
+    try:
+        return bool(store.is_local)
+    except Exception:  # a filesystem that cannot be opened here is checked elsewhere
+        return False

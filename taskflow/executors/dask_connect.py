@@ -14,8 +14,13 @@ a TLS address without certificates, certificates the scheduler refuses, a
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +32,7 @@ from distributed.comm.core import CommClosedError
 from taskflow import config
 from taskflow.exceptions import SchedulerUnreachableError, TaskflowError
 
-__all__ = ["connect", "import_path"]
+__all__ = ["close_client", "connect", "import_path"]
 
 
 def connect(
@@ -178,3 +183,55 @@ def _closed_error(address: str, e: BaseException) -> SchedulerUnreachableError:
         f"the Dask scheduler at {address!r} closed the connection ({detail}). {hint}",
         address=address,
     )
+
+
+def close_client(client: Client) -> None:
+    """Close ``client`` without Dask's reconnect tracebacks, in any order of closing.
+
+    A client whose scheduler went away (its cluster was closed first, the
+    scheduler died) keeps trying to reconnect; closing it cancels that attempt,
+    which Dask logs at ERROR with the traceback of every failed connection and a
+    ``CancelledError``.  Nothing is wrong then: the user asked to close.  While
+    this closes the client, those records (a ``CancelledError`` or a failed
+    reconnection logged by ``distributed.client``) are dropped; anything else
+    is still logged.
+
+    Examples
+    --------
+    >>> close_client(client)  # doctest: +SKIP
+    """
+    with _reconnect_noise_dropped():
+        try:
+            client.close()
+        except Exception as e:  # closing what is already gone
+            logging.getLogger("taskflow.executors").debug("closing %r: %r", client, e)
+
+
+class _ReconnectNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (asyncio.CancelledError, CommClosedError, OSError)):
+            return False
+        return "reconnect" not in record.getMessage()
+
+
+_noise = _ReconnectNoise()
+_noise_lock = threading.Lock()
+_noise_users = 0
+
+
+@contextlib.contextmanager
+def _reconnect_noise_dropped() -> Iterator[None]:
+    global _noise_users
+    log = logging.getLogger("distributed.client")
+    with _noise_lock:
+        _noise_users += 1
+        if _noise_users == 1:
+            log.addFilter(_noise)
+    try:
+        yield
+    finally:
+        with _noise_lock:
+            _noise_users -= 1
+            if _noise_users == 0:
+                log.removeFilter(_noise)

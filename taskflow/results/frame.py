@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -40,7 +40,7 @@ import xxhash
 
 from taskflow.results.errors import CorruptResultError, SignatureError
 
-__all__ = ["HEADER_MAX", "FrameInfo", "frame", "read_header", "unframe"]
+__all__ = ["HEADER_MAX", "FrameInfo", "check_stream", "frame", "read_header", "unframe"]
 
 MAGIC = b"TFR1"
 VERSION = 2  # version 1 (CRC-32 checksums, taskflow 0.1 pre-releases) is no longer read
@@ -63,7 +63,7 @@ class FrameInfo:
     version: int = VERSION
 
 
-def _digest(key: bytes | None, fixed: bytes, name: bytes, parts: Sequence[Buffer]) -> bytes:
+def _digest(key: bytes | None, fixed: bytes, name: bytes, parts: Iterable[Buffer]) -> bytes:
     if key is not None:
         mac = hmac.new(key, fixed, hashlib.sha256)
         mac.update(name)
@@ -135,31 +135,90 @@ def unframe(
         raise CorruptResultError(
             f"result {where} is {what}: {len(view)} bytes, expected {expected}", location=where
         )
-    fixed = bytes(view[:_FIXED.size])
-    digest = bytes(view[_FIXED.size:_FIXED.size + _DIGEST])
-    name = bytes(view[_FIXED.size + _DIGEST:info.header_size])
     payload = view[info.header_size:]
+    header = bytes(view[:info.header_size])
+    _compare(info, header, _digest_of(info, header, [payload], where=where, key=key),
+             where=where, key=key, require_signature=require_signature)
+    return info, payload
+
+
+def check_stream(
+    read: Callable[[int], bytes],
+    *,
+    where: str,
+    key: bytes | None = None,
+    require_signature: bool = False,
+    chunk: int = 16 * 2**20,
+) -> FrameInfo:
+    """Check a whole result file read from ``read(n)`` (a file's ``read``), in chunks.
+
+    The same checks as :func:`unframe` (length, checksum or signature), holding
+    at most ``chunk`` bytes: nothing is deserialized, so no code in the file runs.
+
+    Examples
+    --------
+    >>> import io
+    >>> header, parts = frame(b"payload", "json", written_at=1.0)
+    >>> check_stream(io.BytesIO(b"".join([header, *parts])).read, where="x").length
+    7
+    >>> check_stream(io.BytesIO(header + b"pay").read, where="x")
+    Traceback (most recent call last):
+    ...
+    taskflow.results.errors.CorruptResultError: result x is truncated: 63 bytes, expected 67
+    """
+    head = read(HEADER_MAX)
+    info = read_header(head, where=where)
+    header = bytes(head[:info.header_size])
+    size = [0]
+
+    def parts() -> Iterator[bytes]:
+        data = head[info.header_size:]
+        while data:
+            size[0] += len(data)
+            yield data
+            data = read(chunk)
+
+    computed = _digest_of(info, header, parts(), where=where, key=key)
+    if size[0] != info.length:
+        what = "truncated" if size[0] < info.length else "longer than its header says"
+        raise CorruptResultError(
+            f"result {where} is {what}: {info.header_size + size[0]} bytes, "
+            f"expected {info.header_size + info.length}", location=where,
+        )
+    _compare(info, header, computed, where=where, key=key, require_signature=require_signature)
+    return info
+
+
+def _digest_of(info: FrameInfo, header: bytes, parts: Iterable[Buffer], *, where: str,
+               key: bytes | None) -> bytes:
+    """The digest of a file with this header and payload (HMAC when it says it is signed)."""
+    if info.signed and key is None:
+        raise SignatureError(
+            f"result {where} is signed, but no signing key is configured in this process "
+            "(taskflow.results.signing-key); refusing to load it", location=where,
+        )
+    fixed, name = header[:_FIXED.size], header[_FIXED.size + _DIGEST:info.header_size]
+    return _digest(key if info.signed else None, fixed, name, parts)
+
+
+def _compare(info: FrameInfo, header: bytes, computed: bytes, *, where: str,
+             key: bytes | None, require_signature: bool) -> None:
+    digest = header[_FIXED.size:_FIXED.size + _DIGEST]
     if info.signed:
-        if key is None:
-            raise SignatureError(
-                f"result {where} is signed, but no signing key is configured in this process "
-                "(taskflow.results.signing-key); refusing to load it", location=where,
-            )
-        if not hmac.compare_digest(digest, _digest(key, fixed, name, [payload])):
+        if not hmac.compare_digest(digest, computed):
             raise SignatureError(
                 f"result {where} has a signature that does not match the configured signing "
                 "key: it was written with another key or changed since; refusing to load it",
                 location=where,
             )
-    else:
-        if digest != _digest(None, fixed, name, [payload]):
-            raise CorruptResultError(
-                f"result {where} is corrupted: its checksum does not match", location=where
-            )
-        if require_signature:
-            raise SignatureError(
-                f"result {where} is not signed, but a signing key is configured and its "
-                f"serializer {info.serializer!r} runs code when loading; refusing to load it",
-                location=where,
-            )
-    return info, payload
+        return
+    if digest != computed:
+        raise CorruptResultError(
+            f"result {where} is corrupted: its checksum does not match", location=where
+        )
+    if require_signature:
+        raise SignatureError(
+            f"result {where} is not signed, but a signing key is configured and its "
+            f"serializer {info.serializer!r} runs code when loading; refusing to load it",
+            location=where,
+        )

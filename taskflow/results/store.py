@@ -18,7 +18,12 @@ Writes are atomic:
 
 Every file is framed (:mod:`taskflow.results.frame`): a truncated or corrupted
 file, or a pickle whose signature does not match, is refused, never loaded.
-Read result files with :meth:`ResultStore.load` (or :func:`load_url`).
+Before a stored result stands in for a task run (a target, a checkpoint of the
+run being resumed, a cache entry), the whole file is checked
+(:meth:`ResultStore.verify`, nothing deserialized): one that fails is a cache
+miss, the task runs again with a warning naming the file and why, and its new
+result replaces the file.  Read result files with :meth:`ResultStore.load` (or
+:func:`load_url`).
 
 Examples
 --------
@@ -34,18 +39,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
-import uuid
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import fsspec
 
 from taskflow import config
 from taskflow.results.errors import CorruptResultError, ResultError, ResultStoreError
-from taskflow.results.frame import HEADER_MAX, FrameInfo, frame, read_header, unframe
+from taskflow.results.frame import (
+    HEADER_MAX,
+    FrameInfo,
+    check_stream,
+    frame,
+    read_header,
+    unframe,
+)
+from taskflow.results.local import remove_strays, sweep_in_background, write_local
 from taskflow.results.serializers import (
     dumps_parts,
     executes_code,
@@ -54,13 +65,13 @@ from taskflow.results.serializers import (
 )
 from taskflow.secrets import is_secret
 
-__all__ = ["Persisted", "ResultStore", "as_store", "load_url", "signing_key"]
+__all__ = ["Persisted", "ResultStore", "as_store", "load_url", "remove_strays", "signing_key"]
+
+
+
 
 _NOT_SECRET = {"endpoint_url", "region_name", "key_prefix"}
 _OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
-_TMP = ".taskflow-tmp-"
-_STRAY_AGE = 24 * 3600.0
-_CHUNK = 64 * 2**20
 
 
 def signing_key() -> bytes | None:
@@ -215,7 +226,10 @@ class ResultStore:
         """Fail fast, naming the URL, when the store cannot be used from here.
 
         Object stores: the bucket must exist and the credentials be accepted.
-        Local disk: the directory is created if needed and must be writable.
+        Local disk: the directory is created if needed and must be writable, and
+        temporary files left by writes that were killed are removed in the
+        background (at most once per ``taskflow.results.temporary-max-age``;
+        :func:`~taskflow.results.local.remove_strays`).
         """
         try:
             fs = self.fs
@@ -223,6 +237,7 @@ class ResultStore:
                 os.makedirs(self.root, exist_ok=True)
                 if not os.access(self.root, os.W_OK):
                     raise PermissionError(f"{self.root} is not writable")
+                sweep_in_background(self.root)
                 return
             with contextlib.suppress(Exception):
                 fs.invalidate_cache()
@@ -232,11 +247,14 @@ class ResultStore:
                 try:
                     fs.info(bucket)
                 except FileNotFoundError:
-                    raise ResultStoreError(
-                        f"result store {self.url}: bucket {bucket!r} does not exist (or is not "
-                        "visible with these credentials); create it or fix the URL",
-                        url=self.url,
-                    ) from None
+                    try:
+                        fs.ls(bucket)  # some s3fs versions: info() misses an empty bucket
+                    except FileNotFoundError:
+                        raise ResultStoreError(
+                            f"result store {self.url}: bucket {bucket!r} does not exist (or is "
+                            "not visible with these credentials); create it or fix the URL",
+                            url=self.url,
+                        ) from None
             else:
                 fs.makedirs(self.root, exist_ok=True)
         except ResultStoreError:
@@ -272,11 +290,31 @@ class ResultStore:
         key = signing_key() if executes_code(serializer) else None
         header, parts = frame(payload, serializer_name(serializer), written_at=time.time(), key=key)
         path = self.path(relpath)
-        if self.is_local:
-            _write_local(path, [header, *parts], durable=durable and self.fsync)
-        else:
-            self._write_remote(path, b"".join([header, *parts]))  # one upload: visible when complete
+        with self._named_errors("write", relpath):
+            if self.is_local:
+                write_local(path, [header, *parts], durable=durable and self.fsync)
+            else:  # one upload: visible when complete
+                self._write_remote(path, b"".join([header, *parts]))
         return self.location(relpath)
+
+    @contextlib.contextmanager
+    def _named_errors(self, doing: str, relpath: str) -> Iterator[None]:
+        """Storage errors as a :class:`ResultStoreError` naming the store, the file and the cause.
+
+        ``FileNotFoundError`` passes (callers say what a missing file means), and
+        so do taskflow's own errors.
+        """
+        try:
+            yield
+        except (ResultError, FileNotFoundError):
+            raise
+        except Exception as e:
+            where = self.location(relpath)
+            cause = f"{type(e).__name__}: {e}"
+            raise ResultStoreError(
+                f"result store {self.url}: could not {doing} {where}: {cause}",
+                url=self.url, location=where, cause=cause,
+            ) from e
 
     def _write_remote(self, path: str, data: bytes) -> None:
         fs = self.fs
@@ -295,22 +333,27 @@ class ResultStore:
             return os.path.isfile(path)
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache(path)
-        return bool(self.fs.isfile(path))  # a folder (a prefix on S3) is not a result
+        with self._named_errors("look for", relpath):
+            return bool(self.fs.isfile(path))  # a folder (a prefix on S3) is not a result
 
     def read_bytes(self, relpath: str) -> bytes | bytearray:
         """The whole file (local files into writable memory, so loaded arrays are writable)."""
         path = self.path(relpath)
         try:
-            if self.is_local:
-                with open(path, "rb") as f:
-                    buf = bytearray(os.fstat(f.fileno()).st_size)
-                    got = f.readinto(buf)
-                return buf if got == len(buf) else buf[:got]
-            return bytes(self.fs.cat_file(path))
+            with self._named_errors("read", relpath):
+                return self._read_bytes(path)
         except FileNotFoundError:
             raise ResultError(
                 f"no result at {self.location(relpath)}", location=self.location(relpath)
             ) from None
+
+    def _read_bytes(self, path: str) -> bytes | bytearray:
+        if self.is_local:
+            with open(path, "rb") as f:
+                buf = bytearray(os.fstat(f.fileno()).st_size)
+                got = f.readinto(buf)
+            return buf if got == len(buf) else buf[:got]
+        return bytes(self.fs.cat_file(path))
 
     def load(self, relpath: str, serializer: Any = None) -> Any:
         """Read, check and deserialize the result at ``relpath``."""
@@ -328,10 +371,48 @@ class ResultStore:
             )
         return ser.loads(payload)
 
+    def verify(self, relpath: str, serializer: Any = None) -> str | None:
+        """Why the result at ``relpath`` must not be trusted, or None when it may be.
+
+        Reads the whole file in chunks and checks what :meth:`load` checks (its
+        length, checksum or signature, its serializer) without deserializing
+        anything, so no code in the file runs.  Used before a stored result
+        stands in for a task run: a file that fails is a cache miss, and the
+        task is computed again.
+
+        Examples
+        --------
+        >>> store = ResultStore("memory://doctest-verify", serializer="json")
+        >>> _ = store.write("ok.json", [1, 2])
+        >>> store.verify("ok.json") is None
+        True
+        >>> store.fs.pipe_file(store.path("bad.json"), b"not a result")
+        >>> store.verify("bad.json")
+        'result memory://doctest-verify/bad.json is not a taskflow result file (bad or missing header)'
+        """
+        ser = self.serializer if serializer is None else get_serializer(serializer)
+        where = self.location(relpath)
+        key = signing_key()
+        try:
+            with self.fs.open(self.path(relpath), "rb") as f:
+                info = check_stream(f.read, where=where, key=key,
+                                    require_signature=key is not None and executes_code(ser))
+        except FileNotFoundError:
+            return f"result {where} is missing"
+        except ResultError as e:
+            return str(e)
+        except OSError as e:
+            return f"result {where} cannot be read: {type(e).__name__}: {e}"
+        if info.serializer != serializer_name(ser):
+            return (f"result {where} was written with serializer {info.serializer!r}, "
+                    f"not {serializer_name(ser)!r}")
+        return None
+
     def header(self, relpath: str) -> FrameInfo | None:
         """The header of the result at ``relpath`` (a short read), or None when absent."""
         try:
-            data = self.fs.cat_file(self.path(relpath), start=0, end=HEADER_MAX)
+            with self._named_errors("read", relpath):
+                data = self.fs.cat_file(self.path(relpath), start=0, end=HEADER_MAX)
         except FileNotFoundError:
             return None
         return read_header(data, where=self.location(relpath))
@@ -465,80 +546,3 @@ def load_url(url: str, serializer: Any = "pickle", storage_options: dict[str, An
     """
     parent, _, name = url.rstrip("/").rpartition("/")
     return ResultStore(parent, serializer, storage_options).load(name)
-
-
-# -- atomic local writes -----------------------------------------------------------
-_HOST = socket.gethostname().replace("@", "_")
-
-
-def _write_local(path: str, parts: Iterable[bytes | memoryview], durable: bool = True) -> None:
-    """Write ``parts`` to ``path`` atomically: temp file in the same dir, fsync, rename."""
-    directory, base = os.path.split(path)
-    os.makedirs(directory or ".", exist_ok=True)
-    _clean_strays(directory or ".", base)
-    tmp = os.path.join(directory, f".{base}{_TMP}{os.getpid()}-{uuid.uuid4().hex[:8]}@{_HOST}")
-    try:
-        with open(tmp, "xb") as f:
-            for part in parts:
-                view = memoryview(part)
-                for start in range(0, len(view), _CHUNK):
-                    f.write(view[start:start + _CHUNK])
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        _fsync_dir(directory or ".")
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _clean_strays(directory: str, base: str) -> None:
-    """Remove temporary files left at ``base`` by writers that died."""
-    prefix = f".{base}{_TMP}"
-    try:
-        entries = [e for e in os.scandir(directory) if e.name.startswith(prefix)]
-    except FileNotFoundError:
-        return
-    now = time.time()
-    for entry in entries:
-        if _is_stray(entry.name[len(prefix):], entry, now):
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-
-
-def _is_stray(tail: str, entry: os.DirEntry[str], now: float) -> bool:
-    pid_part, _, host = tail.rpartition("@")
-    try:
-        pid = int(pid_part.split("-", 1)[0])
-    except ValueError:
-        return False
-    if host == _HOST:
-        return not _alive(pid)
-    try:
-        return now - entry.stat().st_mtime > _STRAY_AGE
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

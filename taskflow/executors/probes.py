@@ -1,0 +1,55 @@
+"""Small functions taskflow runs on the workers and the scheduler, pickled by value.
+
+This module imports only the standard library, and the Dask executor registers
+it with :func:`cloudpickle.register_pickle_by_value`, so its functions run
+through ``Client.run`` and ``Client.run_on_scheduler`` even where taskflow is
+not installed (the version check must be able to say so):
+
+* :func:`versions` -- Python and distribution versions, from distribution
+  metadata (:func:`importlib.metadata.version`), the same way on the client and
+  on the workers, on every version of distributed (whose own
+  ``get_versions(packages=...)`` looks packages up by import name on some);
+* :func:`worker_resources` -- what each worker offers (``--resources GPU=1``);
+* :func:`wait_for_resources_at_most` -- the scheduler's ``no-workers-timeout``,
+  set when none is, for adaptive clusters.
+
+Examples
+--------
+>>> v = versions(["dask", "no-such-distribution"])
+>>> sorted(v), v["no-such-distribution"]
+(['dask', 'no-such-distribution', 'python'], None)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["versions", "wait_for_resources_at_most", "worker_resources"]
+
+
+def versions(distributions: list[str]) -> dict[str, str | None]:
+    """``{"python": "3.11.7", dist: version or None, ...}`` in this process."""
+    import importlib.metadata
+    import sys
+
+    out: dict[str, str | None] = {"python": ".".join(str(p) for p in sys.version_info[:3])}
+    for dist in distributions:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def worker_resources(dask_scheduler: Any) -> dict[str, dict[str, float]]:
+    """On the scheduler: each worker's address and the resources it offers."""
+    return {addr: dict(ws.resources) for addr, ws in dask_scheduler.workers.items()}
+
+
+def wait_for_resources_at_most(seconds: float, dask_scheduler: Any = None) -> float | None:
+    """On the scheduler: fail tasks no worker can run after ``seconds``, unless a limit is set.
+
+    Returns the limit in force afterwards (the scheduler's own, when it had one).
+    """
+    if getattr(dask_scheduler, "no_workers_timeout", None) is None:
+        dask_scheduler.no_workers_timeout = seconds
+    return dask_scheduler.no_workers_timeout
