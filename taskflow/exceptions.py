@@ -173,11 +173,38 @@ class WorkerMismatchError(TaskflowError, RuntimeError):
 
 
 class ResourcesUnavailableError(TaskflowError, RuntimeError):
-    """A task asks for worker resources (``resources={"GPU": 1}``) no worker offers."""
+    """A task asks for worker resources (``resources={"GPU": 1}``) no worker offers.
+
+    Raised before anything is sent to the cluster; on a cluster the executor
+    scales, the task waits at most ``taskflow.executor.resource-timeout`` instead.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task
+    >>> @task(resources={"GPU": 1})
+    ... def train() -> None: ...
+    >>> @flow
+    ... def f():
+    ...     train()
+    >>> f.run()  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.ResourcesUnavailableError: task 'train' asks for resources {'GPU': 1}, which no worker ...
+    """
 
 
 class LocalStoreWarning(UserWarning):
-    """A ``file://`` result store is used by Dask workers on other hosts than this one."""
+    """A ``file://`` result store is used by Dask workers on other hosts than this one.
+
+    Each worker would write its checkpoints to its own disk, where a resume on
+    another machine cannot find them: use a shared path or an object store.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from taskflow import LocalStoreWarning
+    >>> warnings.simplefilter("error", LocalStoreWarning)  # doctest: +SKIP
+    """
 
 
 class TaskTimeoutError(TaskflowError, TimeoutError):
