@@ -49,6 +49,7 @@ from taskflow.cli_common import (
     _when,
     executor_options,
     make_executor,
+    parameter_texts,
     parse_parameters,
 )
 from taskflow.cli_serve import not_served, run_served, serve, served_flow_named
@@ -99,15 +100,17 @@ def cli(ctx: click.Context, history_url: str | None, debug: bool) -> None:
 @cli.command()
 @click.argument("target", metavar="FILE.py:FLOW")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A parameter value (JSON, else text); repeat for several.")
+              help="A parameter value (JSON, else text; converted to the flow's type hint "
+                   "where that is unambiguous); repeat for several.")
 @executor_options
 @click.option("--local", is_flag=True, help="Run in this process, one task at a time.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar (default: when stderr is a terminal).")
 @click.option("-v", "--verbose", is_flag=True, help="Show info log records of the run.")
 @click.option("--resume", metavar="RUN_ID",
-              help="Run a finished run's flow again with its parameters; tasks whose "
-                   "results it persisted end CACHED (found through the result store).")
+              help="Run a finished run's flow again with its parameters (-p may repeat "
+                   "them, not change them); tasks whose results it persisted end CACHED "
+                   "(found through the result store).")
 @click.option("--timeout", "wait_timeout", metavar="SECONDS", type=float, default=None,
               help="Served flows: give up waiting for the run after SECONDS (exit 1).")
 def run(target: str, params: tuple[str, ...], address: str | None, cluster_class: str | None,
@@ -142,12 +145,15 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         if target.isidentifier():  # a bare name: maybe a served flow's, mistyped
             raise not_served(target) from None
         raise
-    if resume and values:
-        raise CliError("--resume runs with the parameters of the run it resumes; leave out -p")
+    # unknown, missing or ill-typed parameters fail here, fast (with --resume, values
+    # may repeat the resumed run's; those that differ are refused when it is read)
+    texts = parameter_texts(params)
     if resume:
         resume = _full_run_id(resume)
+        values = flow.check_parameters(values, texts=texts)
     else:
-        flow.bind_parameters(values)  # unknown or missing parameters fail here, fast
+        bound = flow.bind_parameters(values, texts=texts)
+        values = {name: bound[name] for name in values}
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt, local)
 
     def started(run_id: str, flow_name: str, link: str | None) -> None:
