@@ -8,7 +8,7 @@
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
     taskflow show RUN_ID [--traceback]
-    taskflow logs RUN_ID [--task NAME]
+    taskflow logs RUN_ID [--task NAME] [--traceback]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
 
 Run ids may be shortened to any unique prefix.  The history is the one of
@@ -231,7 +231,7 @@ def runs(flow_name: str | None, state: str | None, limit: int) -> None:
 @cli.command()
 @click.argument("run_id")
 @click.option("--traceback", "-t", "show_tb", is_flag=True,
-              help="Print the traceback of each failed task run.")
+              help="Print the traceback of each failed task run and retried attempt.")
 def show(run_id: str, show_tb: bool) -> None:
     """Show a flow run and its task runs.
 
@@ -240,6 +240,7 @@ def show(run_id: str, show_tb: bool) -> None:
     with _history() as history:
         r = history.get_run(run_id)
         tasks = history.task_runs(r.id)
+        attempts = history.task_attempts(r.id)
     head = [
         ("flow run", r.id),
         ("flow", r.flow_name),
@@ -258,22 +259,43 @@ def show(run_id: str, show_tb: bool) -> None:
     rows = [(t.name, _state(t.state), t.attempts, _took(t.duration), t.worker or "-",
              _oneline(t.message)) for t in tasks]
     click.echo(_table(["TASK", "STATE", "ATTEMPTS", "DURATION", "WORKER", "MESSAGE"], rows))
+    retried = [a for a in attempts if a.state == StateType.RETRYING.value]
+    _echo_attempts(retried)
     if show_tb:
+        earlier: dict[str, list[Any]] = {}
+        for a in retried:
+            earlier.setdefault(a.name, []).append(a)
         for t in tasks:
+            for a in earlier.get(t.name, []):
+                if a.traceback:
+                    click.echo(f"\n--- {t.name}, attempt {a.attempt} ---\n{a.traceback.rstrip()}")
             if t.traceback:
                 click.echo(f"\n--- {t.name} ---\n{t.traceback.rstrip()}")
+
+
+def _echo_attempts(attempts: Sequence[Any]) -> None:
+    """Attempts that raised and were retried, with their reasons."""
+    if not attempts:
+        return
+    click.echo("\nretried attempts:")
+    rows = [(a.name, a.attempt, a.worker or "-", _oneline(a.message, 120)) for a in attempts]
+    click.echo(_table(["TASK", "ATTEMPT", "WORKER", "REASON"], rows))
 
 
 @cli.command()
 @click.argument("run_id")
 @click.option("--task", "task_name", metavar="NAME",
               help="Only this task run (for a mapped task: all its children).")
-def logs(run_id: str, task_name: str | None) -> None:
-    """Print the log records of a flow run's tasks."""
+@click.option("--traceback", "-t", "show_tb", is_flag=True,
+              help="Also print the traceback of each retried attempt.")
+def logs(run_id: str, task_name: str | None, show_tb: bool) -> None:
+    """Print the log records of a flow run's tasks, then its retried attempts."""
     with _history() as history:
         r = history.get_run(run_id)
         records = history.logs(r.id, task=task_name)
-    if not records:
+        attempts = [a for a in history.task_attempts(r.id, task=task_name)
+                    if a.state == StateType.RETRYING.value]
+    if not records and not attempts:
         what = f" of task {task_name!r}" if task_name else ""
         click.echo(f"no log records{what} in flow run {r.id[:8]}", err=True)
         return
@@ -282,6 +304,11 @@ def logs(run_id: str, task_name: str | None) -> None:
         level = logging.getLevelName(rec.level)
         click.echo(f"{stamp}.{int(rec.created * 1000) % 1000:03d} {level:<7} "
                    f"{rec.task or '-'} | {rec.message}")
+    _echo_attempts(attempts)
+    if show_tb:
+        for a in attempts:
+            if a.traceback:
+                click.echo(f"\n--- {a.name}, attempt {a.attempt} ---\n{a.traceback.rstrip()}")
 
 
 # -- graphs -----------------------------------------------------------------------------

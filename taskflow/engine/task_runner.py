@@ -43,6 +43,7 @@ from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.plan import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
+from taskflow.logs import TASK_LOGGER
 from taskflow.results.policy import PersistSpec
 from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
@@ -54,6 +55,7 @@ Emit = Callable[[dict[str, Any]], None]
 _SUCCESS = State(StateType.SUCCESS)
 _CACHED = State(StateType.CACHED)
 logger = logging.getLogger("taskflow.results")
+run_logger = logging.getLogger(TASK_LOGGER)
 
 
 def run_task(
@@ -143,15 +145,18 @@ def run_task(
                 location = persisting.save(spec, persist, result, cache_at)
         except Exception as exc:
             state, delay = transitions.after_exception(
-                portable_exception(exc),  # type: ignore[arg-type]
+                exc,
                 attempt=attempt,
                 policy=policy,
                 started_at=started,
                 traceback=_format_traceback(exc),
             )
+            state = state.replace(exception=portable_exception(exc))
             report(state)
             if delay is None:
                 return StateMarker(state)
+            # said while this attempt's context is set: the record is the task run's
+            run_logger.warning("%s", state.message)
             wait(delay)
             continue
         finally:

@@ -27,6 +27,7 @@ __all__ = [
     "after_success",
     "crashed",
     "decide_trigger",
+    "describe_exception",
     "flow_state",
     "retry_delay",
 ]
@@ -155,9 +156,9 @@ def after_exception(
     --------
     >>> p = RetryPolicy(retries=1, delay=0.5)
     >>> after_exception(ValueError("x"), attempt=1, policy=p, started_at=0.0, now=1.0)
-    (Retrying(message="attempt 1 of 2 failed: ValueError('x'); retrying in 0.5 s"), 0.5)
+    (Retrying(message='attempt 1 of 2 failed: ValueError: x; retrying in 0.5 s'), 0.5)
     >>> after_exception(ValueError("x"), attempt=2, policy=p, started_at=0.0, now=1.0)[0]
-    Failed(message="attempt 2 of 2 failed: ValueError('x')", attempts=2)
+    Failed(message='attempt 2 of 2 failed: ValueError: x', attempts=2)
     >>> after_exception(SKIP("later"), attempt=1, policy=p, started_at=0.0, now=1.0)[0]
     Skipped(message='later')
     """
@@ -179,7 +180,7 @@ def after_exception(
             None,
         )
     timed_out = isinstance(exc, TaskTimeoutError)
-    what = str(exc) if timed_out else repr(exc)
+    what = str(exc) if timed_out else describe_exception(exc)
     retryable = policy.retry_on is None or isinstance(exc, policy.retry_on)
     prefix = f"attempt {attempt} of {policy.max_attempts}"
     if retryable and attempt < policy.max_attempts:
@@ -209,6 +210,27 @@ def after_exception(
         ),
         None,
     )
+
+
+def describe_exception(exc: BaseException | str) -> str:
+    """``Type: message`` on one line, as a person reads it (the message clipped).
+
+    Examples
+    --------
+    >>> describe_exception(KeyError("path"))
+    "KeyError: 'path'"
+    >>> describe_exception(RuntimeError())
+    'RuntimeError'
+    """
+    if isinstance(exc, str):  # the repr of an exception that could not travel
+        return exc
+    text = " ".join(str(exc).split())
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[: _MESSAGE_LIMIT - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_MESSAGE_LIMIT = 1000
 
 
 def _type_names(types: tuple[type[BaseException], ...] | None) -> str:

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from taskflow import config
 from taskflow.history import schema
 from taskflow.history.records import (
+    AttemptRecord,
     FlowRunRecord,
     HistoryError,
     LogRecord,
@@ -77,6 +78,8 @@ class WriteBatch:
         Task-run rows to upsert; each has every key of :data:`TASK_ROW_KEYS`.
     logs : list of dict
         Log rows to insert.
+    attempts : list of dict
+        Rows of ``taskflow_task_attempts`` (an attempt already recorded is kept).
     finished : list of dict
         Flow-run updates: ``id``, ``state``, ``message``, ``ended_at``, and optionally
         ``unfinished_tasks``: the state given to its task runs that had not finished.
@@ -89,9 +92,11 @@ class WriteBatch:
     logs: list[dict[str, Any]] = field(default_factory=list)
     finished: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[str] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.started or self.tasks or self.logs or self.finished or self.heartbeats)
+        return bool(self.started or self.tasks or self.logs or self.finished or self.heartbeats
+                    or self.attempts)
 
 
 TASK_ROW_KEYS = ("run_id", "name", "seq", "key", "map_index", "state", "attempts", "message",
@@ -252,6 +257,10 @@ class HistoryStore:
                                                               tr.c.result_location)
                 stmt = stmt.on_conflict_do_update(index_elements=["run_id", "name"], set_=updates)
                 conn.execute(stmt, batch.tasks)
+            if batch.attempts:
+                stmt = _insert(conn, schema.task_attempts).on_conflict_do_nothing(
+                    index_elements=["run_id", "name", "attempt"])
+                conn.execute(stmt, batch.attempts)
             if batch.logs:
                 conn.execute(schema.logs.insert(), batch.logs)
             for row in batch.finished:
@@ -380,6 +389,19 @@ class HistoryStore:
             return dict(conn.execute(
                 sa.select(tr.c.name, tr.c.state).where(tr.c.run_id == run_id)
             ).all())
+
+    def task_attempts(self, run_id: str, task: str | None = None) -> list[AttemptRecord]:
+        """The attempts of a run's task runs that raised, by task run then attempt.
+
+        ``task`` as in :meth:`task_runs`.  A task run that succeeded at its first
+        attempt has none; one retried twice and then failed has three.
+        """
+        ta = schema.task_attempts
+        query = sa.select(ta).where(ta.c.run_id == run_id).order_by(ta.c.name, ta.c.attempt)
+        if task is not None:
+            query = query.where(_task_filter(ta.c.name, task))
+        with self.engine.connect() as conn:
+            return [_record(AttemptRecord, row) for row in conn.execute(query)]
 
     def logs(self, run_id: str, task: str | None = None) -> list[LogRecord]:
         """Log records of a run in time order; ``task`` as in :meth:`task_runs`."""
