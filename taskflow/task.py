@@ -13,6 +13,7 @@ import importlib
 import inspect
 import numbers
 import sys
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -273,6 +274,9 @@ class Task(Generic[P, R]):
             if obj is self:
                 return (_import_task, (module, qualname))
         state = {k: v for k, v in self.__dict__.items() if k != "_signature"}
+        # cloudpickle renames the file of code it pickles by value "<dynamic-code>";
+        # the file travels beside it, so tracebacks on workers name the user's file
+        state["_code_file"] = getattr(getattr(self.fn, "__code__", None), "co_filename", None)
         return (_rebuild_task, (state,))
 
 
@@ -321,10 +325,35 @@ def _import_task(module: str, qualname: str) -> Task[..., Any]:
 
 
 def _rebuild_task(state: dict[str, Any]) -> Task[..., Any]:
+    filename = state.pop("_code_file", None)
     t: Task[..., Any] = Task.__new__(Task)
     t.__dict__.update(state)
     t._signature = None
+    if filename:
+        _restore_code_file(t.fn, filename)
     return t
+
+
+_DYNAMIC = "<dynamic-code>"  # what cloudpickle names the file of code pickled by value
+
+
+def _restore_code_file(fn: Any, filename: str) -> None:
+    """Give ``fn``, and the functions of its module it calls, their file name back."""
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_filename != _DYNAMIC:
+        return
+    fn.__code__ = _with_file(code, filename)
+    module = getattr(fn, "__module__", None)
+    for value in list(getattr(fn, "__globals__", {}).values()):
+        if (isinstance(value, types.FunctionType) and value.__module__ == module
+                and value.__code__.co_filename == _DYNAMIC):
+            value.__code__ = _with_file(value.__code__, filename)
+
+
+def _with_file(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(_with_file(c, filename) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 def _exception_types(
