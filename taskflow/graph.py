@@ -94,7 +94,8 @@ class unmapped:  # noqa: N801 - reads like a function at the call site
 
 
 class flatten:  # noqa: N801
-    """Map over the concatenation of a list of lists: ``task.map(flatten(h))``."""
+    """The concatenation of a list of lists: ``task.map(flatten(h))`` maps over it, and
+    ``task(flatten(h))`` receives it as one list (a small ``flatten`` task makes it)."""
 
     __slots__ = ("value",)
 
@@ -148,7 +149,9 @@ class Handle:
     Pass it to other tasks, nest it in lists or dicts, return it from the flow.
     It has no value while the flow is being defined, so Python control flow on
     it (``if``, ``len``, iteration) is an error: use conditional tasks
-    (``taskflow.case``) or mapping (``task.map``) instead.
+    (``taskflow.case``) or mapping (``task.map``) instead.  Arithmetic,
+    comparisons (``<``, ``>``...) and indexing on it add small tasks to the
+    graph (:mod:`taskflow.operators`); ``==`` keeps its Python meaning.
     """
 
     __slots__ = ("_builder", "_ref", "mapped", "name")
@@ -191,6 +194,74 @@ class Handle:
             "value yet. Compute it inside a task.",
             handle=self.name,
         )
+
+    # -- operators: each becomes a small task (see taskflow.operators) -------------------
+    def _op(self, name: str, left: Any, right: Any) -> Handle:
+        from taskflow.operators import apply_operator
+
+        return apply_operator(name, left, right)  # type: ignore[no-any-return]
+
+    def __add__(self, other: Any) -> Handle:
+        return self._op("add", self, other)
+
+    def __radd__(self, other: Any) -> Handle:
+        return self._op("add", other, self)
+
+    def __sub__(self, other: Any) -> Handle:
+        return self._op("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Handle:
+        return self._op("sub", other, self)
+
+    def __mul__(self, other: Any) -> Handle:
+        return self._op("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Handle:
+        return self._op("mul", other, self)
+
+    def __truediv__(self, other: Any) -> Handle:
+        return self._op("truediv", self, other)
+
+    def __rtruediv__(self, other: Any) -> Handle:
+        return self._op("truediv", other, self)
+
+    def __floordiv__(self, other: Any) -> Handle:
+        return self._op("floordiv", self, other)
+
+    def __rfloordiv__(self, other: Any) -> Handle:
+        return self._op("floordiv", other, self)
+
+    def __mod__(self, other: Any) -> Handle:
+        return self._op("mod", self, other)
+
+    def __rmod__(self, other: Any) -> Handle:
+        return self._op("mod", other, self)
+
+    def __pow__(self, other: Any) -> Handle:
+        return self._op("pow", self, other)
+
+    def __rpow__(self, other: Any) -> Handle:
+        return self._op("pow", other, self)
+
+    def __lt__(self, other: Any) -> Handle:
+        return self._op("lt", self, other)
+
+    def __le__(self, other: Any) -> Handle:
+        return self._op("le", self, other)
+
+    def __gt__(self, other: Any) -> Handle:
+        return self._op("gt", self, other)
+
+    def __ge__(self, other: Any) -> Handle:
+        return self._op("ge", self, other)
+
+    def __getitem__(self, key: Any) -> Handle:
+        return self._op("getitem", self, key)
+
+    # ``==``, ``!=`` and hash keep their Python meaning (identity): see taskflow.operators
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def set_upstream(self, *handles: Handle) -> Handle:
         """Make this task wait for ``handles`` (an ordering edge, no data)."""
@@ -363,11 +434,14 @@ class FlowBuilder:
         static_length: int | None = None
         if map:
             args, kwargs, map_args, static_length = self._split_map_args(task, args, kwargs)
-        elif any(isinstance(a, (unmapped, flatten)) for a in (*args, *kwargs.values())):
-            raise FlowDefinitionError(
-                f"unmapped() and flatten() belong in task.map(...) calls; task "
-                f"{task.name!r} was called without .map", task=task.name,
-            )
+        else:
+            if any(isinstance(a, unmapped) for a in (*args, *kwargs.values())):
+                raise FlowDefinitionError(
+                    f"unmapped() belongs in task.map(...) calls; task {task.name!r} was called "
+                    "without .map, so it receives every argument whole already", task=task.name,
+                )
+            args = tuple(self._flattened(task, a) for a in args)
+            kwargs = {k: self._flattened(task, v) for k, v in kwargs.items()}
         (targs, tkwargs), data = self.to_template((tuple(args), dict(kwargs)), where=where)
         order: list[int] = []
         if wait_for is not None:
@@ -394,6 +468,26 @@ class FlowBuilder:
         )
         self.nodes[node_id] = node
         return Handle(self, Ref(node_id), node.name, mapped=map)
+
+    def _flattened(self, task: Task[..., Any], value: Any) -> Any:
+        """A plain call's ``flatten(x)`` argument: the concatenated list (a small task)."""
+        if not isinstance(value, flatten):
+            return value
+        inner = value.value
+        if isinstance(inner, Handle):
+            from taskflow.operators import flatten_task
+
+            return self.add_task_call(flatten_task, (inner,), {})
+        if _is_mappable_constant(inner) and all(_is_mappable_constant(e) for e in inner):
+            if any(isinstance(x, Handle) for e in inner for x in e):
+                from taskflow.operators import flatten_task
+
+                return self.add_task_call(flatten_task, (inner,), {})
+            return [x for e in inner for x in e]
+        raise FlowDefinitionError(
+            f"flatten() in task {task.name!r} takes a handle or a list of lists, got {inner!r}",
+            task=task.name,
+        )
 
     def _split_map_args(
         self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -448,7 +542,9 @@ class FlowBuilder:
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
             raise FlowDefinitionError(
-                f"{where}.map(...) got mapped arguments of different lengths: {detail}",
+                f"{where}.map(...) got mapped arguments of different lengths: {detail}. They "
+                "are not zipped to the shortest (as Prefect 1 does): the extra elements would "
+                "be dropped with no state saying so; give lists of one length",
                 task=task.name, lengths=lengths,
             )
         static = next(iter(lengths.values())) if len(lengths) == len(map_args) else None

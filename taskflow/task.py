@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import numbers
+import re
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ _OPTIONS = (
     "serializer",
     "cache_key_fn",
     "cache_for",
+    "cache_scope",
 )
 
 
@@ -76,6 +78,7 @@ class Task(Generic[P, R]):
         serializer: str | Any | None = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_for: datetime.timedelta | float | None = None,
+        cache_scope: str | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -95,6 +98,7 @@ class Task(Generic[P, R]):
         self.serializer = serializer
         self.cache_key_fn = cache_key_fn
         self.cache_for = cache_for
+        self.cache_scope = cache_scope
         self._validate()
         self._validate_results()
         self._signature: inspect.Signature | None = None
@@ -169,6 +173,12 @@ class Task(Generic[P, R]):
                 float(c) if isinstance(c, numbers.Real) and not isinstance(c, bool) else None)
             if seconds is None or seconds <= 0:
                 raise bad("cache_for", f"must be a timedelta or seconds > 0, got {c!r}")
+        if self.cache_scope is not None:
+            if self.cache_key_fn is None:
+                raise bad("cache_scope", "needs cache_key_fn (the key that entries are found by)")
+            if not isinstance(self.cache_scope, str) or not re.fullmatch(r"[\w.-]+", self.cache_scope):
+                raise bad("cache_scope", "must be a name of letters, digits, '_', '.' or '-', "
+                                         f"got {self.cache_scope!r}")
         if self.target is not None and self.cache_key_fn is not None:
             raise bad("target", "and cache_key_fn are two ways to skip a run; give one of them")
 
@@ -370,7 +380,7 @@ def _exception_types(
 
 
 @overload
-def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+def task(fn: Callable[P, R], /, **options: Any) -> Task[P, R]: ...
 
 
 @overload
@@ -390,11 +400,12 @@ def task(
     serializer: str | Any | None = ...,
     cache_key_fn: Callable[..., str | None] | None = ...,
     cache_for: datetime.timedelta | float | None = ...,
+    cache_scope: str | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Make a function a task; use as ``@task`` or ``@task(...)``.
+    """Make a function a task; use as ``@task``, ``@task(...)`` or ``task(fn, ...)``.
 
     Parameters
     ----------
@@ -437,6 +448,14 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         :func:`taskflow.results.task_input_hash`).
     cache_for : timedelta or float, optional
         How long cache entries stay valid (seconds; default: forever).
+    cache_scope : str, optional
+        Where cache entries are found (default: the task's name).  Tasks that
+        give the same scope share entries, in any flow: a key one of them wrote
+        is a hit for the others (Prefect 1's ``cache_key=``).  The key function
+        must then give the same key for the same inputs: ``task_input_hash``
+        includes the task's source, so it shares only between copies of one
+        function (``t.with_options(name=...)``); key on the inputs alone to
+        share between different functions.
 
     Examples
     --------
@@ -447,16 +466,16 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     [0, 1, 2]
     >>> extract.fn(2)
     [0, 1]
+    >>> task(len, name="count").name   # a function defined elsewhere
+    'count'
     """
-    if fn is not None:
-        if options:
-            raise FlowDefinitionError("use @task or @task(option=...), not both")
-        return Task(fn)
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise FlowDefinitionError(
             f"@task got unknown option(s) {sorted(unknown)}; valid options are {list(_OPTIONS)}"
         )
+    if fn is not None:  # @task, or task(fn, name=...) as Prefect 1 and 3 allow
+        return Task(fn, **options)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         return Task(f, **options)

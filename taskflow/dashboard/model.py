@@ -256,7 +256,11 @@ class RunRecord:
         bad = [k for k in kids if k.state not in _GOOD]
         if bad:
             return StateType.FAILED.value, f"{len(bad)} of {len(kids)} mapped children did not succeed"
-        return StateType.SUCCESS.value, f"{len(kids)} mapped children"
+        skipped = sum(1 for k in kids if k.state == StateType.SKIPPED.value)
+        if kids and skipped == len(kids):  # as the flow runner decides (engine/flow_runner.py)
+            return StateType.SKIPPED.value, f"all {len(kids)} mapped children were skipped"
+        also = f", {skipped} skipped" if skipped else ""
+        return StateType.SUCCESS.value, f"{len(kids)} mapped children{also}"
 
     def _lost_reason(self, name: str) -> str:
         if name in self.lost:

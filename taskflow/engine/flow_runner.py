@@ -180,7 +180,12 @@ def _parent_state(at_expansion: State, children: list[State]) -> State:
     if bad:
         return State(StateType.FAILED, message=f"{len(bad)} of {n} mapped children did not succeed",
                      ended_at=time.time())
-    return State(StateType.SUCCESS, message=f"{n} mapped children", ended_at=time.time())
+    skipped = sum(1 for c in children if c.is_skipped())
+    if n and skipped == n:  # nothing ran: as Prefect 1, the mapped task is Skipped too
+        return State(StateType.SKIPPED, message=f"all {n} mapped children were skipped",
+                     ended_at=time.time())
+    also = f", {skipped} skipped" if skipped else ""
+    return State(StateType.SUCCESS, message=f"{n} mapped children{also}", ended_at=time.time())
 
 
 def run_flow(

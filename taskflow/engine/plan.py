@@ -309,7 +309,8 @@ class Plan:
             return None
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
-            return _failed(f"mapped arguments of different lengths: {detail}")
+            return _failed(f"mapped arguments of different lengths: {detail} (they are not "
+                           "zipped to the shortest: extra elements would be dropped unseen)")
         return next(iter(lengths.values()))
 
     def _source_facts(self, o: _Out, flat: bool, batch: Batch) -> list[Any] | None:

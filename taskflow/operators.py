@@ -1,0 +1,110 @@
+"""Operators on handles: ``x + 10``, ``rows[0]``, ``n > 3`` inside a flow become small tasks.
+
+Inside a flow, a handle (a task's output or a parameter) has no value yet, so
+Python cannot compute ``x + 10`` at once.  As in Prefect 1, each such
+expression adds a small task to the graph, named after the operator (``add``,
+``getitem``, ``gt``...; the dashboard and the history show those names), which
+computes it on a worker when its inputs are there::
+
+    @flow
+    def etl(n: int = 10):
+        rows = extract(n)
+        first = rows[0]                # a task named getitem
+        return load(first + n * 2)     # tasks named mul and add
+
+Arithmetic (``+ - * / // % **``, each also with the handle on the right),
+comparisons (``< <= > >=``) and indexing (``h[0]``, ``h["path"]``, ``h[1:3]``) are
+supported.  ``==`` and ``!=`` keep their Python meaning (two handles are equal
+when they are the same handle, and handles stay usable as dict keys); compare
+values inside a task, or branch with ``taskflow.case(handle, value)``, which
+compares on a worker.  ``if handle:`` stays an error pointing to ``case``.
+
+Examples
+--------
+>>> from taskflow import flow, task
+>>> @task
+... def numbers(n):
+...     return list(range(n))
+>>> @flow
+... def picked(n: int = 5):
+...     xs = numbers(n)
+...     return xs[0] + xs[-1] * 2
+>>> [node.name for node in picked.graph.nodes]
+['numbers', 'getitem', 'getitem-2', 'mul', 'add']
+>>> picked.fn(5)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from taskflow.task import Task
+
+__all__ = ["BINARY", "apply_operator", "flatten_task"]
+
+
+def _getitem(obj: Any, key: Any) -> Any:
+    return obj[key]
+
+
+#: Operator name (the task's name) to the function it applies.
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "floordiv": operator.floordiv,
+    "mod": operator.mod,
+    "pow": operator.pow,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "getitem": _getitem,
+}
+
+_TASKS: dict[str, Task[..., Any]] = {}
+
+
+def _operator_task(name: str) -> Task[..., Any]:
+    t = _TASKS.get(name)
+    if t is None:
+        fn = BINARY[name]
+
+        def apply(left: Any, right: Any) -> Any:
+            return fn(left, right)
+
+        apply.__name__ = name
+        apply.__module__ = __name__
+        t = _TASKS[name] = Task(apply, name=name)
+        t.__module__, t.__qualname__ = __name__, f"{name}_task"
+        globals()[f"{name}_task"] = t  # importable by name: workers unpickle it by reference
+    return t
+
+
+for _name in BINARY:
+    _operator_task(_name)
+del _name
+
+
+def _flatten(lists: Any) -> list[Any]:
+    return [x for inner in lists for x in inner]
+
+
+#: What ``task(flatten(h))`` adds: one list made of the lists in ``h``.
+flatten_task: Task[..., list[Any]] = Task(_flatten, name="flatten")
+
+
+def apply_operator(name: str, left: Any, right: Any) -> Any:
+    """Inside a flow: the handle of a task computing ``BINARY[name](left, right)``."""
+    from taskflow.exceptions import FlowDefinitionError
+    from taskflow.graph import Handle, current_builder
+
+    handle = left if isinstance(left, Handle) else right
+    if current_builder() is not handle._builder:
+        raise FlowDefinitionError(
+            f"`{name}` on {handle._what()} works only while its flow is being defined",
+            handle=handle.name,
+        )
+    return handle._builder.add_task_call(_operator_task(name), (left, right), {})
