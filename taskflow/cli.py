@@ -8,7 +8,7 @@
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
     taskflow show RUN_ID [--traceback]
-    taskflow logs RUN_ID [--task NAME] [--traceback]
+    taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
 
 Run ids may be shortened to any unique prefix.  The history is the one of
@@ -175,8 +175,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         if executor is not None:
             executor.close()
     if bar is None:  # the bar's last line says the same
-        counts = watcher.counts()
-        click.echo(f"tasks: {counts.done}/{counts.total} done, {counts.failed} failed", err=True)
+        click.echo(_summary(result.task_states), err=True)
     state = result.state
     click.echo(f"state: {_state(state.type.value)}" + (f": {state.message}" if state.message else ""))
     if state.is_successful():
@@ -192,6 +191,15 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         click.echo(f"  ... and {len(failed) - 10} more: taskflow show {result.run_id[:8]}",
                    err=True)
     sys.exit(1)
+
+
+def _summary(task_states: dict[str, Any]) -> str:
+    """``tasks: 7/7 done, 1 failed``: every task of the flow, a mapped one by its children."""
+    parents = {n.rpartition("[")[0] for n in task_states if n.endswith("]") and "[" in n}
+    states = [s for n, s in task_states.items() if n not in parents]
+    done = sum(1 for s in states if s.is_finished())
+    failed = sum(1 for s in states if s.is_failed())
+    return f"tasks: {done}/{len(states)} done, {failed} failed"
 
 
 def _full_run_id(run_id: str) -> str:
@@ -288,11 +296,20 @@ def _echo_attempts(attempts: Sequence[Any]) -> None:
               help="Only this task run (for a mapped task: all its children).")
 @click.option("--traceback", "-t", "show_tb", is_flag=True,
               help="Also print the traceback of each retried attempt.")
-def logs(run_id: str, task_name: str | None, show_tb: bool) -> None:
-    """Print the log records of a flow run's tasks, then its retried attempts."""
+@click.option("--by-time", is_flag=True,
+              help="One timeline, task runs interleaved (default: task run by task run).")
+def logs(run_id: str, task_name: str | None, show_tb: bool, by_time: bool) -> None:
+    """Print the log records of a flow run's tasks, then its retried attempts.
+
+    Records are grouped by task run, in the order `taskflow show` lists them
+    (mapped children by index), each task run's in time order.
+    """
     with _history() as history:
         r = history.get_run(run_id)
         records = history.logs(r.id, task=task_name)
+        if not by_time:
+            order = {t.name: i for i, t in enumerate(history.task_runs(r.id, task=task_name))}
+            records.sort(key=lambda rec: order.get(rec.task, -1))  # stable: time within each
         attempts = [a for a in history.task_attempts(r.id, task=task_name)
                     if a.state == StateType.RETRYING.value]
     if not records and not attempts:

@@ -30,3 +30,41 @@ def flaky(times: int) -> str:
 @flow
 def retried(times: int = 2):
     return flaky(times)
+
+
+@task
+def broken_numbers(n: int) -> list[int]:
+    raise ValueError(f"no numbers for {n}")
+
+
+@task
+def square(x: int) -> int:
+    return x * x
+
+
+@task
+def summed(xs: list[int]) -> int:
+    return sum(xs)
+
+
+@flow
+def map_never_expands(n: int = 3):
+    return summed(square.map(broken_numbers(n)))
+
+
+@task
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+
+@task
+def noisy(x: int) -> int:
+    from taskflow import get_run_logger
+
+    get_run_logger().info("child %d", x)
+    return x
+
+
+@flow
+def many_children(n: int = 12):
+    return summed(noisy.map(numbers(n)))

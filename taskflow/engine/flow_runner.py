@@ -214,13 +214,15 @@ def run_flow(
         executor = default_executor()
     watchers = observers.observers()
     recorder = _Recorder(watchers)
+    link = executor.dashboard_link  # may start the embedded cluster: not part of the run
+    # A run's duration, everywhere it is shown (this log, the history, the dashboard
+    # page), is from here, handed to its executor, to the moment its State is decided.
     started = time.time()
-    link = executor.dashboard_link
     extra = {"flow_name": flow.name, "flow_run_id": run_id, "task_run_name": ""}
     logger.info("flow run %s started%s", run_id[:8], f"; dashboard: {link}" if link else "",
                 extra=extra)
     observers.notify(watchers, "run_started", flow=flow, plan=plan, executor=executor,
-                     dashboard_link=link)
+                     dashboard_link=link, started_at=started)
     try:
         outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
     except BaseException as exc:
@@ -245,7 +247,7 @@ def run_flow(
     logger.log(
         logging.INFO if state.is_successful() else logging.ERROR,
         "flow run %s finished in %.2f s: %r", run_id[:8],
-        state.ended_at - started if state.ended_at else 0.0, state, extra=extra,
+        state.duration if state.duration is not None else time.time() - started, state, extra=extra,
     )
     run = FlowRun(flow.name, run_id, params, state, task_states, link)
     observers.notify(watchers, "run_finished", run=run, plan=plan)

@@ -194,6 +194,19 @@ class Plan:
                 out[node.name] = [node.name]
         return out
 
+    def childless(self) -> list[str]:
+        """Mapped nodes with no child task runs: not expanded yet, unable to, or empty.
+
+        Each stands for itself in counts of a run's task runs (as in :meth:`reference`).
+        """
+        out = []
+        for node in self.graph.nodes:
+            if node.mapped:
+                o = self._out.get(node.id)
+                if not (isinstance(o, _Children) and o.keys):
+                    out.append(node.name)
+        return out
+
     def resolve_returns(self, values: dict[Key, Any]) -> Any:
         """The flow's return value, with task references replaced by ``values``."""
 

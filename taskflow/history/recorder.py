@@ -401,7 +401,7 @@ class HistoryRecorder(RunObserver):
             address = executor.address
         except Exception:
             address = None
-        now = time.time()
+        now = kwargs.get("started_at") or time.time()  # the run's start, as its log line says
         row = {
             "id": plan.run.run_id, "flow_name": flow.name,
             "parameters": json.dumps(mask_secrets(plan.parameters), default=repr),

@@ -55,7 +55,7 @@ from taskflow.history.records import (
 from taskflow.history.urls import resolve_url
 from taskflow.states import StateType
 
-__all__ = ["TASK_ROW_KEYS", "HistoryStore", "WriteBatch"]
+__all__ = ["TASK_ROW_KEYS", "HistoryStore", "WriteBatch", "in_index_order"]
 
 logger = logging.getLogger("taskflow.history")
 
@@ -371,7 +371,9 @@ class HistoryStore:
         return _record(FlowRunRecord, rows[0])
 
     def task_runs(self, run_id: str, task: str | None = None) -> list[TaskRunRecord]:
-        """The task runs of a run, in the order they first reported.
+        """The task runs of a run, in the order they first reported, mapped children
+        together in index order (``load[2]`` before ``load[10]``) where the first of
+        them reported.
 
         ``task`` keeps one task run, or, for a mapped task, it and its children.
         """
@@ -380,7 +382,7 @@ class HistoryStore:
         if task is not None:
             query = query.where(_task_filter(tr.c.name, task))
         with self.engine.connect() as conn:
-            return [_record(TaskRunRecord, row) for row in conn.execute(query)]
+            return in_index_order([_record(TaskRunRecord, row) for row in conn.execute(query)])
 
     def task_states(self, run_id: str) -> dict[str, str]:
         """Task-run name to its state (a :class:`~taskflow.states.StateType` value)."""
@@ -397,11 +399,13 @@ class HistoryStore:
         attempt has none; one retried twice and then failed has three.
         """
         ta = schema.task_attempts
-        query = sa.select(ta).where(ta.c.run_id == run_id).order_by(ta.c.name, ta.c.attempt)
+        query = sa.select(ta).where(ta.c.run_id == run_id).order_by(ta.c.failed_at, ta.c.attempt)
         if task is not None:
             query = query.where(_task_filter(ta.c.name, task))
         with self.engine.connect() as conn:
-            return [_record(AttemptRecord, row) for row in conn.execute(query)]
+            rows = [_record(AttemptRecord, row) for row in conn.execute(query)]
+        order = {t.name: i for i, t in enumerate(self.task_runs(run_id, task))}
+        return sorted(rows, key=lambda a: (order.get(a.name, len(order)), a.attempt))
 
     def logs(self, run_id: str, task: str | None = None) -> list[LogRecord]:
         """Log records of a run in time order; ``task`` as in :meth:`task_runs`."""
@@ -411,6 +415,38 @@ class HistoryStore:
             query = query.where(_task_filter(lg.c.task, task))
         with self.engine.connect() as conn:
             return [_record(LogRecord, row) for row in conn.execute(query)]
+
+
+def in_index_order(records: list[TaskRunRecord]) -> list[TaskRunRecord]:
+    """``records`` with each mapped task's children together, by index, where its first
+    child stood (the rest keep their order).
+
+    Examples
+    --------
+    >>> rs = [TaskRunRecord("r", n, map_index=i) for n, i in
+    ...       [("load", None), ("load[10]", 10), ("x", None), ("load[2]", 2)]]
+    >>> [r.name for r in in_index_order(rs)]
+    ['load', 'load[2]', 'load[10]', 'x']
+    """
+    out: list[Any] = []
+    groups: dict[str, list[TaskRunRecord]] = {}
+    for r in records:
+        if r.map_index is None:
+            out.append(r)
+            continue
+        parent = r.name.rpartition("[")[0]
+        group = groups.get(parent)
+        if group is None:
+            group = groups[parent] = []
+            out.append(group)
+        group.append(r)
+    flat: list[TaskRunRecord] = []
+    for item in out:
+        if isinstance(item, list):
+            flat.extend(sorted(item, key=lambda r: r.map_index))
+        else:
+            flat.append(item)
+    return flat
 
 
 def _task_filter(column: Any, task: str) -> Any:
