@@ -255,6 +255,18 @@ class Handle:
     def __ge__(self, other: Any) -> Handle:
         return self._op("ge", self, other)
 
+    def __and__(self, other: Any) -> Handle:
+        return self._op("and", self, other)
+
+    def __rand__(self, other: Any) -> Handle:
+        return self._op("and", other, self)
+
+    def __or__(self, other: Any) -> Handle:
+        return self._op("or", self, other)
+
+    def __ror__(self, other: Any) -> Handle:
+        return self._op("or", other, self)
+
     def __getitem__(self, key: Any) -> Handle:
         return self._op("getitem", self, key)
 

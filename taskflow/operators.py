@@ -13,8 +13,9 @@ computes it on a worker when its inputs are there::
         return load(first + n * 2)     # tasks named mul and add
 
 Arithmetic (``+ - * / // % **``, each also with the handle on the right),
-comparisons (``< <= > >=``) and indexing (``h[0]``, ``h["path"]``, ``h[1:3]``) are
-supported.  ``==`` and ``!=`` keep their Python meaning (two handles are equal
+comparisons (``< <= > >=``), ``&`` and ``|`` (tasks ``and`` and ``or``: Python's
+``and``/``or`` keywords cannot be overloaded) and indexing (``h[0]``,
+``h["path"]``, ``h[1:3]``) are supported.  ``==`` and ``!=`` keep their Python meaning (two handles are equal
 when they are the same handle, and handles stay usable as dict keys); compare
 values inside a task, or branch with ``taskflow.case(handle, value)``, which
 compares on a worker.  ``if handle:`` stays an error pointing to ``case``.
@@ -61,6 +62,8 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "le": operator.le,
     "gt": operator.gt,
     "ge": operator.ge,
+    "and": operator.and_,
+    "or": operator.or_,
     "getitem": _getitem,
 }
 
@@ -79,7 +82,7 @@ def _operator_task(name: str) -> Task[..., Any]:
         apply.__module__ = __name__
         t = _TASKS[name] = Task(apply, name=name)
         t.__module__, t.__qualname__ = __name__, f"{name}_task"
-        globals()[f"{name}_task"] = t  # importable by name: workers unpickle it by reference
+        globals()[t.__qualname__] = t  # importable by name: workers unpickle it by reference
     return t
 
 

@@ -44,6 +44,7 @@ def arithmetic(n: int = 4):
         "path": cfg["path"],
         "size": cfg["sizes"][1],
         "compared": (n > 3, n >= 5, 3 < n, n <= 4),
+        "logic": ((n > 3) & (n < 5), (n > 9) | False),
         "doubled": double(n),
     }
 

@@ -19,7 +19,7 @@ def test_task_of_a_function_with_options_is_accepted():
 def test_arithmetic_comparisons_and_indexing_on_handles_and_parameters_become_named_tasks(executor):
     names = [node.name for node in p1.arithmetic.graph.nodes]
     for op in ("add", "sub", "mul", "pow", "truediv", "floordiv", "mod", "getitem", "gt", "ge",
-               "le", "twice"):
+               "le", "and", "or", "twice"):
         assert op in names, names
     assert "getitem-2" in names and "gt-2" in names  # 3 < n is n > 3: a second gt
     run = p1.arithmetic.run(n=4, executor=executor)
@@ -27,6 +27,7 @@ def test_arithmetic_comparisons_and_indexing_on_handles_and_parameters_become_na
     assert run.result() == {
         "shifted": 14, "reversed": 6, "scaled": 48, "ratio": (0.5, 2, 1), "first": 0,
         "window": [1, 2], "path": "/data/in", "size": 5, "compared": (True, False, True, True),
+        "logic": (True, False),
         "doubled": 8,
     }
     assert run.task_states["add"].type is StateType.SUCCESS
