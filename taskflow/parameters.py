@@ -19,9 +19,10 @@ rather than guessed at.  Builder-style flows (``Parameter("n")``) have no hints.
 
 Examples
 --------
->>> def etl(count: int, day: "datetime.date" = None): ...
->>> import datetime
+>>> def etl(count: int, label="x"): ...
 >>> hints = parameter_hints(etl)
+>>> hints
+{'count': <class 'int'>}
 >>> coerce_value("etl", "count", "3", hints["count"])
 3
 >>> coerce_value("etl", "count", "abc", hints["count"])
