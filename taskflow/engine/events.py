@@ -81,12 +81,26 @@ def state_event(
         "ended": state.ended_at,
         "time": time.time(),
         "worker": worker,
-        "exc": cloudpickle.dumps(exc) if isinstance(exc, BaseException) else None,
+        "exc": _pickled(exc),
         "exc_repr": repr(exc)[:2000] if isinstance(exc, BaseException) else exc,
         "exc_type": _type_name(exc),
         "tb": clip_traceback(state.traceback),
         "location": state.result_location,
     }
+
+
+#: Bytes of a pickled exception an event carries at most (else only its repr travels).
+EXCEPTION_LIMIT = 64_000
+
+
+def _pickled(exc: BaseException | str | None) -> bytes | None:
+    if not isinstance(exc, BaseException):
+        return None
+    try:
+        data = cloudpickle.dumps(exc)
+    except Exception:
+        return None
+    return data if len(data) <= EXCEPTION_LIMIT else None
 
 
 def _type_name(exc: BaseException | str | None) -> str | None:
