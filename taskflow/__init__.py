@@ -15,6 +15,7 @@
 (Success(...), 4950)
 """
 from taskflow import config as _config  # registers the `taskflow` dask.config section
+from taskflow import operators as _operators  # the tasks `h + 1`, `h[0]`... add to a graph
 from taskflow import triggers
 from taskflow.conditional import case, merge
 from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
@@ -75,4 +76,4 @@ __all__ = [
 
 _install_history()  # record every flow run (taskflow.history.enabled)
 
-del _config, _install_history
+del _config, _install_history, _operators

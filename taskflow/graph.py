@@ -45,6 +45,22 @@ def current_builder() -> FlowBuilder | None:
     return _builder.get()
 
 
+# The small tasks operators on handles add (``add``, ``getitem``, ``flatten``...): made
+# by taskflow.operators, which registers them here when ``import taskflow`` runs (this
+# module knows no Task: the graph layer imports upwards nothing).
+_operator_tasks: dict[str, Any] = {}
+
+
+def register_operator_tasks(tasks: dict[str, Any]) -> None:
+    """Make ``tasks`` (name to task) the ones operators on handles add."""
+    _operator_tasks.update(tasks)
+
+
+def operator_task(name: str) -> Any:
+    """The task operator ``name`` adds to a flow's graph."""
+    return _operator_tasks[name]
+
+
 @dataclass(frozen=True)
 class Ref:
     """A reference to task node ``id`` inside an argument template."""
@@ -197,9 +213,12 @@ class Handle:
 
     # -- operators: each becomes a small task (see taskflow.operators) -------------------
     def _op(self, name: str, left: Any, right: Any) -> Handle:
-        from taskflow.operators import apply_operator
-
-        return apply_operator(name, left, right)  # type: ignore[no-any-return]
+        if current_builder() is not self._builder:
+            raise FlowDefinitionError(
+                f"`{name}` on {self._what()} works only while its flow is being defined",
+                handle=self.name,
+            )
+        return self._builder.add_task_call(operator_task(name), (left, right), {})
 
     def __add__(self, other: Any) -> Handle:
         return self._op("add", self, other)
@@ -487,14 +506,10 @@ class FlowBuilder:
             return value
         inner = value.value
         if isinstance(inner, Handle):
-            from taskflow.operators import flatten_task
-
-            return self.add_task_call(flatten_task, (inner,), {})
+            return self.add_task_call(operator_task("flatten"), (inner,), {})
         if _is_mappable_constant(inner) and all(_is_mappable_constant(e) for e in inner):
             if any(isinstance(x, Handle) for e in inner for x in e):
-                from taskflow.operators import flatten_task
-
-                return self.add_task_call(flatten_task, (inner,), {})
+                return self.add_task_call(operator_task("flatten"), (inner,), {})
             return [x for e in inner for x in e]
         raise FlowDefinitionError(
             f"flatten() in task {task.name!r} takes a handle or a list of lists, got {inner!r}",

@@ -39,9 +39,10 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from taskflow.graph import register_operator_tasks
 from taskflow.task import Task
 
-__all__ = ["BINARY", "apply_operator", "flatten_task"]
+__all__ = ["BINARY", "TASKS", "flatten_task"]
 
 
 def _getitem(obj: Any, key: Any) -> Any:
@@ -66,28 +67,20 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "getitem": _getitem,
 }
 
-_TASKS: dict[str, Task[..., Any]] = {}
+def _operator_task(name: str, fn: Callable[[Any, Any], Any]) -> Task[..., Any]:
+    def apply(left: Any, right: Any) -> Any:
+        return fn(left, right)
 
-
-def _operator_task(name: str) -> Task[..., Any]:
-    t = _TASKS.get(name)
-    if t is None:
-        fn = BINARY[name]
-
-        def apply(left: Any, right: Any) -> Any:
-            return fn(left, right)
-
-        apply.__name__ = name
-        apply.__module__ = __name__
-        t = _TASKS[name] = Task(apply, name=name)
-        t.__module__, t.__qualname__ = __name__, f"{name}_task"
-        globals()[t.__qualname__] = t  # importable by name: workers unpickle it by reference
+    apply.__name__ = name
+    t: Task[..., Any] = Task(apply, name=name)
+    t.__module__, t.__qualname__ = __name__, f"{name}_task"
     return t
 
 
-for _name in BINARY:
-    _operator_task(_name)
-del _name
+#: Operator name to the task it adds; each is importable as ``taskflow.operators.<name>_task``,
+#: so workers unpickle it by reference.
+TASKS: dict[str, Task[..., Any]] = {name: _operator_task(name, fn) for name, fn in BINARY.items()}
+globals().update({t.__qualname__: t for t in TASKS.values()})
 
 
 def _flatten(lists: Any) -> list[Any]:
@@ -96,17 +89,6 @@ def _flatten(lists: Any) -> list[Any]:
 
 #: What ``task(flatten(h))`` adds: one list made of the lists in ``h``.
 flatten_task: Task[..., list[Any]] = Task(_flatten, name="flatten")
+flatten_task.__qualname__ = "flatten_task"
 
-
-def apply_operator(name: str, left: Any, right: Any) -> Any:
-    """Inside a flow: the handle of a task computing ``BINARY[name](left, right)``."""
-    from taskflow.exceptions import FlowDefinitionError
-    from taskflow.graph import Handle, current_builder
-
-    handle = left if isinstance(left, Handle) else right
-    if current_builder() is not handle._builder:
-        raise FlowDefinitionError(
-            f"`{name}` on {handle._what()} works only while its flow is being defined",
-            handle=handle.name,
-        )
-    return handle._builder.add_task_call(_operator_task(name), (left, right), {})
+register_operator_tasks({**TASKS, "flatten": flatten_task})
