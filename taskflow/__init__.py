@@ -14,13 +14,15 @@
 >>> run.state, run.result()         # doctest: +SKIP
 (Success(...), 4950)
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from taskflow import config as _config  # registers the `taskflow` dask.config section
 from taskflow import operators as _operators  # the tasks `h + 1`, `h[0]`... add to a graph
 from taskflow import triggers
 from taskflow.conditional import case, merge
-from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
-from taskflow.deploy.serve import Deployment, serve
-from taskflow.engine.flow_runner import FlowRun
 from taskflow.exceptions import (
     FAIL,
     SKIP,
@@ -32,13 +34,17 @@ from taskflow.exceptions import (
     UnpicklableTaskError,
     WorkerMismatchError,
 )
-from taskflow.executors.dask import get_dask_client
 from taskflow.flow import Flow, Parameter, flow
 from taskflow.graph import flatten, unmapped
-from taskflow.history.recorder import install as _install_history
 from taskflow.logs import get_run_logger
+from taskflow.runs import FlowRun
 from taskflow.states import State, StateType
 from taskflow.task import Task, task
+
+if TYPE_CHECKING:
+    from taskflow.deploy.schedules import CronSchedule, IntervalSchedule, Schedule
+    from taskflow.deploy.serve import Deployment, serve
+    from taskflow.executors.dask import get_dask_client
 
 __version__ = "0.1.0"
 
@@ -74,6 +80,30 @@ __all__ = [
     "unmapped",
 ]
 
-_install_history()  # record every flow run (taskflow.history.enabled)
+# Names whose modules pull in distributed, croniter or the deployment server:
+# imported when first used, so ``import taskflow`` stays light.  (The history
+# recorder is installed when the first run starts: taskflow.engine.launch.)
+_LAZY = {
+    "CronSchedule": "taskflow.deploy.schedules",
+    "IntervalSchedule": "taskflow.deploy.schedules",
+    "Schedule": "taskflow.deploy.schedules",
+    "Deployment": "taskflow.deploy.serve",
+    "serve": "taskflow.deploy.serve",
+    "get_dask_client": "taskflow.executors.dask",
+}
 
-del _config, _install_history, _operators
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taskflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+del _config, _operators

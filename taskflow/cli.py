@@ -40,13 +40,13 @@ import dask
 
 from taskflow.cli_common import (
     CliError,
-    _history,
-    _log_to_stderr,
-    _oneline,
-    _state,
-    _table,
-    _took,
-    _when,
+    open_history,
+    log_to_stderr,
+    oneline,
+    format_state,
+    format_table,
+    format_took,
+    format_when,
     executor_options,
     make_executor,
     parameter_texts,
@@ -163,7 +163,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     watcher = RunProgress(on_start=started)
     add_observer(watcher)
     show_bar = sys.stderr.isatty() if progress is None else progress
-    handler = _log_to_stderr(logging.INFO if verbose else logging.WARNING, show_bar)
+    handler = log_to_stderr(logging.INFO if verbose else logging.WARNING, show_bar)
     bar = ProgressBar(watcher).start() if show_bar else None
     try:
         result = flow.run(executor=executor, resume=resume, **values)
@@ -177,7 +177,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     if bar is None:  # the bar's last line says the same
         click.echo(_summary(result.task_states), err=True)
     state = result.state
-    click.echo(f"state: {_state(state.type.value)}" + (f": {state.message}" if state.message else ""))
+    click.echo(f"state: {format_state(state.type.value)}" + (f": {state.message}" if state.message else ""))
     if state.is_successful():
         text = repr(state.result)
         click.echo(f"result: {text if len(text) <= 2000 else text[:1997] + '...'}")
@@ -186,7 +186,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     failed = sorted(((n, s) for n, s in result.task_states.items() if s.is_failed()),
                     key=lambda item: item[1].type not in causes)
     for name, s in failed[:10]:
-        click.echo(f"  {name}: {s.type.value}: {_oneline(s.message, 200)}", err=True)
+        click.echo(f"  {name}: {s.type.value}: {oneline(s.message, 200)}", err=True)
     if len(failed) > 10:
         click.echo(f"  ... and {len(failed) - 10} more: taskflow show {result.run_id[:8]}",
                    err=True)
@@ -210,7 +210,7 @@ def _full_run_id(run_id: str) -> str:
     if not config.get("history.enabled"):
         return run_id
     try:
-        with _history() as history:
+        with open_history() as history:
             return history.get_run(run_id).id
     except HistoryError:  # unknown here: the result store may still know it
         return run_id
@@ -225,15 +225,15 @@ def _full_run_id(run_id: str) -> str:
               help="At most this many runs, newest first.")
 def runs(flow_name: str | None, state: str | None, limit: int) -> None:
     """List recent flow runs."""
-    with _history() as history:
+    with open_history() as history:
         found = history.runs(flow=flow_name, state=state, limit=limit)
         where = history.display_url
     if not found:
         click.echo(f"no flow runs in the history at {where}", err=True)
         return
-    rows = [(r.id[:8], r.flow_name, _state(r.state), _when(r.started_at), _took(r.duration),
-             _oneline(r.message, 60)) for r in found]
-    click.echo(_table(["RUN ID", "FLOW", "STATE", "STARTED", "DURATION", "MESSAGE"], rows))
+    rows = [(r.id[:8], r.flow_name, format_state(r.state), format_when(r.started_at), format_took(r.duration),
+             oneline(r.message, 60)) for r in found]
+    click.echo(format_table(["RUN ID", "FLOW", "STATE", "STARTED", "DURATION", "MESSAGE"], rows))
 
 
 @cli.command()
@@ -245,16 +245,16 @@ def show(run_id: str, show_tb: bool) -> None:
 
     RUN_ID may be shortened to any unique prefix.
     """
-    with _history() as history:
+    with open_history() as history:
         r = history.get_run(run_id)
         tasks = history.task_runs(r.id)
         attempts = history.task_attempts(r.id)
     head = [
         ("flow run", r.id),
         ("flow", r.flow_name),
-        ("state", _state(r.state) + (f": {r.message}" if r.message else "")),
+        ("state", format_state(r.state) + (f": {r.message}" if r.message else "")),
         ("parameters", r.parameters),
-        ("started", f"{_when(r.started_at)}  (took {_took(r.duration)})"),
+        ("started", f"{format_when(r.started_at)}  (took {format_took(r.duration)})"),
         ("executor", (r.executor or "-") + (f" at {r.address}" if r.address else "")),
         ("dashboard", r.dashboard_link or "-"),
     ]
@@ -264,9 +264,9 @@ def show(run_id: str, show_tb: bool) -> None:
     if not tasks:
         click.echo("no task runs recorded")
         return
-    rows = [(t.name, _state(t.state), t.attempts, _took(t.duration), t.worker or "-",
-             _oneline(t.message)) for t in tasks]
-    click.echo(_table(["TASK", "STATE", "ATTEMPTS", "DURATION", "WORKER", "MESSAGE"], rows))
+    rows = [(t.name, format_state(t.state), t.attempts, format_took(t.duration), t.worker or "-",
+             oneline(t.message)) for t in tasks]
+    click.echo(format_table(["TASK", "STATE", "ATTEMPTS", "DURATION", "WORKER", "MESSAGE"], rows))
     retried = [a for a in attempts if a.state == StateType.RETRYING.value]
     _echo_attempts(retried)
     if show_tb:
@@ -286,8 +286,8 @@ def _echo_attempts(attempts: Sequence[Any]) -> None:
     if not attempts:
         return
     click.echo("\nretried attempts:")
-    rows = [(a.name, a.attempt, a.worker or "-", _oneline(a.message, 120)) for a in attempts]
-    click.echo(_table(["TASK", "ATTEMPT", "WORKER", "REASON"], rows))
+    rows = [(a.name, a.attempt, a.worker or "-", oneline(a.message, 120)) for a in attempts]
+    click.echo(format_table(["TASK", "ATTEMPT", "WORKER", "REASON"], rows))
 
 
 @cli.command()
@@ -304,7 +304,7 @@ def logs(run_id: str, task_name: str | None, show_tb: bool, by_time: bool) -> No
     Records are grouped by task run, in the order `taskflow show` lists them
     (mapped children by index), each task run's in time order.
     """
-    with _history() as history:
+    with open_history() as history:
         r = history.get_run(run_id)
         records = history.logs(r.id, task=task_name)
         if not by_time:

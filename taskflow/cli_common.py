@@ -62,11 +62,11 @@ def parameter_texts(pairs: Sequence[str]) -> dict[str, str]:
 
 
 # -- formatting -------------------------------------------------------------------------
-def _when(ts: float | None) -> str:
+def format_when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def _took(seconds: float | None) -> str:
+def format_took(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     if seconds < 60:
@@ -76,12 +76,12 @@ def _took(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
 
 
-def _oneline(text: str | None, width: int = 70) -> str:
+def oneline(text: str | None, width: int = 70) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(click.unstyle(r[i])) for r in cells) for i in range(len(headers))]
     return "\n".join(
@@ -94,7 +94,7 @@ _STYLE = {"SUCCESS": "green", "CACHED": "green", "SKIPPED": "bright_black", "RUN
           "RETRYING": "yellow", "PENDING": "bright_black"}
 
 
-def _state(value: str) -> str:
+def format_state(value: str) -> str:
     return click.style(value, fg=_STYLE.get(value, "red"), bold=True)
 
 
@@ -117,7 +117,7 @@ class _ClearingHandler(logging.StreamHandler):
         return "\r\033[K" + text if self.clear else text
 
 
-def _log_to_stderr(level: int, clear: bool) -> logging.Handler:
+def log_to_stderr(level: int, clear: bool) -> logging.Handler:
     """Show ``taskflow`` records at ``level`` and above; still record info ones in history."""
     handler = _ClearingHandler(clear)
     handler.setLevel(level)
@@ -128,7 +128,7 @@ def _log_to_stderr(level: int, clear: bool) -> logging.Handler:
     return handler
 
 
-def _history() -> Any:
+def open_history() -> Any:
     from taskflow.history import open_history
 
     return open_history()

@@ -21,10 +21,10 @@ import click
 
 from taskflow.cli_common import (
     CliError,
-    _history,
-    _log_to_stderr,
-    _oneline,
-    _state,
+    open_history,
+    log_to_stderr,
+    oneline,
+    format_state,
     executor_options,
     make_executor,
     parse_parameters,
@@ -81,7 +81,7 @@ def serve(targets: tuple[str, ...], cron: str | None, every: str | None, timezon
     values = parse_parameters(params)
     deployments = [Deployment(load_flow(t), schedule, values, overlap=overlap, catch_up=catch_up,
                               target=t) for t in targets]
-    handler = _log_to_stderr(logging.WARNING if quiet else logging.INFO, False)
+    handler = log_to_stderr(logging.WARNING if quiet else logging.INFO, False)
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt)
     try:
         server = Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout)
@@ -99,7 +99,7 @@ def not_served(target: str) -> CliError:
     """The error for a bare name that is neither a served flow nor a module with a flow."""
     from taskflow.history import serving
 
-    with _history() as history:
+    with open_history() as history:
         served = ", ".join(sorted(r.name for r in serving.served_flows(history))) or "none"
     return CliError(f"no flow named {target!r} is served (served flows: {served}), and no "
                     f"module {target!r} defines a flow; to run a flow from a file, give "
@@ -116,7 +116,7 @@ def served_flow_named(target: str) -> ServedFlowRecord | None:
         return None
     from taskflow.history import serving
 
-    with _history() as history:
+    with open_history() as history:
         found = {r.name: r for r in serving.served_flows(history)}
     record = found.get(target)
     if record is None:
@@ -136,7 +136,7 @@ def run_served(record: ServedFlowRecord, values: dict[str, Any], timeout: float 
     from taskflow.history.records import UnknownRunError
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    with _history() as history:
+    with open_history() as history:
         request_id = serving.request_run(history, record.name, values)
         click.echo(f"asked the serve process of {record.name!r} (pid {record.pid} on "
                    f"{record.host}) for a run", err=True)
@@ -165,9 +165,9 @@ def run_served(record: ServedFlowRecord, values: dict[str, Any], timeout: float 
                 sys.exit(1)
             time.sleep(_POLL)
         tasks = history.task_runs(run_id)
-    click.echo(f"state: {_state(r.state)}" + (f": {r.message}" if r.message else ""))
+    click.echo(f"state: {format_state(r.state)}" + (f": {r.message}" if r.message else ""))
     if r.state in (StateType.SUCCESS.value, StateType.CACHED.value):
         return
     for t in [t for t in tasks if not State(StateType(t.state)).is_successful()][:10]:
-        click.echo(f"  {t.name}: {t.state}: {_oneline(t.message, 200)}", err=True)
+        click.echo(f"  {t.name}: {t.state}: {oneline(t.message, 200)}", err=True)
     sys.exit(1)

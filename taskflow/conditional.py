@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Any
 
 from taskflow import triggers
-from taskflow.engine.markers import StateMarker
 from taskflow.exceptions import FAIL, SKIP, FlowDefinitionError
 from taskflow.graph import FlowBuilder, Handle, current_builder
 from taskflow.task import Task
@@ -46,6 +45,8 @@ def _check(value: Any, expected: Any, label: str) -> bool:
 
 
 def _merge(*branches: Any) -> Any:
+    from taskflow.engine.markers import StateMarker  # runs on a worker, after the engine loaded
+
     for value in branches:
         if type(value) is not StateMarker:
             return value
@@ -56,10 +57,10 @@ def _merge(*branches: Any) -> Any:
 
 
 _check_task: Task[..., bool] = Task(_check, name="case")
-_check_task._tiny = True
+_check_task.engine_internal = True
 _merge_task: Task[..., Any] = Task(_merge, name="merge", trigger=triggers.all_finished)
-_merge_task._tiny = True
-_merge_task._receives_markers = True
+_merge_task.engine_internal = True
+_merge_task.receives_state_markers = True
 
 
 def _builder(what: str) -> FlowBuilder:

@@ -19,6 +19,7 @@ __all__ = [
     "SKIP",
     "FlowDefinitionError",
     "FlowRunError",
+    "InvalidTransition",
     "ParameterError",
     "SchedulerUnreachableError",
     "Signal",
@@ -54,6 +55,20 @@ class TaskflowError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidTransition(TaskflowError):
+    """A task run was to change state in a way no run can (a bug in taskflow).
+
+    Carries ``task``, ``old`` and ``new`` (state type values); pickles.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> e = InvalidTransition("no", task="load", old="SUCCESS", new="RUNNING")
+    >>> (pickle.loads(pickle.dumps(e)).old, e.new)
+    ('SUCCESS', 'RUNNING')
+    """
 
 
 def _rebuild(cls: type[TaskflowError], message: str, context: dict[str, Any]) -> TaskflowError:

@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from taskflow.exceptions import FlowDefinitionError, ParameterError
-from taskflow.graph import _NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
+from taskflow.graph import NO_DEFAULT, FlowBuilder, FlowGraph, Handle, current_builder
 
 if TYPE_CHECKING:
     from taskflow.deploy.schedules import Schedule
     from taskflow.deploy.serve import Deployment
-    from taskflow.engine.flow_runner import FlowRun
     from taskflow.executors.base import Executor
     from taskflow.results import ResultStore
+    from taskflow.runs import FlowRun
 
 __all__ = ["Flow", "Parameter", "flow"]
 
@@ -155,7 +155,7 @@ class Flow(Generic[P, R]):
         builder = FlowBuilder(self.name)
         handles = {
             p.name: builder.add_parameter(
-                p.name, _NO_DEFAULT if p.default is p.empty else p.default
+                p.name, NO_DEFAULT if p.default is p.empty else p.default
             )
             for p in inspect.signature(self.fn).parameters.values()
         }
@@ -294,9 +294,9 @@ class Flow(Generic[P, R]):
         (True, 4950)
         >>> etl.run(resume=run.run_id)  # doctest: +SKIP
         """
-        from taskflow.engine.flow_runner import run_flow
+        from taskflow.engine.launch import start_run
 
-        return run_flow(self, parameters, executor=executor or self.executor, resume=resume)
+        return start_run(self, parameters, executor=executor or self.executor, resume=resume)
 
     def to_deployment(
         self, schedule: Schedule | None = None, *, parameters: Mapping[str, Any] | None = None,
@@ -405,7 +405,7 @@ class Flow(Generic[P, R]):
             return self.fn(**bound.arguments)  # type: ignore[call-arg]
 
 
-def Parameter(name: str, default: Any = _NO_DEFAULT) -> Any:  # noqa: N802 - a node kind
+def Parameter(name: str, default: Any = NO_DEFAULT) -> Any:  # noqa: N802 - a node kind
     """Declare a flow parameter inside ``with Flow(...)``; returns its handle.
 
     Without ``default`` the parameter is required.

@@ -14,16 +14,15 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import inspect
+from typing import Any, Protocol
 
 from taskflow.exceptions import FlowDefinitionError
-
-if TYPE_CHECKING:
-    from taskflow.task import Task
 
 __all__ = [
     "FlowBuilder",
     "FlowGraph",
+    "GraphTask",
     "Handle",
     "ParamRef",
     "ParameterNode",
@@ -33,7 +32,20 @@ __all__ = [
     "substitute",
 ]
 
-_NO_DEFAULT: Any = object()
+NO_DEFAULT: Any = object()
+
+class GraphTask(Protocol):
+    """What the graph needs of a task: :class:`taskflow.task.Task` is one.
+
+    The graph holds tasks without importing :mod:`taskflow.task`, which
+    imports this module to record its calls.
+    """
+
+    name: str
+
+    @property
+    def signature(self) -> inspect.Signature: ...
+
 
 _builder: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
     "taskflow_builder", default=None
@@ -313,7 +325,7 @@ class TaskNode:
 
     id: int
     name: str
-    task: Task[..., Any]
+    task: GraphTask
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     data_upstream: list[int]
@@ -335,14 +347,14 @@ class TaskNode:
 
 @dataclass(frozen=True)
 class ParameterNode:
-    """A flow parameter; ``default`` is ``_NO_DEFAULT`` when it is required."""
+    """A flow parameter; ``default`` is ``NO_DEFAULT`` when it is required."""
 
     name: str
-    default: Any = _NO_DEFAULT
+    default: Any = NO_DEFAULT
 
     @property
     def required(self) -> bool:
-        return self.default is _NO_DEFAULT
+        return self.default is NO_DEFAULT
 
 
 @dataclass
@@ -400,7 +412,7 @@ class FlowBuilder:
         return _Prefix(self, self._unique_name(prefix))
 
     # -- recording --------------------------------------------------------------
-    def add_parameter(self, name: str, default: Any = _NO_DEFAULT) -> Handle:
+    def add_parameter(self, name: str, default: Any = NO_DEFAULT) -> Handle:
         if not name.isidentifier():
             raise FlowDefinitionError(
                 f"parameter name {name!r} of flow {self.name!r} is not a valid "
@@ -444,7 +456,7 @@ class FlowBuilder:
 
     def add_task_call(
         self,
-        task: Task[..., Any],
+        task: GraphTask,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         wait_for: Any = None,
@@ -500,14 +512,14 @@ class FlowBuilder:
         self.nodes[node_id] = node
         return Handle(self, Ref(node_id), node.name, mapped=map)
 
-    def _flattened(self, task: Task[..., Any], value: Any) -> Any:
+    def _flattened(self, task: GraphTask, value: Any) -> Any:
         """A plain call's ``flatten(x)`` argument: the concatenated list (a small task)."""
         if not isinstance(value, flatten):
             return value
         inner = value.value
         if isinstance(inner, Handle):
             return self.add_task_call(operator_task("flatten"), (inner,), {})
-        if _is_mappable_constant(inner) and all(_is_mappable_constant(e) for e in inner):
+        if is_mappable_constant(inner) and all(is_mappable_constant(e) for e in inner):
             if any(isinstance(x, Handle) for e in inner for x in e):
                 return self.add_task_call(operator_task("flatten"), (inner,), {})
             return [x for e in inner for x in e]
@@ -517,7 +529,7 @@ class FlowBuilder:
         )
 
     def _split_map_args(
-        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, task: GraphTask, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any], dict[int | str, MapArg], int | None]:
         """Replace each mapped argument by a :class:`MapArg`; check known lengths."""
         where = f"task {task.name!r}"
@@ -537,10 +549,10 @@ class FlowBuilder:
                     n = self.nodes[ref.id].static_length
                     if n is not None:
                         lengths[label] = n
-            elif _is_mappable_constant(inner):
+            elif is_mappable_constant(inner):
                 elements = tuple(inner)
                 if is_flat:
-                    if not all(_is_mappable_constant(e) for e in elements):
+                    if not all(is_mappable_constant(e) for e in elements):
                         raise FlowDefinitionError(
                             f"flatten() in {where}: {label} must be a list of lists", task=task.name
                         )
@@ -654,7 +666,7 @@ class _Prefix:
         self.builder._prefix.pop()
 
 
-def _is_mappable_constant(value: Any) -> bool:
+def is_mappable_constant(value: Any) -> bool:
     """Constants a map runs over: iterables other than strings, bytes and mappings."""
     from collections.abc import Iterable, Mapping
 

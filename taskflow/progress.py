@@ -32,20 +32,15 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from taskflow.engine.observers import RunObserver
-from taskflow.states import StateType
+from taskflow.states import FAILED_TYPES, FINISHED_TYPES, RUNNING_TYPES
 
 if TYPE_CHECKING:
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
+    from taskflow.runs import RunnableFlow
 
 __all__ = ["Counts", "ProgressBar", "RunProgress"]
 
-_FINISHED = {t.value for t in StateType} - {
-    StateType.PENDING.value, StateType.RUNNING.value, StateType.RETRYING.value}
-_FAILED = {StateType.FAILED.value, StateType.TRIGGER_FAILED.value, StateType.TIMED_OUT.value,
-           StateType.CRASHED.value, StateType.CANCELLED.value}
-_RUNNING = {StateType.RUNNING.value, StateType.RETRYING.value}
 
 
 class Counts(NamedTuple):
@@ -74,7 +69,7 @@ class RunProgress(RunObserver):
         self._states: dict[str, str] = {}
         self._on_start = on_start
 
-    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+    def run_started(self, *, flow: RunnableFlow, plan: Plan, executor: Executor,
                     dashboard_link: str | None, **kwargs: Any) -> None:
         if self.run_id is not None:
             return
@@ -94,9 +89,9 @@ class RunProgress(RunObserver):
         standing = set(plan.childless())  # mapped tasks without children count as one
         parents = set(plan.parents) - standing
         states = [s for n, s in self._states.copy().items() if n not in parents]
-        done = sum(1 for s in states if s in _FINISHED)
-        failed = sum(1 for s in states if s in _FAILED)
-        running = sum(1 for s in states if s in _RUNNING)
+        done = sum(1 for s in states if s in FINISHED_TYPES)
+        failed = sum(1 for s in states if s in FAILED_TYPES)
+        running = sum(1 for s in states if s in RUNNING_TYPES)
         return Counts(max(len(plan.tasks) + len(standing), done), done, failed, running)
 
 

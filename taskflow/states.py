@@ -6,6 +6,19 @@ because every type that matters to the engine is its own enum member.  Which
 state follows which is decided by the pure functions of
 :mod:`taskflow.engine.transitions`.
 
+**The sets.**  :data:`SUCCESSFUL_TYPES`, :data:`FAILED_TYPES`,
+:data:`FINISHED_TYPES` and :data:`UNFINISHED_TYPES` are the one definition of
+"finished" and "failed" that the engine, the progress bar, the history and the
+dashboard use (a :class:`StateType` equals its string value, so they also test
+the ``type`` of a state event).  CANCELLED counts as failed: a cancelled run did
+not do its work, and triggers and a flow's state treat it like any other
+failure.  SKIPPED is finished and neither successful nor failed.
+
+**No Paused.**  Nothing in taskflow pauses a run (there is no approval step or
+manual resume of a live run; ``resume=`` starts a new run), so there is no
+PAUSED type: a type that nothing produces would be one more case for every
+reader to handle.
+
 The result of a successful run rides along only in memory (``State.result``): it
 is dropped when a state is pickled, so states stay small when they travel as
 events or sit in history.
@@ -26,7 +39,15 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["State", "StateType"]
+__all__ = [
+    "FAILED_TYPES",
+    "FINISHED_TYPES",
+    "RUNNING_TYPES",
+    "SUCCESSFUL_TYPES",
+    "UNFINISHED_TYPES",
+    "State",
+    "StateType",
+]
 
 
 class StateType(str, enum.Enum):
@@ -53,8 +74,8 @@ class StateType(str, enum.Enum):
         return "".join(part.capitalize() for part in self.value.split("_"))
 
 
-_SUCCESSFUL = frozenset({StateType.SUCCESS, StateType.CACHED})
-_FAILED = frozenset(
+SUCCESSFUL_TYPES = frozenset({StateType.SUCCESS, StateType.CACHED})
+FAILED_TYPES = frozenset(
     {
         StateType.FAILED,
         StateType.TRIGGER_FAILED,
@@ -63,7 +84,9 @@ _FAILED = frozenset(
         StateType.CANCELLED,
     }
 )
-_FINISHED = _SUCCESSFUL | _FAILED | {StateType.SKIPPED}
+FINISHED_TYPES = SUCCESSFUL_TYPES | FAILED_TYPES | {StateType.SKIPPED}
+UNFINISHED_TYPES = frozenset(StateType) - FINISHED_TYPES  # PENDING, RUNNING, RETRYING
+RUNNING_TYPES = frozenset({StateType.RUNNING, StateType.RETRYING})
 
 
 @dataclass(frozen=True)
@@ -108,15 +131,15 @@ class State:
 
     def is_finished(self) -> bool:
         """True for every final type: successful, failed or skipped."""
-        return self.type in _FINISHED
+        return self.type in FINISHED_TYPES
 
     def is_successful(self) -> bool:
         """True for SUCCESS and CACHED."""
-        return self.type in _SUCCESSFUL
+        return self.type in SUCCESSFUL_TYPES
 
     def is_failed(self) -> bool:
         """True for FAILED, TRIGGER_FAILED, TIMED_OUT, CRASHED and CANCELLED."""
-        return self.type in _FAILED
+        return self.type in FAILED_TYPES
 
     def is_skipped(self) -> bool:
         """True for SKIPPED (finished, but neither successful nor failed)."""

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from taskflow import triggers
-from taskflow.engine.transitions import RetryDelay, RetryPolicy
 from taskflow.exceptions import FlowDefinitionError
 from taskflow.graph import current_builder
+from taskflow.retries import RetryDelay, RetryPolicy
 
 __all__ = ["Task", "task"]
 
@@ -103,8 +103,8 @@ class Task(Generic[P, R]):
         self._validate_results()
         self._signature: inspect.Signature | None = None
         # engine-internal kinds of task (case checks, merge): see taskflow.conditional
-        self._tiny = False
-        self._receives_markers = False
+        self.engine_internal = False
+        self.receives_state_markers = False
 
     # -- options ----------------------------------------------------------------
     def _validate(self) -> None:
@@ -147,7 +147,7 @@ class Task(Generic[P, R]):
         if self.checkpoint is not None and not isinstance(self.checkpoint, bool):
             raise bad("checkpoint", f"must be True, False or None, got {self.checkpoint!r}")
         if self.target is not None:
-            from taskflow.results.policy import template_fields
+            from taskflow.results.templates import template_fields
 
             if not isinstance(self.target, str) or not self.target.strip("/"):
                 raise bad("target", f"must be a path template string, got {self.target!r}")
@@ -282,7 +282,7 @@ class Task(Generic[P, R]):
             except Exception:
                 obj = None
             if obj is self:
-                return (_import_task, (module, qualname))
+                return (import_task, (module, qualname))
         state = {k: v for k, v in self.__dict__.items() if k != "_signature"}
         # cloudpickle renames the file of code it pickles by value "<dynamic-code>";
         # the file travels beside it, so tracebacks on workers name the user's file
@@ -291,14 +291,14 @@ class Task(Generic[P, R]):
 
 
 def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-    from taskflow.graph import _is_mappable_constant, flatten, unmapped
+    from taskflow.graph import is_mappable_constant, flatten, unmapped
 
     def prepare(v: Any) -> tuple[bool, Any]:
         if isinstance(v, unmapped):
             return False, v.value
         if isinstance(v, flatten):
             return True, [x for inner in v.value for x in inner]
-        if _is_mappable_constant(v):
+        if is_mappable_constant(v):
             return True, list(v)
         return False, v
 
@@ -327,7 +327,7 @@ def _pickled_by_value(module: str) -> bool:
     return bool(_is_registered_pickle_by_value(mod))
 
 
-def _import_task(module: str, qualname: str) -> Task[..., Any]:
+def import_task(module: str, qualname: str) -> Task[..., Any]:
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)

@@ -43,16 +43,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import TaskflowError
-from taskflow.graph import _NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
+from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
     import graphviz
 
-    from taskflow.engine.flow_runner import FlowRun
-    from taskflow.flow import Flow
     from taskflow.graph import FlowGraph, TaskNode
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["GraphvizMissingError", "STATE_COLORS", "visualize"]
 
@@ -195,7 +194,7 @@ def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
             label = f"{name} = {_short(mask_secrets({name: values[name]})[name])}"
         else:
             default = mask_secrets({name: p.default})[name]
-            label = name if p.default is _NO_DEFAULT else f"{name} = {_short(default)}"
+            label = name if p.default is NO_DEFAULT else f"{name} = {_short(default)}"
         dot.node(f"p_{name}", label=label, shape="ellipse", style="filled",
                  fillcolor="#eef3fb" if name in used_params else "#f7f7f7", color="#6d8fbf")
     _emit_clusters(dot, clusters, ())
@@ -217,7 +216,7 @@ def _emit_clusters(parent: Any, clusters: dict[tuple[str, ...], list[tuple[str, 
             _emit_clusters(sub, clusters, child)
 
 
-def visualize(flow: Flow[..., Any], filename: str | os.PathLike[str] | None = None,
+def visualize(flow: RunnableFlow, filename: str | os.PathLike[str] | None = None,
               run: FlowRun | str | Mapping[str, Any] | None = None, *,
               history_url: str | None = None) -> graphviz.Digraph:
     """Draw ``flow``; colour it by ``run``; write it to ``filename`` if given.

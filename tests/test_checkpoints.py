@@ -215,6 +215,7 @@ def test_refused_credentials_stop_the_run_before_any_task_runs(s3, counts, monke
     assert os.listdir(counts) == []
 
 
+@pytest.mark.slow
 def test_an_s3_endpoint_going_away_mid_run_fails_the_affected_tasks_after_their_retries(
     executor2, doomed_s3, counts
 ):

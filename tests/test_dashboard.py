@@ -15,10 +15,9 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from taskflow.executors import DaskExecutor
 from tests import dashboard_flows as dfl
 from tests.conftest import ROOT
 from tests.dask_processes import DaskProcesses
+from tests.polling import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,16 +41,7 @@ START_TIMEOUT = 60
 
 
 # -- helpers ---------------------------------------------------------------------
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+until = wait_for  # poll a condition with a deadline (tests/polling.py)
 
 
 def http(url: str, method: str = "GET") -> tuple[int, str]:

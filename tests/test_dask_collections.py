@@ -19,6 +19,7 @@ def one_thread():
         yield DaskExecutor(client=client)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_task_computes_a_dask_array_on_its_own_cluster_without_deadlock(one_thread):
     run = mf.dask_inside.run(n=1000, executor=one_thread)
@@ -30,6 +31,7 @@ def test_a_returned_lazy_collection_reaches_downstream_which_computes_it(one_thr
     assert mf.dask_passed.run(n=100, executor=one_thread).result() == sum(range(100))
 
 
+@pytest.mark.slow
 def test_get_dask_client_without_any_cluster_fails_the_task_with_what_to_do():
     # in a fresh process, so that no default Client of the test session is around
     code = (

@@ -33,6 +33,7 @@ from taskflow.executors import DaskExecutor, default_executor
 from tests import dask_flows as df
 from tests import flows
 from tests.conftest import CLUSTER_KW
+from tests.polling import wait_for
 
 MB = 1_000_000
 
@@ -186,12 +187,7 @@ def test_a_500_mb_array_moves_between_workers_without_passing_through_the_client
 # -- worker deaths ----------------------------------------------------------------
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout} s")
-        time.sleep(0.005)
+_wait_for = wait_for  # poll a condition with a deadline (tests/polling.py)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from taskflow.history import HistoryError, UnknownRunError, open_history
 from taskflow.history.store import WriteBatch
 from tests import flows, history_flows
 from tests.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
+from tests.polling import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,14 +47,7 @@ def history_url(request, tmp_path):
 
 def wait_until(condition, timeout=20.0, what="condition"):
     """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    return wait_for(condition, timeout, what)
 
 
 # -- what a run leaves --------------------------------------------------------------------
@@ -228,6 +222,7 @@ def test_the_heartbeat_is_refreshed_while_a_run_goes_on(sqlite_url):
     assert result["run"].state.is_successful()
 
 
+@pytest.mark.slow
 def test_a_run_whose_process_was_killed_is_marked_crashed_when_the_history_is_opened(tmp_path):
     url = _sqlite(tmp_path)
     started, never = tmp_path / "started", tmp_path / "never"

@@ -141,7 +141,7 @@ def test_the_plan_takes_elements_out_next_to_the_data_only_for_large_sources():
         with dask.config.set({"taskflow.map.split-above": limit}):
             plan = build_plan(mf.map_runtime.graph, {"n": 3}, "r1")
             (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
-            batch = plan.add_facts({length.key: (3, 1000)})
+            batch = plan.add_lengths({length.key: (3, 1000)})
         return [s for s in batch.steps if isinstance(s, Item)]
 
     assert items_for(10_000) == []

@@ -12,7 +12,7 @@ from taskflow.executors import LocalExecutor
 from taskflow.results import ResultStore, SerializationError, task_input_hash
 from taskflow.results.caching import CacheContext
 from taskflow.results.policy import (
-    RunResults,
+    PersistSettings,
     cache_hit,
     cache_path,
     checkpoint_path,
@@ -21,7 +21,7 @@ from taskflow.results.policy import (
     resolve_checkpoint,
     target_fields,
 )
-from taskflow.results.runs import asks_storage
+from taskflow.engine.setup import asks_storage
 
 NOW = dt.datetime(2026, 11, 1, 4, 5, 6, tzinfo=dt.timezone.utc)
 
@@ -177,7 +177,7 @@ def test_the_plan_refuses_storage_asked_for_without_a_result_store():
 
     with pytest.raises(FlowDefinitionError, match="asks for checkpoint=True but flow 'needs_store' "
                                                   "has no result store"):
-        asks_storage(needs_store.graph, {"x": 1}, "r1", RunResults())
+        asks_storage(needs_store.graph, {"x": 1}, "r1", PersistSettings())
 
     @flow(result_store="memory://plan-test")
     def same_place(x: int = 1):
@@ -199,7 +199,7 @@ def test_a_flow_that_stores_nothing_needs_no_store():
     def bare(x: int = 1):
         return double_task(x)
 
-    assert not asks_storage(bare.graph, {"x": 1}, "r1", RunResults())
+    assert not asks_storage(bare.graph, {"x": 1}, "r1", PersistSettings())
 
 
 def test_the_plan_gives_each_storing_task_run_its_paths_and_nothing_to_the_others():
@@ -209,7 +209,7 @@ def test_the_plan_gives_each_storing_task_run_its_paths_and_nothing_to_the_other
     def mixed(x: int = 1):
         return aimed(kept(x)), each.map([1, 2])
 
-    plan = build_plan(mixed.graph, {"x": 5}, "r1", RunResults(store=store))
+    plan = build_plan(mixed.graph, {"x": 5}, "r1", PersistSettings(store=store))
     plan.start()
     persist = {t.name: t.spec.persist for t in plan.tasks.values()}
     assert persist["kept"].write == "mixed/r1/kept.pkl" and persist["kept"].target is None
@@ -221,7 +221,7 @@ def test_the_plan_gives_each_storing_task_run_its_paths_and_nothing_to_the_other
     def bare(x: int = 1):
         return double_task(x)
 
-    plan = build_plan(bare.graph, {"x": 1}, "r2", RunResults(store=store))
+    plan = build_plan(bare.graph, {"x": 1}, "r2", PersistSettings(store=store))
     plan.start()
     assert all(t.spec.persist is None for t in plan.tasks.values())
 
@@ -236,7 +236,7 @@ def test_a_resumed_run_points_each_persisted_task_run_at_its_old_result():
     def resumable(x: int = 1):
         return double_task(kept(x))
 
-    results = RunResults(store=store, resumed={"kept": "resumable/r0/kept.pkl"}, resumed_from="r0")
+    results = PersistSettings(store=store, resumed={"kept": "resumable/r0/kept.pkl"}, resumed_from="r0")
     plan = build_plan(resumable.graph, {"x": 1}, "r1", results)
     plan.start()
     persist = {t.name: t.spec.persist for t in plan.tasks.values()}

@@ -284,26 +284,6 @@ def test_secrets_in_storage_options_warn_and_never_travel_to_workers():
         ResultStore("s3://b/p", storage_options={"client_kwargs": {"endpoint_url": "http://x"}})
 
 
-def test_result_files_of_format_version_1_are_still_read(tmp_path):
-    # version 1 (taskflow 0.1's first releases) carried a CRC-32; stores written then stay readable
-    import struct
-    import zlib
-
-    from taskflow.results.frame import _FIXED
-
-    payload = b'{"a": 1}'
-    fixed = _FIXED.pack(b"TFR1", 1, 0, len(b"json"), len(payload), 1.0)
-    crc = zlib.crc32(payload, zlib.crc32(b"json", zlib.crc32(fixed)))
-    data = fixed + struct.pack(">I", crc).ljust(32, b"\0") + b"json" + payload
-    (tmp_path / "old").write_bytes(data)
-    store = ResultStore(f"file://{tmp_path}", serializer="json")
-    assert store.load("old") == {"a": 1}
-
-    (tmp_path / "old-flipped").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    with pytest.raises(CorruptResultError, match="checksum does not match"):
-        store.load("old-flipped")
-
-
 def test_fsync_follows_the_config_unless_given(tmp_path):
     assert ResultStore(f"file://{tmp_path}").fsync is False
     with dask.config.set({"taskflow.results.fsync": True}):

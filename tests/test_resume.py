@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 
 import dask
 import psutil
@@ -20,6 +19,7 @@ from taskflow.results.store import _TMP
 from tests import result_flows as rf
 from tests.conftest import CLUSTER_KW, ROOT
 from tests.flows import count
+from tests.polling import wait_for
 from tests.s3_fixtures import moto_endpoint_fixture, s3_fixture  # noqa: F401
 
 
@@ -135,6 +135,7 @@ print(json.dumps({"result": run.result(), "states": {n: s.type.value for n, s in
 """
 
 
+@pytest.mark.slow
 def test_a_new_python_process_resumes_a_failed_run_and_only_the_failed_part_runs(
     executor2, store_url, tmp_path, counts
 ):
@@ -152,14 +153,7 @@ def test_a_new_python_process_resumes_a_failed_run_and_only_the_failed_part_runs
 
 
 # -- a worker killed while it writes a large checkpoint ------------------------------------
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.002)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait_for = wait_for  # poll a condition with a deadline (tests/polling.py)
 
 
 def _half_written(folder) -> str | None:

@@ -28,15 +28,14 @@ from taskflow.history import open_history, serving
 from tests import serve_flows as sf
 from tests.conftest import ROOT
 from tests.flows import count
+from tests.polling import wait_for
 
 
 def _until(condition: Callable[[], bool], timeout: float, what: str, log: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            tail = open(log).read()[-4000:] if log and os.path.exists(log) else ""
-            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tail}")
-        time.sleep(0.05)
+    def tail() -> str:
+        return open(log).read()[-4000:] if log and os.path.exists(log) else ""
+
+    wait_for(condition, timeout, what, detail=tail)
 
 
 def _runs(url: str, flow: str) -> list:
@@ -106,6 +105,7 @@ def test_a_serve_process_runs_flows_on_schedule_survives_failures_takes_ad_hoc_r
             "tick": "every 1s", "broken": "cron '* * * * * *' (UTC)"}
 
 
+@pytest.mark.slow
 def test_the_serve_command_refuses_bad_schedules_and_options_before_serving(history_url):
     cases = [
         (["--cron", "61 * * * *"], "61 * * * *"),

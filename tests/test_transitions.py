@@ -122,3 +122,27 @@ def test_engine_errors_keep_their_context_through_pickling():
     assert (back.task, back.address) == ("load", "tcp://x")
     t = pickle.loads(pickle.dumps(TaskTimeoutError("slow", task="t", timeout=2)))
     assert isinstance(t, TimeoutError) and t.timeout == 2
+
+
+def test_no_finished_state_may_change_and_every_run_starts_pending():
+    from taskflow.engine.transitions import ALLOWED, check_transition
+    from taskflow.exceptions import InvalidTransition
+    from taskflow.states import FINISHED_TYPES
+
+    assert not [pair for pair in ALLOWED if pair[0] in FINISHED_TYPES]
+    check_transition(StateType.PENDING, StateType.RUNNING)
+    check_transition(StateType.RETRYING, StateType.RUNNING)
+    with pytest.raises(InvalidTransition) as info:
+        check_transition(StateType.CACHED, StateType.FAILED, task="load")
+    err = pickle.loads(pickle.dumps(info.value))
+    assert (err.task, err.old, err.new) == ("load", "CACHED", "FAILED")
+    assert "'load' cannot go from CACHED to FAILED" in str(err)
+
+
+def test_a_mapped_parent_fails_when_any_child_neither_succeeded_nor_was_skipped():
+    from taskflow.engine.transitions import mapped_parent
+
+    assert mapped_parent([]) == (StateType.SUCCESS, "0 mapped children")
+    assert mapped_parent(["CACHED", "SKIPPED"])[0] is StateType.SUCCESS
+    assert mapped_parent([StateType.SUCCESS, StateType.CANCELLED]) == (
+        StateType.FAILED, "1 of 2 mapped children did not succeed")

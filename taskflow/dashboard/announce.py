@@ -6,7 +6,10 @@ many clients sharing one scheduler are fine).  It needs taskflow importable on
 the scheduler; when it is not, a warning says how to fix it and runs go on
 without the page.  ``taskflow.dashboard.install: false`` turns it off.
 
-:class:`RunAnnouncer` sends a run's ``kind="run"`` events
+:class:`PageObserver` (a :class:`~taskflow.engine.observers.RunObserver`,
+installed with the process's default observers when its first run starts) gives
+each run on a Dask client a :class:`RunAnnouncer`; the executor knows nothing
+of the page.  :class:`RunAnnouncer` sends a run's ``kind="run"`` events
 (:mod:`taskflow.dashboard.events`) without waiting: each goes to the
 client's event loop, which sends it while the run goes on, so a run pays no
 round trip for the page.  The page does not depend on their order (task runs
@@ -24,37 +27,22 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow import config
 from taskflow.dashboard import events
+from taskflow.engine.observers import RunObserver
+from taskflow.runs import page_link
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from taskflow.engine.plan import Plan
-    from taskflow.executors.base import OnEvent, Outcome
+    from taskflow.executors.base import Executor, OnEvent, Outcome
 
-__all__ = ["RunAnnouncer", "install", "page_link"]
+__all__ = ["PageObserver", "RunAnnouncer", "install", "page_link"]
 
 logger = logging.getLogger("taskflow.dashboard")
 
 _installed: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _TIMEOUT = 5.0
-
-
-def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
-    """The taskflow page next to a Dask dashboard link (``.../status``).
-
-    Examples
-    --------
-    >>> page_link("http://127.0.0.1:8787/status", "abc")
-    'http://127.0.0.1:8787/taskflow/run/abc'
-    >>> page_link("http://127.0.0.1:8787/status")
-    'http://127.0.0.1:8787/taskflow'
-    """
-    if not dashboard_link:
-        return None
-    root = dashboard_link[: -len("status")] if dashboard_link.endswith("/status") else (
-        dashboard_link.rstrip("/") + "/")
-    return f"{root}taskflow/run/{run_id}" if run_id else f"{root}taskflow"
 
 
 def install(client: Client) -> bool:
@@ -96,9 +84,9 @@ def _register(client: Client) -> bool:
 class RunAnnouncer:
     """Sends one run's ``kind="run"`` events to the scheduler.
 
-    Use :meth:`start` before submitting anything, :meth:`wrap` around the
-    callback that receives the plan's client-side events, and :meth:`finished`
-    once the executor is done.  A disabled announcer (no page) does nothing.
+    Use :meth:`start` before submitting anything, :meth:`forward` for each of
+    the plan's client-side events, and :meth:`finished` once the executor is
+    done.  A disabled announcer (no page) does nothing.
     """
 
     def __init__(self, client: Client, plan: Plan, enabled: bool) -> None:
@@ -117,18 +105,11 @@ class RunAnnouncer:
             self._send(events.started_event(plan, str(client.id)))
         return self
 
-    def wrap(self, on_event: OnEvent) -> OnEvent:
-        """``on_event`` that also forwards client-side events (mapped parents) to the page."""
-        if not self.enabled:
-            return on_event
-
-        def forward(event: dict[str, Any]) -> None:
-            on_event(event)
-            if self.enabled:
-                clean = {k: v for k, v in event.items() if k != "exc"}
-                self._send(events.update_event(self.plan.run.run_id, [clean], self._new_sizes()))
-
-        return forward
+    def forward(self, event: dict[str, Any]) -> None:
+        """Send a client-side event (a mapped parent's state...) to the page."""
+        if self.enabled:
+            clean = {k: v for k, v in event.items() if k != "exc"}
+            self._send(events.update_event(self.plan.run.run_id, [clean], self._new_sizes()))
 
     def finished(self, outcome: Outcome | None, error: BaseException | None = None) -> None:
         """The executor is done: say so, with the task runs it lost."""
@@ -176,3 +157,45 @@ class RunAnnouncer:
         if self.enabled:
             logger.debug("taskflow page: could not send a run event (%r); dropping the rest", error)
         self.enabled = False
+
+
+class PageObserver(RunObserver):
+    """Announces every run whose executor has a Dask client to the scheduler's page.
+
+    Events made on the client (the plan's own: mapped parents, tasks that could
+    not run) are forwarded; the workers' events reach the page by themselves.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunAnnouncer] = {}
+        self._lock = threading.Lock()
+
+    def run_started(self, *, plan: Plan, executor: Executor, **kwargs: Any) -> None:
+        from distributed import Client
+
+        client = getattr(executor, "client", None)
+        if not isinstance(client, Client):
+            return
+        page = RunAnnouncer.start(client, plan)
+        if page.enabled:
+            with self._lock:
+                self._runs[plan.run.run_id] = page
+
+    def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
+        if event.get("worker") or event.get("kind") != "state":
+            return  # a worker's event: the page has it already
+        page = self._runs.get(event.get("run", ""))
+        if page is not None:
+            page.forward(event)
+
+    def run_finished(self, *, plan: Plan, outcome: Outcome | None = None, **kwargs: Any) -> None:
+        self._end(plan, outcome, None)
+
+    def run_aborted(self, *, plan: Plan, error: BaseException, **kwargs: Any) -> None:
+        self._end(plan, None, error)
+
+    def _end(self, plan: Plan, outcome: Outcome | None, error: BaseException | None) -> None:
+        with self._lock:
+            page = self._runs.pop(plan.run.run_id, None)
+        if page is not None:
+            page.finished(outcome, error)

@@ -37,14 +37,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskflow.engine.transitions import flow_state
-from taskflow.states import State, StateType
+from taskflow.engine.transitions import flow_state, mapped_parent
+from taskflow.states import FINISHED_TYPES, RUNNING_TYPES, SUCCESSFUL_TYPES, State, StateType
 
 __all__ = ["RunBook", "RunRecord", "TaskRecord"]
 
 _KNOWN = {t.value: t for t in StateType}
-_FINISHED = {t.value for t in StateType if State(t).is_finished()}
-_GOOD = {StateType.SUCCESS.value, StateType.CACHED.value, StateType.SKIPPED.value}
+_GOOD = SUCCESSFUL_TYPES | {StateType.SKIPPED}
 _MAX_TEXT = 4000
 
 
@@ -78,13 +77,13 @@ class TaskRecord:
 
     @property
     def finished(self) -> bool:
-        return self.state in _FINISHED
+        return self.state in FINISHED_TYPES
 
     def apply(self, ev: dict[str, Any]) -> None:
         """Take the fields of a state event (a stale non-final one never undoes a final one)."""
         state = str(ev.get("type") or StateType.PENDING.value)
         at = _num(ev.get("time")) or 0.0
-        if self.finished and state not in _FINISHED and at <= self.updated:
+        if self.finished and state not in FINISHED_TYPES and at <= self.updated:
             return
         self.state = state
         self.key = _text(ev.get("key"), 300) or self.key
@@ -228,13 +227,13 @@ class RunRecord:
         else:
             state, message = self._mapped_state(own, kids, size)
             done = sum(1 for k in kids if k.finished)
-        if self.done and state not in _FINISHED and self.cancelled:
+        if self.done and state not in FINISHED_TYPES and self.cancelled:
             state, message = StateType.CANCELLED.value, self.cancelled
-        elif self.done and state not in _FINISHED:
+        elif self.done and state not in FINISHED_TYPES:
             state, message = StateType.CRASHED.value, self._lost_reason(name)
         starts = [t.started for t in ([own] if own and not mapped else kids) if t.started]
         ends = [t.ended for t in ([own] if own and not mapped else kids) if t.ended]
-        finished = state in _FINISHED
+        finished = state in FINISHED_TYPES
         start = min(starts) if starts else None
         end = (max(ends) if ends else None) if finished else now
         return {
@@ -250,17 +249,11 @@ class RunRecord:
         if own is None and not kids:
             return StateType.PENDING.value, ""
         if len(kids) < size or any(not k.finished for k in kids):
-            running = any(k.state in ("RUNNING", "RETRYING") for k in kids) or own is not None
+            running = any(k.state in RUNNING_TYPES for k in kids) or own is not None
             return (StateType.RUNNING.value if running else StateType.PENDING.value,
                     own.message if own else "")
-        bad = [k for k in kids if k.state not in _GOOD]
-        if bad:
-            return StateType.FAILED.value, f"{len(bad)} of {len(kids)} mapped children did not succeed"
-        skipped = sum(1 for k in kids if k.state == StateType.SKIPPED.value)
-        if kids and skipped == len(kids):  # as the flow runner decides (engine/flow_runner.py)
-            return StateType.SKIPPED.value, f"all {len(kids)} mapped children were skipped"
-        also = f", {skipped} skipped" if skipped else ""
-        return StateType.SUCCESS.value, f"{len(kids)} mapped children{also}"
+        kind, message = mapped_parent([k.state for k in kids])
+        return kind.value, message
 
     def _lost_reason(self, name: str) -> str:
         if name in self.lost:

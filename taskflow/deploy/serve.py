@@ -45,8 +45,8 @@ from taskflow.exceptions import TaskflowError
 
 if TYPE_CHECKING:
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
     from taskflow.history.store import HistoryStore
+    from taskflow.runs import RunnableFlow
 
 __all__ = ["Deployment", "Server", "serve"]
 
@@ -76,7 +76,7 @@ class Deployment:
         Where the flow came from (``file.py:flow``), for people reading the history.
     """
 
-    flow: Flow[..., Any]
+    flow: RunnableFlow
     schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     name: str = ""
@@ -285,11 +285,11 @@ class Server:
         thread.start()
 
     def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str) -> None:
-        from taskflow.engine.flow_runner import run_flow
+        from taskflow.engine.launch import start_run
 
         logger.info("flow %r: starting run %s (%s)", d.name, run_id[:8], why)
         try:
-            run = run_flow(d.flow, params, executor=self.executor, run_id=run_id)
+            run = start_run(d.flow, params, executor=self.executor, run_id=run_id)
         except Exception as e:  # could not even start: log it and serve on
             logger.error("flow %r: run %s could not run: %s: %s", d.name, run_id[:8],
                          type(e).__name__, e)

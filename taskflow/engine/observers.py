@@ -24,10 +24,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskflow.engine.flow_runner import FlowRun
     from taskflow.engine.plan import Plan
-    from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
+    from taskflow.executors.base import Executor, Outcome
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["RunObserver", "add_observer", "observers", "remove_observer"]
 
@@ -38,7 +37,7 @@ class RunObserver:
     """Base class: every hook does nothing."""
 
     def run_started(
-        self, *, flow: Flow[..., Any], plan: Plan, executor: Executor, dashboard_link: str | None,
+        self, *, flow: RunnableFlow, plan: Plan, executor: Executor, dashboard_link: str | None,
         **kwargs: Any,
     ) -> None:
         """A flow run is about to be handed to its executor.
@@ -50,8 +49,12 @@ class RunObserver:
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
         """A state event or log record of a running flow run arrived."""
 
-    def run_finished(self, *, run: FlowRun, plan: Plan, **kwargs: Any) -> None:
-        """A flow run ended; ``run.state`` and ``run.task_states`` are final."""
+    def run_finished(
+        self, *, run: FlowRun, plan: Plan, outcome: Outcome | None = None, **kwargs: Any
+    ) -> None:
+        """A flow run ended; ``run.state`` and ``run.task_states`` are final.
+
+        ``outcome`` is what the executor returned (the keys it lost, a cancel)."""
 
     def run_aborted(self, *, plan: Plan, error: BaseException, **kwargs: Any) -> None:
         """The executor raised ``error`` (an interrupt, a task that cannot be sent...):

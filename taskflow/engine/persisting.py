@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskflow.engine.plan import Group
-from taskflow.results import runs
+from taskflow.engine.steps import Group
+from taskflow.results import manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path
@@ -33,29 +33,29 @@ from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.engine.plan import TaskRunSpec
+    from taskflow.engine.steps import TaskRunSpec
 
-__all__ = ["Hit", "cache_lookup", "find_stored", "load_upstream", "save"]
+__all__ = ["StoredResult", "cache_lookup", "find_stored", "load_upstream", "save"]
 
 
 @dataclass(frozen=True)
-class Hit:
+class StoredResult:
     """A stored result standing in for a run: the CACHED state and the key's value."""
 
     state: State
     ref: Persisted
 
 
-def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> Hit:
+def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> StoredResult:
     now = time.time()
     ref = Persisted(p.store, path, p.serializer)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
                   ended_at=now, result_location=ref.location)
-    return Hit(state, ref)
+    return StoredResult(state, ref)
 
 
-def find_stored(spec: TaskRunSpec, p: PersistSpec) -> Hit | None:
+def find_stored(spec: TaskRunSpec, p: PersistSpec) -> StoredResult | None:
     """CACHED from the run being resumed, or from an existing target; else None."""
     if p.resume is not None and p.store.exists(p.resume):
         return _hit(spec, p, p.resume, f"resumed from run {p.resumed_from}")
@@ -78,7 +78,7 @@ def load_upstream(names: tuple[Any, ...], values: list[Any]) -> list[Any]:
 
 def cache_lookup(
     spec: TaskRunSpec, p: PersistSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str | None, Hit | None]:
+) -> tuple[str | None, StoredResult | None]:
     """``(cache path, hit)``: the entry for this call's key, CACHED when fresh."""
     assert p.cache_key_fn is not None
     run = spec.run
@@ -111,5 +111,5 @@ def save(spec: TaskRunSpec, p: PersistSpec, result: Any, cache: str | None) -> s
             type=type(result).__qualname__,
         ) from None
     location = p.store.write_payload(path, payload, p.serializer)
-    runs.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
     return location

@@ -22,7 +22,7 @@ tested alone.  It fixes for each task call
 over a task's output needs its length, known only at run time: the plan asks for
 a :class:`Length` step (a tiny task next to the data) and leaves the node
 pending.  The executor runs what is known, hands each length back through
-:meth:`Plan.add_facts`, and gets the next :class:`Batch` of steps: one child per
+:meth:`Plan.add_lengths`, and gets the next :class:`Batch` of steps: one child per
 element, each child taking its element through an :class:`Item` step on the
 worker that holds the data.  Only lengths reach the client.  A map over another
 map's children links child ``i`` to child ``i``.
@@ -59,8 +59,8 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, _is_mappable_constant, substitute
-from taskflow.results.policy import RunResults, persist_spec
+from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant, substitute
+from taskflow.results.policy import PersistSettings, persist_spec
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _derived(key: Key, suffix: str) -> Key:
 class Plan:
     """A flow run's plan; grows as map lengths become known.
 
-    Use :meth:`start` for the first :class:`Batch`, then :meth:`add_facts` with
+    Use :meth:`start` for the first :class:`Batch`, then :meth:`add_lengths` with
     the values of :class:`Length` steps until :attr:`waiting` is empty.
     """
 
@@ -120,11 +120,11 @@ class Plan:
         graph: FlowGraph,
         parameters: dict[str, Any],
         run_id: str,
-        results: RunResults | None = None,
+        results: PersistSettings | None = None,
     ) -> None:
         self.graph = graph
         self.parameters = dict(parameters)
-        self.results = results if results is not None else RunResults(
+        self.results = results if results is not None else PersistSettings(
             config_checkpoint=bool(config.get("results.checkpoint"))
         )
         self.run = RunInfo(
@@ -155,7 +155,7 @@ class Plan:
         """The steps known before anything runs."""
         return self._advance()
 
-    def add_facts(self, facts: dict[Key, Any]) -> Batch:
+    def add_lengths(self, facts: dict[Key, Any]) -> Batch:
         """Record values of :class:`Length` steps; return the steps that became known."""
         for k, v in facts.items():
             self._facts[k] = v
@@ -432,7 +432,7 @@ class Plan:
                 slot(("broken", u), o.marker, up.name)
                 continue
             keys = [o.key] if isinstance(o, _Single) else list(o.keys)
-            if not up.task._tiny:
+            if not up.task.engine_internal:
                 keys = [self._probe(k, batch) for k in keys]
             if isinstance(o, _Single):
                 slot(("order", u), keys[0], up.name)
@@ -459,7 +459,7 @@ class Plan:
 
 
 def build_plan(
-    graph: FlowGraph, parameters: dict[str, Any], run_id: str, results: RunResults | None = None
+    graph: FlowGraph, parameters: dict[str, Any], run_id: str, results: PersistSettings | None = None
 ) -> Plan:
     """A :class:`Plan` for ``graph`` with ``parameters`` (one value per parameter).
 
@@ -489,11 +489,11 @@ def _failed(message: str) -> State:
 
 
 def _param_elements(value: Any, flat: bool) -> list[Any] | None:
-    if not _is_mappable_constant(value):
+    if not is_mappable_constant(value):
         return None
     items = list(value)
     if flat:
-        if not all(_is_mappable_constant(x) for x in items):
+        if not all(is_mappable_constant(x) for x in items):
             return None
         items = [x for inner in items for x in inner]
     return items

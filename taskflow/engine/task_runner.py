@@ -41,7 +41,7 @@ from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.plan import Group, TaskRunSpec
+from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
 from taskflow.logs import TASK_LOGGER
 from taskflow.results.policy import PersistSpec
@@ -86,7 +86,11 @@ def run_task(
     """
     task, run = spec.task, spec.run
 
+    previous = [StateType.PENDING]
+
     def report(state: State) -> None:
+        transitions.check_transition(previous[0], state.type, task=spec.name)
+        previous[0] = state.type
         emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
                          map_index=spec.map_index))
 
@@ -94,7 +98,7 @@ def run_task(
     stored = False  # some upstream value is a stored reference (a CACHED upstream)
     if upstream:
         states: dict[str, State] = {}
-        raw = task._receives_markers
+        raw = task.receives_state_markers
         values = [_take(name, v, states, raw) for name, v in zip(spec.upstream, upstream)]
         decided = transitions.decide_trigger(task.trigger, states)
         if decided is not None:
@@ -166,7 +170,7 @@ def run_task(
         return result
 
 
-def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.Hit | None:
+def _find_stored(spec: TaskRunSpec, persist: PersistSpec) -> persisting.StoredResult | None:
     """A stored result standing in for the run; None (run it) when the store cannot tell."""
     try:
         return persisting.find_stored(spec, persist)

@@ -7,19 +7,24 @@ for retries, a delay), so every rule is tested without a cluster:
 
 * :func:`decide_trigger` -- may the task run, given its upstreams' states?
 * :func:`after_success` / :func:`after_exception` -- how an attempt ended,
-  including whether to retry and after how long (:func:`retry_delay`).
+  including whether to retry and after how long (a task's
+  :class:`~taskflow.retries.RetryPolicy`, defined below the engine because it
+  is a task option).
 * :func:`crashed` -- the worker died under the task and Dask gave up.
 * :func:`flow_state` -- a flow run's state from its reference tasks' states.
+* :func:`mapped_parent` -- a mapped task's own end, from its children's.
+* :data:`ALLOWED` / :func:`check_transition` -- which changes of state are
+  possible at all; the task runner refuses any other one.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from taskflow.exceptions import FAIL, SKIP, TaskTimeoutError
-from taskflow.states import State, StateType
+from taskflow.exceptions import FAIL, SKIP, InvalidTransition, TaskTimeoutError
+from taskflow.retries import RetryDelay, RetryPolicy, retry_delay
+from taskflow.states import SUCCESSFUL_TYPES, State, StateType
 
 __all__ = [
     "RetryPolicy",
@@ -29,50 +34,40 @@ __all__ = [
     "decide_trigger",
     "describe_exception",
     "flow_state",
+    "mapped_parent",
     "retry_delay",
+    "ALLOWED",
+    "check_transition",
 ]
 
-RetryDelay = float | Sequence[float] | Callable[[int], float]
+_T = StateType
+_INFERRED = (_T.CRASHED, _T.CANCELLED, _T.TRIGGER_FAILED)  # what the client concludes for a lost run
+#: Every (from, to) pair a task run may take; PENDING is where each run begins.
+#: A finished state never changes.
+ALLOWED: frozenset[tuple[StateType, StateType]] = frozenset(
+    [(_T.PENDING, t) for t in (_T.RUNNING, _T.SKIPPED, _T.CACHED, _T.FAILED, *_INFERRED)]
+    + [(_T.RUNNING, t) for t in (_T.SUCCESS, _T.CACHED, _T.SKIPPED, _T.FAILED, _T.TIMED_OUT,
+                                 _T.RETRYING, *_INFERRED)]
+    + [(_T.RETRYING, t) for t in (_T.RUNNING, *_INFERRED)]
+)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a task retries: ``retries`` extra attempts, spaced by ``delay``.
-
-    ``delay`` is seconds, a list of seconds per retry (the last one repeats), or
-    a callable ``attempt -> seconds``.  ``retry_on`` limits which exceptions are
-    retried (all by default).
-    """
-
-    retries: int = 0
-    delay: RetryDelay = 0.0
-    retry_on: tuple[type[BaseException], ...] | None = None
-
-    @property
-    def max_attempts(self) -> int:
-        return 1 + self.retries
-
-
-def retry_delay(delay: RetryDelay, attempt: int) -> float:
-    """Seconds to wait after failed ``attempt`` (1-based) before the next one.
+def check_transition(old: StateType, new: StateType, *, task: str = "") -> None:
+    """Refuse an impossible change of state with :class:`~taskflow.exceptions.InvalidTransition`.
 
     Examples
     --------
-    >>> retry_delay(2, 1)
-    2.0
-    >>> [retry_delay([1, 5], a) for a in (1, 2, 3)]
-    [1.0, 5.0, 5.0]
-    >>> retry_delay(lambda a: 2 ** a, 3)
-    8.0
+    >>> check_transition(StateType.RUNNING, StateType.SUCCESS)
+    >>> check_transition(StateType.SUCCESS, StateType.RUNNING, task="load")
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.InvalidTransition: task run 'load' cannot go from SUCCESS to RUNNING
     """
-    if callable(delay):
-        value = delay(attempt)
-    elif isinstance(delay, (int, float)):
-        value = delay
-    else:
-        seq = list(delay)
-        value = seq[min(attempt, len(seq)) - 1] if seq else 0.0
-    return max(0.0, float(value))
+    if (old, new) not in ALLOWED:
+        raise InvalidTransition(
+            f"task run {task!r} cannot go from {old.value} to {new.value}",
+            task=task, old=old.value, new=new.value,
+        )
 
 
 def _names(items: Iterable[str], limit: int = 5) -> str:
@@ -297,6 +292,37 @@ def flow_state(
         started_at=started_at,
         ended_at=now,
     )
+
+
+def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
+    """A mapped task's own end, from its children's (final) state types.
+
+    The one rule for the flow runner and the dashboard: FAILED when a child did
+    not succeed; SKIPPED when every child was skipped (nothing ran: as in Prefect 1,
+    and a mapped task downstream, whose children are skipped by theirs, ends
+    SKIPPED too); else SUCCESS, with a message counting them.
+
+    Examples
+    --------
+    >>> mapped_parent([StateType.SUCCESS, StateType.SKIPPED])
+    (<StateType.SUCCESS: 'SUCCESS'>, '2 mapped children, 1 skipped')
+    >>> mapped_parent(["SUCCESS", "FAILED", "CRASHED"])
+    (<StateType.FAILED: 'FAILED'>, '2 of 3 mapped children did not succeed')
+    >>> mapped_parent(["SKIPPED", "SKIPPED"])
+    (<StateType.SKIPPED: 'SKIPPED'>, 'all 2 mapped children were skipped')
+    """
+    n = len(children)
+    bad = sum(1 for c in children if c not in _SUCCESS_OR_SKIPPED)
+    if bad:
+        return StateType.FAILED, f"{bad} of {n} mapped children did not succeed"
+    skipped = sum(1 for c in children if c == StateType.SKIPPED)
+    if n and skipped == n:
+        return StateType.SKIPPED, f"all {n} mapped children were skipped"
+    also = f", {skipped} skipped" if skipped else ""
+    return StateType.SUCCESS, f"{n} mapped children{also}"
+
+
+_SUCCESS_OR_SKIPPED = SUCCESSFUL_TYPES | {StateType.SKIPPED}
 
 
 def _verb(state: State) -> str:

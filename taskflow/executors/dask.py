@@ -6,7 +6,7 @@ How a flow run goes through Dask:
    sent with a single ``client.get(..., sync=False)``.  A task's dependencies are
    its upstreams' keys, so Dask moves outputs from worker to worker; the client
    never sees them.  Tasks with resources or a priority go in annotated layers.
-2. **Raw outputs.**  Each key runs :func:`_run_on_worker`, which calls the
+2. **Raw outputs.**  Each key runs :func:`run_on_worker`, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
    flow's return keys and its reference (terminal) tasks; Dask releases every
@@ -49,14 +49,14 @@ from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
-from taskflow.executors.dask_worker import _run_on_worker, get_dask_client
-from taskflow.states import State, StateType
+from taskflow.executors.dask_worker import run_on_worker, get_dask_client
+from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
 
 # -- client side ----------------------------------------------------------------
-class _Settle:
+class _EndTracker:
     """Passes events on, and waits (bounded) until every task run reported its end."""
 
     def __init__(self, on_event: OnEvent) -> None:
@@ -66,7 +66,7 @@ class _Settle:
 
     def on_event(self, msg: dict[str, Any]) -> None:
         self._on_event(msg)
-        if msg.get("kind") == "state" and msg.get("type") in _FINAL:
+        if msg.get("kind") == "state" and msg.get("type") in FINISHED_TYPES:
             with self._cond:
                 self._final.add(msg["name"])
                 self._cond.notify_all()
@@ -76,9 +76,6 @@ class _Settle:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
         with self._cond:
             self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
-
-
-_FINAL = frozenset(t.value for t in StateType if State(t).is_finished())
 
 
 class _Router:
@@ -226,27 +223,18 @@ class DaskExecutor(Executor):
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
-        settle = _Settle(on_event)
-        on_event = settle.on_event
+        end_tracker = _EndTracker(on_event)
+        on_event = end_tracker.on_event
         router.add(plan.run.run_id, on_event)
-        from taskflow.dashboard.announce import RunAnnouncer  # the page on the Dask dashboard
-
-        page = RunAnnouncer.start(client, plan)
-        outcome: Outcome | None = None
-        error: BaseException | None = None
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                outcome = self._drive(client, plan, page.wrap(on_event))
+                outcome = self._drive(client, plan, on_event)
             # workers batch their events: the last ones may still be on their way
-            settle.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            end_tracker.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
             return outcome
-        except BaseException as e:
-            error = e
-            raise
         finally:
             self.cancellations.finished(plan.run.run_id)
-            page.finished(outcome, error)
             router.remove(plan.run.run_id)
 
     def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
@@ -299,7 +287,7 @@ class DaskExecutor(Executor):
                     fact = future.result()
                 else:
                     fact = StateMarker(crashed(_loss(future)[0]))
-                submit(plan.add_facts({future.key: fact}))
+                submit(plan.add_lengths({future.key: fact}))
             keep = [held[k] for k in kept]
             try:
                 wait(keep)
@@ -381,7 +369,7 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
                 else ref(d)
                 for d in step.deps
             ]
-            task = (_run_on_worker, step.spec, deps)
+            task = (run_on_worker, step.spec, deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[step.key] = task

@@ -24,7 +24,7 @@ from distributed import Client
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
 from taskflow.exceptions import TaskflowError, UnpicklableTaskError, WorkerMismatchError
-from taskflow.task import _import_task
+from taskflow.task import import_task
 
 __all__ = ["check_picklable", "check_versions", "check_workers_import"]
 
@@ -45,7 +45,7 @@ def check_picklable(steps: list[Step]) -> dict[str, str]:
         seen.add(id(t))
         try:
             reduced = t.__reduce__()
-            if reduced[0] is _import_task:
+            if reduced[0] is import_task:
                 by_reference.setdefault(reduced[1][0], t.name)
             cloudpickle.dumps(t)
         except Exception as e:

@@ -1,6 +1,6 @@
 """The worker side of the Dask executor: what runs inside every task key.
 
-:func:`_run_on_worker` is the function behind each task key: it runs the
+:func:`run_on_worker` is the function behind each task key: it runs the
 worker-side runner (:mod:`taskflow.engine.task_runner`) with Dask's ways of
 emitting events (a per-worker :class:`_Outbox` that batches them) and of
 waiting between attempts without holding a worker thread.  :func:`get_dask_client`
@@ -19,7 +19,7 @@ from distributed import Client, default_client, get_client, get_worker, rejoin, 
 from distributed.worker import thread_state
 
 from taskflow import config
-from taskflow.engine.plan import TaskRunSpec
+from taskflow.engine.steps import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
 from taskflow.logs import prepare_worker
@@ -126,7 +126,7 @@ class _Outbox:
         return box
 
 
-def _run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
+def run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
     """The function behind every task key: run the task, emit events via Dask."""
     worker = get_worker()
     emit = _Outbox.of(worker, spec.run.topic).put

@@ -66,7 +66,7 @@ class LocalExecutor(Executor):
                     values[step.key] = item_of(values[step.of], step.index)
                 elif isinstance(step, Length):
                     values[step.key] = length_of(values[step.of], step.nested)
-                    take(plan.add_facts({step.key: values[step.key]}))
+                    take(plan.add_lengths({step.key: values[step.key]}))
                 else:
                     upstream = [
                         d if isinstance(d, StateMarker)

@@ -1,8 +1,8 @@
 """Record every flow run into the history, off the task path.
 
-The recorder is a :class:`~taskflow.engine.observers.RunObserver`, installed for
-every process that imports :mod:`taskflow` (turn it off with
-``taskflow.history.enabled: false``).  Its policy:
+The recorder is a :class:`~taskflow.engine.observers.RunObserver`, installed in
+every process when its first flow run starts (:mod:`taskflow.engine.launch`;
+turn it off with ``taskflow.history.enabled: false``).  Its policy:
 
 * **The hooks only enqueue.**  ``event`` runs on the Dask client's event loop
   (or, on LocalExecutor, in the task's own thread): it looks the run up in a
@@ -66,11 +66,10 @@ from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
-    from taskflow.engine.flow_runner import FlowRun
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.flow import Flow
     from taskflow.history.store import HistoryStore, WriteBatch
+    from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["HistoryRecorder", "default_recorder", "install", "mask_secrets"]
 
@@ -228,12 +227,8 @@ class _Writer:
             store.close()
 
     def _open(self) -> HistoryStore | None:
-        try:
-            from taskflow.history.store import HistoryStore
-        except ImportError as e:
-            logger.error("run history is off for this process: it needs SQLAlchemy (%s); "
-                         "`pip install sqlalchemy`, or set taskflow.history.enabled: false", e)
-            return None
+        from taskflow.history.store import HistoryStore  # SQLAlchemy: only once a run is recorded
+
         try:
             return HistoryStore(self.url)
         except Exception as e:
@@ -393,7 +388,7 @@ class HistoryRecorder(RunObserver):
             return True
 
     # -- hooks --------------------------------------------------------------------------
-    def run_started(self, *, flow: Flow[..., Any], plan: Plan, executor: Executor,
+    def run_started(self, *, flow: RunnableFlow, plan: Plan, executor: Executor,
                     dashboard_link: str | None, **kwargs: Any) -> None:
         if not config.get("history.enabled", True):
             return
@@ -484,7 +479,8 @@ def default_recorder() -> HistoryRecorder | None:
 def install() -> HistoryRecorder:
     """Register the process's default :class:`HistoryRecorder` (once; cheap).
 
-    ``import taskflow`` calls it.  SQLAlchemy is imported, and the database
+    The first flow run of the process calls it
+    (:func:`taskflow.engine.launch.install_default_observers`).  SQLAlchemy is imported, and the database
     opened, only when the first recorded run starts.
     """
     global _default

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 from taskflow.history import schema
 from taskflow.history.records import HistoryError
-from taskflow.history.store import HistoryStore, _insert, _record
+from taskflow.history.store import HistoryStore, insert_row, to_record
 
 __all__ = [
     "RunRequestRecord", "ServedFlowRecord", "beat", "claim", "get_request", "refuse",
@@ -108,7 +108,7 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
         if alive_within is not None:
             names = [r["name"] for r in rows]
             for other in conn.execute(sa.select(sf).where(sf.c.name.in_(names))).all():
-                rec = _record(ServedFlowRecord, other)
+                rec = to_record(ServedFlowRecord, other)
                 if rec.alive(alive_within, now) and (rec.host, rec.pid) != (_HOST, os.getpid()):
                     raise HistoryError(
                         f"flow {rec.name!r} is already served by pid {rec.pid} on {rec.host} "
@@ -116,7 +116,7 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
                         "server first, or serve the flow under another name",
                         flow=rec.name,
                     )
-        stmt = _insert(conn, sf)
+        stmt = insert_row(conn, sf)
         updates = {c: stmt.excluded[c] for c in
                    ("target", "schedule", "parameters", "host", "pid", "started_at", "heartbeat")}
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=updates), rows)
@@ -166,7 +166,7 @@ def claim(store: HistoryStore, names: Iterable[str],
                 .values(state=STARTED, run_id=run_id, taken_at=time.time())
             ).rowcount
             if done:
-                taken.append((_record(RunRequestRecord, row), run_id))
+                taken.append((to_record(RunRequestRecord, row), run_id))
     return taken
 
 
@@ -183,7 +183,7 @@ def served_flows(store: HistoryStore) -> list[ServedFlowRecord]:
     """Every flow a serve process serves or served, by name."""
     sf = schema.served_flows
     with store.engine.connect() as conn:
-        return [_record(ServedFlowRecord, r) for r in conn.execute(sa.select(sf).order_by(sf.c.name))]
+        return [to_record(ServedFlowRecord, r) for r in conn.execute(sa.select(sf).order_by(sf.c.name))]
 
 
 def request_run(store: HistoryStore, flow_name: str, parameters: Mapping[str, Any]) -> str:
@@ -204,4 +204,4 @@ def get_request(store: HistoryStore, request_id: str) -> RunRequestRecord:
     if row is None:
         raise HistoryError(f"no run request {request_id!r} in the history at {store.display_url}",
                            request=request_id)
-    return _record(RunRequestRecord, row)
+    return to_record(RunRequestRecord, row)

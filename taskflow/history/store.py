@@ -53,13 +53,13 @@ from taskflow.history.records import (
     UnknownRunError,
 )
 from taskflow.history.urls import resolve_url
-from taskflow.states import StateType
+from taskflow.states import UNFINISHED_TYPES, StateType
 
 __all__ = ["TASK_ROW_KEYS", "HistoryStore", "WriteBatch", "in_index_order"]
 
 logger = logging.getLogger("taskflow.history")
 
-_UNFINISHED = (StateType.PENDING.value, StateType.RUNNING.value, StateType.RETRYING.value)
+_UNFINISHED = tuple(sorted(t.value for t in UNFINISHED_TYPES))
 # Columns a later event of a task run overwrites (the rest keep their first value).
 _TASK_UPDATES = ("state", "attempts", "message", "ended_at", "traceback",
                  "updated_at")
@@ -150,7 +150,7 @@ def _make_engine(url: URL) -> Engine:
     return engine
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
+def insert_row(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT that knows ON CONFLICT."""
     name = conn.dialect.name
     if name == "sqlite":
@@ -164,7 +164,7 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     raise HistoryError(f"the run history supports SQLite and PostgreSQL, not {name}")
 
 
-def _record(cls: type[R], row: Any) -> R:
+def to_record(cls: type[R], row: Any) -> R:
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in row._mapping.items() if k in names})
 
@@ -244,11 +244,11 @@ class HistoryStore:
         fr, tr = schema.flow_runs, schema.task_runs
         with self._writes.begin() as conn:
             if batch.started:
-                stmt = _insert(conn, fr)
+                stmt = insert_row(conn, fr)
                 stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
                 conn.execute(stmt, batch.started)
             if batch.tasks:
-                stmt = _insert(conn, tr)
+                stmt = insert_row(conn, tr)
                 ex = stmt.excluded
                 updates: dict[str, Any] = {c: ex[c] for c in _TASK_UPDATES}
                 updates["started_at"] = sa.func.coalesce(ex.started_at, tr.c.started_at)
@@ -258,7 +258,7 @@ class HistoryStore:
                 stmt = stmt.on_conflict_do_update(index_elements=["run_id", "name"], set_=updates)
                 conn.execute(stmt, batch.tasks)
             if batch.attempts:
-                stmt = _insert(conn, schema.task_attempts).on_conflict_do_nothing(
+                stmt = insert_row(conn, schema.task_attempts).on_conflict_do_nothing(
                     index_elements=["run_id", "name", "attempt"])
                 conn.execute(stmt, batch.attempts)
             if batch.logs:
@@ -339,7 +339,7 @@ class HistoryStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_record(FlowRunRecord, row) for row in conn.execute(query)]
+            return [to_record(FlowRunRecord, row) for row in conn.execute(query)]
 
     def get_run(self, run_id: str) -> FlowRunRecord:
         """The flow run whose id is ``run_id`` or starts with it.
@@ -368,7 +368,7 @@ class HistoryStore:
                 f"run id {run_id!r} is ambiguous: it starts {ids}{', ...' if len(rows) > 5 else ''};"
                 " give more characters", run_id=run_id,
             )
-        return _record(FlowRunRecord, rows[0])
+        return to_record(FlowRunRecord, rows[0])
 
     def task_runs(self, run_id: str, task: str | None = None) -> list[TaskRunRecord]:
         """The task runs of a run, in the order they first reported, mapped children
@@ -382,7 +382,7 @@ class HistoryStore:
         if task is not None:
             query = query.where(_task_filter(tr.c.name, task))
         with self.engine.connect() as conn:
-            return in_index_order([_record(TaskRunRecord, row) for row in conn.execute(query)])
+            return in_index_order([to_record(TaskRunRecord, row) for row in conn.execute(query)])
 
     def task_states(self, run_id: str) -> dict[str, str]:
         """Task-run name to its state (a :class:`~taskflow.states.StateType` value)."""
@@ -403,7 +403,7 @@ class HistoryStore:
         if task is not None:
             query = query.where(_task_filter(ta.c.name, task))
         with self.engine.connect() as conn:
-            rows = [_record(AttemptRecord, row) for row in conn.execute(query)]
+            rows = [to_record(AttemptRecord, row) for row in conn.execute(query)]
         order = {t.name: i for i, t in enumerate(self.task_runs(run_id, task))}
         return sorted(rows, key=lambda a: (order.get(a.name, len(order)), a.attempt))
 
@@ -414,7 +414,7 @@ class HistoryStore:
         if task is not None:
             query = query.where(_task_filter(lg.c.task, task))
         with self.engine.connect() as conn:
-            return [_record(LogRecord, row) for row in conn.execute(query)]
+            return [to_record(LogRecord, row) for row in conn.execute(query)]
 
 
 def in_index_order(records: list[TaskRunRecord]) -> list[TaskRunRecord]:

@@ -22,14 +22,9 @@ __all__ = ["data_dir", "default_url", "resolve_url"]
 
 
 def data_dir() -> str:
-    """The user's data directory for taskflow (``~/.local/share/taskflow`` on Linux).
+    """The user's data directory for taskflow (``~/.local/share/taskflow`` on Linux)."""
+    from platformdirs import user_data_dir  # small, but only the default URL needs it
 
-    Uses :mod:`platformdirs` when it is installed, else ``~/.local/share/taskflow``.
-    """
-    try:
-        from platformdirs import user_data_dir
-    except ImportError:
-        return os.path.join(os.path.expanduser("~"), ".local", "share", "taskflow")
     return user_data_dir("taskflow", appauthor=False)
 
 

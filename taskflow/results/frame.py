@@ -8,8 +8,7 @@ A result file is::
 fields, the name and the payload:
 
 * unsigned: an XXH3-128 checksum (integrity: a truncated or corrupted file is
-  refused; at ~20 GB/s it costs little next to the write itself).  Files of
-  format version 1 carry a CRC-32 instead and are still read;
+  refused; at ~20 GB/s it costs little next to the write itself);
 * signed (a signing key is configured and the serializer may run code when
   loading, like pickle): an HMAC-SHA256 with the key, so a result written by
   someone without the key is refused before it is unpickled.
@@ -33,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
@@ -45,7 +43,7 @@ from taskflow.results.errors import CorruptResultError, SignatureError
 __all__ = ["HEADER_MAX", "FrameInfo", "frame", "read_header", "unframe"]
 
 MAGIC = b"TFR1"
-VERSION = 2  # 1: CRC-32 checksums (read, never written)
+VERSION = 2  # version 1 (CRC-32 checksums, taskflow 0.1 pre-releases) is no longer read
 SIGNED = 1
 _FIXED = struct.Struct(">4sBBHQd")  # magic, version, flags, name length, payload length, written at
 _DIGEST = 32
@@ -65,19 +63,13 @@ class FrameInfo:
     version: int = VERSION
 
 
-def _digest(key: bytes | None, fixed: bytes, name: bytes, parts: Sequence[Buffer],
-            version: int = VERSION) -> bytes:
+def _digest(key: bytes | None, fixed: bytes, name: bytes, parts: Sequence[Buffer]) -> bytes:
     if key is not None:
         mac = hmac.new(key, fixed, hashlib.sha256)
         mac.update(name)
         for part in parts:
             mac.update(part)
         return mac.digest()
-    if version == 1:
-        crc = zlib.crc32(name, zlib.crc32(fixed))
-        for part in parts:
-            crc = zlib.crc32(part, crc)
-        return struct.pack(">I", crc).ljust(_DIGEST, b"\0")
     check = xxhash.xxh3_128(fixed)
     check.update(name)
     for part in parts:
@@ -92,7 +84,7 @@ def frame(
     """``(header, parts)``: write the header, then the payload's parts, in order.
 
     ``payload`` is one buffer or a list of them (written one after the other).
-    With ``key``, the header carries an HMAC instead of a CRC.
+    With ``key``, the header carries an HMAC instead of a checksum.
     """
     raw = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
     parts = [memoryview(p).cast("B") for p in raw]
@@ -109,10 +101,10 @@ def read_header(data: Buffer, *, where: str) -> FrameInfo:
             f"result {where} is not a taskflow result file (bad or missing header)", location=where
         )
     _, version, flags, name_len, length, written_at = _FIXED.unpack_from(data)
-    if version not in (1, VERSION):
+    if version != VERSION:
         raise CorruptResultError(
-            f"result {where} has format version {version}; this taskflow reads versions "
-            f"1 to {VERSION} (a newer taskflow wrote it: upgrade taskflow here)",
+            f"result {where} has format version {version}; this taskflow reads version "
+            f"{VERSION} (another taskflow wrote it: read it with that one, or run its task again)",
             location=where,
         )
     start = _FIXED.size + _DIGEST
@@ -160,7 +152,7 @@ def unframe(
                 location=where,
             )
     else:
-        if digest != _digest(None, fixed, name, [payload], info.version):
+        if digest != _digest(None, fixed, name, [payload]):
             raise CorruptResultError(
                 f"result {where} is corrupted: its checksum does not match", location=where
             )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import string
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import FlowDefinitionError
 from taskflow.results.serializers import extension, get_serializer
+from taskflow.results.templates import template_fields
 
 if TYPE_CHECKING:
     from taskflow.results.store import ResultStore
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_FIELDS",
     "PersistSpec",
-    "RunResults",
+    "PersistSettings",
     "cache_hit",
     "cache_path",
     "checkpoint_path",
@@ -88,25 +88,6 @@ def resolve_checkpoint(task_option: bool | None, flow_option: bool | None, confi
     if flow_option is not None:
         return bool(flow_option)
     return bool(config_option)
-
-
-def template_fields(template: str) -> list[str]:
-    """The field names a target template uses; ValueError when it is malformed.
-
-    Examples
-    --------
-    >>> template_fields("{flow_name}/{day}/part-{map_index:03d}.parquet")
-    ['flow_name', 'day', 'map_index']
-    """
-    names = []
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is None:
-            continue
-        base = re.split(r"[.\[]", name, maxsplit=1)[0]
-        if not base or base.isdigit():
-            raise ValueError(f"target {template!r}: fields must be names, like {{run_id}}")
-        names.append(base)
-    return names
 
 
 def target_fields(
@@ -233,7 +214,7 @@ def cache_hit(written_at: float | None, cache_for: float | None, now: float) -> 
 
 
 @dataclass(frozen=True)
-class RunResults:
+class PersistSettings:
     """A flow run's persistence settings, resolved on the client before planning.
 
     ``resumed`` maps task-run names of the run being resumed to the store paths
@@ -277,14 +258,14 @@ def persist_spec(
     run_id: str,
     map_index: int | None,
     parameters: Mapping[str, Any],
-    results: RunResults,
+    results: PersistSettings,
 ) -> PersistSpec | None:
     """The PersistSpec of one task run, or None when nothing about it is stored.
 
     Raises FlowDefinitionError when the task asks for storage and the flow has
     no result store, or its target cannot be formatted.
     """
-    if task._tiny:
+    if task.engine_internal:
         return None
     checkpoint = resolve_checkpoint(getattr(task, "checkpoint", None), results.flow_checkpoint,
                                     results.config_checkpoint)

@@ -1,0 +1,124 @@
+"""A flow run's record: plain data, importable without the engine.
+
+:class:`FlowRun` is what ``flow.run()`` returns; observers, the history and the
+dashboard read it.  It is made by :func:`taskflow.engine.flow_runner.run_flow`
+but knows nothing of it; :class:`RunnableFlow` is what every layer above the
+graph needs of a flow.  :func:`page_link` is the one place a run's page on
+the Dask dashboard is spelled.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from taskflow.exceptions import FlowRunError
+from taskflow.states import State
+
+if TYPE_CHECKING:
+    from taskflow.graph import FlowGraph
+
+__all__ = ["FlowRun", "RunnableFlow", "page_link"]
+
+
+class RunnableFlow(Protocol):
+    """What the engine, observers and deployments need of a flow.
+
+    :class:`taskflow.Flow` is one; naming the protocol here lets the layers
+    above the graph take a flow without importing :mod:`taskflow.flow` (which
+    reaches up to them for ``run``, ``serve`` and ``visualize``).
+    """
+
+    name: str
+    result_store: Any
+    checkpoint: bool | None
+
+    @property
+    def graph(self) -> FlowGraph: ...
+
+    def bind_parameters(self, given: dict[str, Any]) -> dict[str, Any]: ...
+
+    def check_parameters(self, given: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
+    """The taskflow page next to a Dask dashboard link (``.../status``).
+
+    Examples
+    --------
+    >>> page_link("http://127.0.0.1:8787/status", "abc")
+    'http://127.0.0.1:8787/taskflow/run/abc'
+    >>> page_link("http://127.0.0.1:8787/status")
+    'http://127.0.0.1:8787/taskflow'
+    """
+    if not dashboard_link:
+        return None
+    root = dashboard_link[: -len("status")] if dashboard_link.endswith("/status") else (
+        dashboard_link.rstrip("/") + "/")
+    return f"{root}taskflow/run/{run_id}" if run_id else f"{root}taskflow"
+
+
+class FlowRun:
+    """The record of one flow run: its id, final State, and each task's State.
+
+    Attributes
+    ----------
+    run_id : str
+        Unique id of the run (also inside every Dask key of the run).
+    flow_name : str
+    parameters : dict
+        The parameter values the run used.
+    state : State
+        The flow run's final State.
+    task_states : dict
+        Task-run name (``total``, ``total-2``...) to its final State.
+    dashboard_link : str or None
+        Where to watch the run in the Dask dashboard (Dask's status page); see
+        also :attr:`run_page`.
+    """
+
+    def __init__(
+        self,
+        flow_name: str,
+        run_id: str,
+        parameters: dict[str, Any],
+        state: State,
+        task_states: dict[str, State],
+        dashboard_link: str | None,
+    ) -> None:
+        self.flow_name = flow_name
+        self.run_id = run_id
+        self.parameters = parameters
+        self.state = state
+        self.task_states = task_states
+        self.dashboard_link = dashboard_link
+
+    @property
+    def states(self) -> dict[str, State]:
+        """Alias of :attr:`task_states`."""
+        return self.task_states
+
+    @property
+    def run_page(self) -> str | None:
+        """This run's taskflow page on the Dask dashboard (``.../taskflow/run/<run_id>``).
+
+        None when the run had no dashboard (LocalExecutor).  The page is there when
+        the scheduler has the taskflow plugin, which DaskExecutor installs.
+        """
+        return page_link(self.dashboard_link, self.run_id)
+
+    def result(self) -> Any:
+        """The flow's return value; raises :class:`FlowRunError` if the run did not succeed."""
+        if self.state.is_successful():
+            return self.state.result
+        err = FlowRunError(
+            f"flow run {self.run_id} of flow {self.flow_name!r} ended "
+            f"{self.state.type.value}: {self.state.message}",
+            state=self.state,
+            run_id=self.run_id,
+            flow=self.flow_name,
+        )
+        if isinstance(self.state.exception, BaseException):
+            raise err from self.state.exception
+        raise err
+
+    def __repr__(self) -> str:
+        return f"<FlowRun {self.flow_name!r} {self.run_id[:8]} {self.state!r}>"
