@@ -485,6 +485,11 @@ class FlowBuilder:
                 )
             args = tuple(self._flattened(task, a) for a in args)
             kwargs = {k: self._flattened(task, v) for k, v in kwargs.items()}
+        if any(isinstance(v, (unmapped, flatten)) for v in iter_leaves((args, kwargs))):
+            raise FlowDefinitionError(
+                f"task {task.name!r}: unmapped() and flatten() wrap a whole argument, "
+                "not a value inside a list or dict", task=task.name,
+            )
         (targs, tkwargs), data = self.to_template((tuple(args), dict(kwargs)), where=where)
         order: list[int] = []
         if wait_for is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskflow import FlowDefinitionError, StateType, case, flow, task
+from taskflow import FlowDefinitionError, StateType, case, flatten, flow, task
 from taskflow.executors import LocalExecutor
 from tests import prefect1_flows as p1
 from tests.flows import count
@@ -57,6 +57,15 @@ def test_a_plain_task_receives_a_flattened_list(executor):
     run = p1.flattened.run(n=3, executor=executor)
     assert run.result() == (33, 6)
     assert "flatten" in run.task_states
+
+
+def test_flatten_inside_a_list_argument_is_refused():
+    @flow
+    def nested(n: int = 2):
+        return p1.total([flatten(p1.pairs(n))])
+
+    with pytest.raises(FlowDefinitionError, match="wrap a whole argument"):
+        nested.graph
 
 
 def test_a_mapped_task_whose_children_were_all_skipped_is_skipped_and_so_is_its_downstream_map(
