@@ -147,6 +147,22 @@ def _refused(flow_name: str, name: str, value: Any, hint: Any, reason: str) -> P
     )
 
 
+_BUILTINS = (int, float, str, bool, bytes, list, dict, tuple, set)
+
+
+def _fits_plainly(value: Any, hint: Any) -> bool:
+    """True when ``value`` is plainly of the plain class ``hint`` (no pydantic needed).
+
+    Most runs pass values of their hinted types; pydantic is imported only when
+    a value needs a closer look.
+    """
+    if not isinstance(hint, type) or typing.get_args(hint):
+        return False
+    if hint in _BUILTINS:
+        return type(value) is hint  # (bool is not an int here; a plain list takes any items)
+    return isinstance(value, hint) and hint.__module__ not in ("builtins", "typing")
+
+
 def coerce_parameters(flow_name: str, hints: Mapping[str, Any], given: Mapping[str, Any],
                       texts: Mapping[str, str] | None = None,
                       adapters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -156,7 +172,7 @@ def coerce_parameters(flow_name: str, hints: Mapping[str, Any], given: Mapping[s
     """
     out = dict(given)
     for name, value in given.items():
-        if name not in hints:
+        if name not in hints or _fits_plainly(value, hints[name]):
             continue
         if adapters is not None and name in adapters:
             adapter = adapters[name]
