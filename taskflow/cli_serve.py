@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,8 +29,10 @@ from taskflow.cli_common import (
     make_executor,
     parse_parameters,
 )
-from taskflow.history.serving import ServedFlowRecord
 from taskflow.states import State, StateType
+
+if TYPE_CHECKING:  # the history (SQLAlchemy) is imported when a command needs it
+    from taskflow.history.serving import ServedFlowRecord
 
 __all__ = ["not_served", "run_served", "serve", "served_flow_named"]
 

@@ -384,3 +384,60 @@ def test_a_cluster_class_that_cannot_be_imported_says_what_to_install():
     msg = str(info.value)
     assert "nonexistent_pkg.Cluster" in msg
     assert "pip install nonexistent-pkg" in msg
+
+
+# -- the end of a run -------------------------------------------------------------
+
+
+def _emit_then_flush(topic: str, run_id: str, n: int, dask_worker=None) -> bool:
+    """On a worker: queue ``n`` events in an outbox that would wait a minute, then flush."""
+    from taskflow.executors.dask_worker import _Outbox, flush_events
+
+    box = dask_worker.__dict__.setdefault("_taskflow_outboxes", {}).setdefault(
+        topic, _Outbox(dask_worker, topic, 60.0))
+    for i in range(n):
+        box.put({"kind": "state", "run": run_id, "name": f"t{i}", "type": "SUCCESS",
+                 "worker": dask_worker.address})
+    return flush_events(topic, run_id, dask_worker=dask_worker)
+
+
+def test_a_workers_flushed_marker_arrives_after_every_event_it_emitted_before(process_client):
+    topic, run_id = f"flush-test-{os.getpid()}", "r1"
+    seen: list[tuple[str, str]] = []
+    done = threading.Event()
+    workers = set(process_client.nthreads())
+
+    def handler(event):
+        msgs = event[1]["events"] if event[1].get("kind") == "batch" else [event[1]]
+        for msg in msgs:
+            seen.append((msg.get("worker", ""), msg.get("name", msg["kind"])))
+        if {w for w, what in seen if what == "flushed"} == workers:
+            done.set()
+
+    process_client.subscribe_topic(topic, handler)
+    try:
+        answers = process_client.run(_emit_then_flush, topic, run_id, 50)
+        assert set(answers) == workers and all(answers.values())
+        assert done.wait(30), seen
+    finally:
+        process_client.unsubscribe_topic(topic)
+    for worker in workers:  # each worker's 50 events, then its marker
+        mine = [what for w, what in seen if w == worker]
+        assert mine == [f"t{i}" for i in range(50)] + ["flushed"]
+
+
+def test_a_quick_tasks_start_and_end_in_one_batch_leave_as_its_end_only():
+    from taskflow.executors.dask_worker import _superseded_out
+
+    def ev(name, type_, attempt=1, run="r"):
+        return {"kind": "state", "run": run, "name": name, "type": type_, "attempt": attempt}
+
+    log = {"kind": "log", "run": "r", "task": "a", "msg": "hello"}
+    batch = [ev("a", "RUNNING"), log, ev("a", "SUCCESS"),                     # quick: end only
+             ev("b", "RUNNING"),                                              # still running
+             ev("c", "RUNNING", 1), ev("c", "RETRYING", 1), ev("c", "RUNNING", 2),
+             ev("c", "FAILED", 2),                                            # retries kept
+             ev("a", "RUNNING", run="other")]                                 # another run's a
+    assert _superseded_out(batch) == [log, ev("a", "SUCCESS"), ev("b", "RUNNING"),
+                                      ev("c", "RUNNING", 1), ev("c", "RETRYING", 1),
+                                      ev("c", "FAILED", 2), ev("a", "RUNNING", run="other")]

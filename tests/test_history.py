@@ -323,8 +323,10 @@ def test_a_bad_history_url_is_reported_with_what_to_set():
         open_history("not a url")
 
 
-def test_importing_taskflow_does_not_import_sqlalchemy():
-    code = "import sys, taskflow; print('sqlalchemy' in sys.modules)"
+@pytest.mark.parametrize("module", ["taskflow", "taskflow.cli"])
+def test_importing_taskflow_does_not_import_sqlalchemy(module):
+    # `taskflow run FILE.py:FLOW` imports it in the background while the cluster starts
+    code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
@@ -337,3 +339,56 @@ def test_the_default_history_is_a_sqlite_file_in_the_users_data_directory(monkey
     assert default_url() == f"sqlite:///{tmp_path}/taskflow/history.db"
     with dask.config.set({"taskflow.history.url": None}):
         assert resolve_url() == default_url()
+
+
+class _SlowToConnect(LocalExecutor):
+    """A LocalExecutor whose connection (its dashboard link) waits for the database."""
+
+    def __init__(self, db_file) -> None:
+        super().__init__()
+        self.db_file = db_file
+        self.opened_before_connected = False
+
+    @property
+    def dashboard_link(self):
+        deadline = time.monotonic() + 20
+        while not self.db_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.opened_before_connected = self.db_file.exists()
+        return None
+
+
+def test_the_history_database_is_opened_while_the_executor_connects(tmp_path):
+    with dask.config.set({"taskflow.history.url": _sqlite(tmp_path)}):
+        executor = _SlowToConnect(tmp_path / "history.db")
+        run = flows.etl.run(n=3, executor=executor)
+        assert run.state.is_successful()
+        assert executor.opened_before_connected
+        with open_history() as history:
+            assert history.get_run(run.run_id).state == "SUCCESS"
+
+
+def test_observers_hear_a_run_is_preparing_before_its_executor_connects():
+    from taskflow.engine.observers import RunObserver, add_observer, remove_observer
+
+    heard = []
+
+    class Order(RunObserver):
+        def run_preparing(self, *, flow, plan, **kwargs):
+            heard.append(("preparing", plan.run.run_id))
+
+        def run_started(self, *, plan, **kwargs):
+            heard.append(("started", plan.run.run_id))
+
+    class Connecting(LocalExecutor):
+        @property
+        def dashboard_link(self):
+            heard.append(("connecting", None))
+            return None
+
+    watcher = add_observer(Order())
+    try:
+        run = flows.etl.run(n=3, executor=Connecting())
+    finally:
+        remove_observer(watcher)
+    assert heard == [("preparing", run.run_id), ("connecting", None), ("started", run.run_id)]

@@ -129,3 +129,51 @@ def test_address_and_cluster_class_both_in_config_is_a_clear_error():
         with pytest.raises(TaskflowError, match="both taskflow.executor.address and "
                                                 "taskflow.executor.cluster-class"):
             DaskExecutor().client  # noqa: B018
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning")
+def test_workers_that_join_later_are_checked_at_the_next_run(tmp_path, monkeypatch):
+    from taskflow import flow
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "late_only.py").write_text(
+        "from taskflow import task\n\n@task\ndef late_task(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(folder))
+    import late_only  # noqa: E402
+
+    @flow
+    def uses_it():
+        return late_only.late_task(1)
+
+    cluster = DaskProcesses(tmp_path)
+    try:
+        # the scheduler reads the graph, so it imports the module too
+        address = cluster.scheduler("--port", "0", env={"PYTHONPATH": str(folder)})
+        cluster.worker(address, "--nthreads", "1", "--name", "first", pythonpath=[str(folder)])
+        ex = DaskExecutor(address=address)
+        try:
+            cluster.wait_for_workers(ex.client, 1)
+            assert uses_it.run(executor=ex).result() == 2
+
+            cluster.worker(address, "--nthreads", "1", "--name", "without-module")
+            cluster.wait_for_workers(ex.client, 2)
+            names = {w["name"]: a for a, w in ex.client.scheduler_info()["workers"].items()}
+            with pytest.raises(TaskflowError, match=rf"worker {names['without-module']} cannot "
+                                                    r"import module 'late_only'.*late_task"):
+                uses_it.run(executor=ex)
+
+            cluster.worker(address, "--nthreads", "1", "--name", "old-taskflow",
+                           pythonpath=[str(folder), _other_version(tmp_path, "dask-taskflow", "9.9.9")])
+            cluster.wait_for_workers(ex.client, 3)
+            names = {w["name"]: a for a, w in ex.client.scheduler_info()["workers"].items()}
+            with pytest.raises(WorkerMismatchError) as info:
+                uses_it.run(executor=ex)
+            assert info.value.context["workers"] == [names["old-taskflow"]]
+            assert ex.client.run_on_scheduler(_tasks_seen) == 1  # only the first run's task
+        finally:
+            ex.close()
+    finally:
+        cluster.stop()

@@ -131,6 +131,7 @@ def run_flow(
     plan = build_plan(graph, params, run_id, results)
     begin_run(graph, params, run_id, results)  # store checked before any task runs
     watchers = observers.observers()
+    observers.notify(watchers, "run_preparing", flow=flow, plan=plan)  # while we connect
     recorder = StateCollector(watchers)
     link = executor.dashboard_link  # may start the embedded cluster: not part of the run
     # A run's duration, everywhere it is shown (this log, the history, the dashboard

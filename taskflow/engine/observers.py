@@ -36,6 +36,10 @@ logger = logging.getLogger("taskflow.observers")
 class RunObserver:
     """Base class: every hook does nothing."""
 
+    def run_preparing(self, *, flow: RunnableFlow, plan: Plan, **kwargs: Any) -> None:
+        """A flow run was planned; its executor is about to connect, which may take
+        seconds (starting a cluster).  Start slow set-up here, in the background."""
+
     def run_started(
         self, *, flow: RunnableFlow, plan: Plan, executor: Executor, dashboard_link: str | None,
         **kwargs: Any,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
-from taskflow.executors.dask_worker import run_on_worker, get_dask_client
+from taskflow.executors.dask_worker import flush_events, get_dask_client, run_on_worker
 from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
@@ -57,25 +58,57 @@ __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
 
 # -- client side ----------------------------------------------------------------
 class _EndTracker:
-    """Passes events on, and waits (bounded) until every task run reported its end."""
+    """Passes events on, and waits (bounded) for the events still in flight at the end.
+
+    Workers batch their events (``taskflow.events.batch-interval``), so the last
+    tasks' ends may reach the client after their keys finished.  At the end of
+    a run, when some task run has not reported its end yet, every worker is
+    asked to flush and to send a ``flushed`` marker after its last event (one
+    round trip): the wait ends as soon as every end, or every worker's marker,
+    arrived.  Every task run that ended did so before the keys that depend on
+    it started, so by then its end was emitted; those that never ran (a
+    cancelled run, keys Dask lost) never report, and are not waited for.
+    """
 
     def __init__(self, on_event: OnEvent) -> None:
         self._on_event = on_event
         self._final: set[str] = set()
+        self._flushed: set[str] = set()
         self._cond = threading.Condition()
 
     def on_event(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("kind")
+        if kind == "flushed":  # ours, not the run's: not passed on
+            with self._cond:
+                self._flushed.add(msg.get("worker", ""))
+                self._cond.notify_all()
+            return
         self._on_event(msg)
-        if msg.get("kind") == "state" and msg.get("type") in FINISHED_TYPES:
+        if kind == "state" and msg.get("type") in FINISHED_TYPES:
             with self._cond:
                 self._final.add(msg["name"])
                 self._cond.notify_all()
 
-    def wait(self, names: set[str], timeout: float | None) -> None:
+    def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
+                     timeout: float | None) -> None:
+        """Wait until every worker sent its events up to now (or every end arrived)."""
         if timeout is None:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
+        deadline = time.monotonic() + timeout
         with self._cond:
-            self._cond.wait_for(lambda: names <= self._final, timeout=timeout)
+            if names <= self._final:
+                return
+        try:
+            answers = client.sync(client._run, flush_events, topic, run_id,
+                                  on_error="return", callback_timeout=timeout)
+            workers = {w for w, ok in answers.items() if ok is True}
+        except Exception:  # the scheduler went away, a worker hangs: wait out the bound
+            workers = None
+        with self._cond:
+            self._cond.wait_for(
+                lambda: names <= self._final or (workers is not None and workers <= self._flushed),
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
 
 
 class _Router:
@@ -231,7 +264,10 @@ class DaskExecutor(Executor):
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, on_event)
             # workers batch their events: the last ones may still be on their way
-            end_tracker.wait({t.name for t in plan.tasks.values()}, 1.0 if outcome.lost else None)
+            # (or never will: cancelled, lost): ask the workers to send what they hold
+            names = {t.name for t in plan.tasks.values()}
+            bound = 1.0 if outcome.lost or outcome.cancelled else None
+            end_tracker.wait_flushed(client, plan.run.topic, plan.run.run_id, names, bound)
             return outcome
         finally:
             self.cancellations.finished(plan.run.run_id)

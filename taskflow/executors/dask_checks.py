@@ -7,19 +7,23 @@
   loaded by another fails in ways that name neither, so a mismatch is refused
   up front, naming the worker and both versions.
 
-Versions come from Dask's own ``Client.get_versions`` (one call to the
-scheduler, which asks its workers); imports from ``Client.run``.  Workers are
-checked once per client; workers that join later (adaptive scaling) are
-checked at the next run.
+Versions come from the workers' own ``versions`` handler (what
+``Client.get_versions`` asks them); imports from ``Client.run``.  Each worker
+is checked once, by address: a run looks at which workers are there (one small
+call to the scheduler) and asks only those it has not checked yet, so workers
+that join later (adaptive scaling) are checked at the next run.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import threading
 import weakref
 from typing import Any
 
 import cloudpickle
 from distributed import Client
+from distributed.versions import get_versions
 
 from taskflow import config
 from taskflow.engine.steps import PlannedTask, Step
@@ -72,7 +76,40 @@ def _missing_modules(modules: list[str]) -> dict[str, str]:
     return missing
 
 
-_imports_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
+class _Checked:
+    """What is known of one client's workers: who is there, and what passed.
+
+    Keyed by worker address, so a worker is checked once, and a worker that joins
+    later (adaptive scaling, a restarted worker) is checked at the next run.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.workers: set[str] = set()  # at the last look
+        self.looked = False
+        self.versions: set[str] = set()  # same versions as this process
+        self.imports: dict[str, set[str]] = {}  # modules each worker imports
+
+    def look(self, client: Client) -> set[str]:
+        """The workers now (one small call to the scheduler); forget those that left."""
+        self.workers = set(client.nthreads())
+        self.looked = True
+        self.versions &= self.workers
+        for gone in set(self.imports) - self.workers:
+            del self.imports[gone]
+        return self.workers
+
+
+_checked: weakref.WeakKeyDictionary[Client, _Checked] = weakref.WeakKeyDictionary()
+_checked_lock = threading.Lock()
+
+
+def _checks(client: Client) -> _Checked:
+    with _checked_lock:
+        checks = _checked.get(client)
+        if checks is None:
+            checks = _checked[client] = _Checked()
+        return checks
 
 
 def check_workers_import(client: Client, modules: dict[str, str]) -> None:
@@ -80,26 +117,38 @@ def check_workers_import(client: Client, modules: dict[str, str]) -> None:
 
     Tasks defined in an importable module travel by reference: a worker without
     that module would fail to even read the task and the run would stall.  Each
-    module is checked once per client, on the workers connected at the time.
+    module is checked once per worker (the workers seen at the start of the run),
+    in one ``Client.run`` on the workers that have not imported it yet.
     """
-    checked = _imports_checked.setdefault(client, set())
-    todo = sorted(set(modules) - checked)
-    if not todo:
+    if not modules:
         return
-    answers = client.run(_missing_modules, todo)
-    for worker, missing in sorted(answers.items()):
-        for module, error in missing.items():
-            raise TaskflowError(
-                f"Dask worker {worker} cannot import module {module!r}, which defines task "
-                f"{modules[module]!r} ({error}). Install it on the workers (your package, or "
-                "PYTHONPATH), or define the flow in the script you run: tasks defined in "
-                "__main__ travel with the flow.",
-                worker=worker, module=module,
-            )
-    checked.update(todo)
+    checks = _checks(client)
+    with checks.lock:
+        workers = checks.workers if checks.looked else checks.look(client)
+        todo: dict[str, list[str]] = {}
+        for worker in sorted(workers):
+            missing = sorted(set(modules) - checks.imports.get(worker, set()))
+            if missing:
+                todo.setdefault(" ".join(missing), []).append(worker)
+        for names, targets in todo.items():
+            wanted = names.split(" ")
+            answers = client.run(_missing_modules, wanted, workers=targets)
+            for worker, missing in sorted(answers.items()):
+                for module, error in missing.items():
+                    raise TaskflowError(
+                        f"Dask worker {worker} cannot import module {module!r}, which defines "
+                        f"task {modules[module]!r} ({error}). Install it on the workers (your "
+                        "package, or PYTHONPATH), or define the flow in the script you run: "
+                        "tasks defined in __main__ travel with the flow.",
+                        worker=worker, module=module,
+                    )
+                checks.imports.setdefault(worker, set()).update(wanted)
 
 
-_versions_checked: weakref.WeakKeyDictionary[Client, set[str]] = weakref.WeakKeyDictionary()
+@functools.lru_cache(maxsize=1)
+def _my_versions() -> dict[str, Any]:
+    """This process's versions, as Dask reports a worker's (they do not change)."""
+    return get_versions(packages=["dask-taskflow"])["packages"]
 
 
 def check_versions(client: Client) -> None:
@@ -108,21 +157,38 @@ def check_versions(client: Client) -> None:
     Python must match in major.minor (pickled code objects do not cross them);
     ``dask``, ``distributed``, ``cloudpickle`` and ``dask-taskflow`` must match
     exactly.  Off with ``taskflow.executor.check-versions: false``.
+
+    Called at the start of every run: it looks at which workers are there (one
+    small call to the scheduler) and asks only the new ones for their versions
+    (the workers' own ``versions`` handler, which answers whatever their Python
+    and packages are), so a run on known workers pays one round trip.
     """
-    if not config.get("executor.check-versions"):
-        return
-    checked = _versions_checked.setdefault(client, set())
-    versions: Any = client.get_versions(packages=["dask-taskflow"])
-    mine = versions["client"]["packages"]
-    bad: dict[str, list[str]] = {}
-    for worker, info in sorted(versions["workers"].items()):
-        if worker in checked:
-            continue
-        problems = mismatches(mine, info.get("packages", {}) if isinstance(info, dict) else {})
-        if problems:
-            bad[worker] = problems
+    checks = _checks(client)
+    with checks.lock:
+        if not checks.looked:  # the first run: ask everyone (this also says who is there)
+            new: list[str] | None = None
         else:
-            checked.add(worker)
+            new = sorted(checks.look(client) - checks.versions)
+        if not config.get("executor.check-versions"):
+            if new is None:
+                checks.look(client)
+            return
+        if new == []:
+            return
+        answers: Any = client.sync(
+            client.scheduler.broadcast, msg={"op": "versions", "packages": ["dask-taskflow"]},
+            workers=new, on_error="ignore",
+        )
+        if new is None:
+            checks.workers, checks.looked = set(answers), True
+        mine = _my_versions()
+        bad: dict[str, list[str]] = {}
+        for worker, info in sorted(answers.items()):
+            problems = mismatches(mine, info.get("packages", {}) if isinstance(info, dict) else {})
+            if problems:
+                bad[worker] = problems
+            else:
+                checks.versions.add(worker)
     if bad:
         shown = "; ".join(f"worker {w}: {', '.join(p)}" for w, p in list(bad.items())[:5])
         more = f" (and {len(bad) - 5} more workers)" if len(bad) > 5 else ""

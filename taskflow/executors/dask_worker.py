@@ -114,7 +114,17 @@ class _Outbox:
         with self._lock:
             events, self._events, self._scheduled = self._events, [], False
         if events:
-            self.worker.log_event(self.topic, {"kind": "batch", "events": events})
+            self.worker.log_event(self.topic, {"kind": "batch", "events": _superseded_out(events)})
+
+    def flush_marked(self, run_id: str) -> None:
+        """Send what is waiting now, then a ``flushed`` marker for ``run_id``.
+
+        Both leave on the worker's one stream to the scheduler, in order, so a
+        client that receives the marker has every event this worker emitted before.
+        """
+        self.flush()
+        self.worker.log_event(self.topic, {"kind": "flushed", "run": run_id,
+                                           "worker": self.worker.address})
 
     @classmethod
     def of(cls, worker: Any, topic: str) -> _Outbox:
@@ -124,6 +134,33 @@ class _Outbox:
             interval = dask.utils.parse_timedelta(config.get("events.batch-interval"))
             box = boxes.setdefault(topic, cls(worker, topic, interval))
         return box
+
+
+_FINAL_TYPES = frozenset(("SUCCESS", "CACHED", "SKIPPED", "FAILED", "TRIGGER_FAILED",
+                          "TIMED_OUT", "CRASHED", "CANCELLED"))
+
+
+def _superseded_out(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` without the RUNNING events whose task run ended in the same batch.
+
+    A task's end carries what its start said (start time, worker, attempt), so a
+    quick task sends one event, not two.  Retries, log records and starts whose
+    end comes later are all kept.
+    """
+    ended = {(e.get("run"), e.get("name"), e.get("attempt")) for e in events
+             if e.get("kind") == "state" and e.get("type") in _FINAL_TYPES}
+    if not ended:
+        return events
+    return [e for e in events if not (
+        e.get("kind") == "state" and e.get("type") == "RUNNING"
+        and (e.get("run"), e.get("name"), e.get("attempt")) in ended)]
+
+
+def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
+    """Through ``Client.run``: flush this worker's events of ``topic``, then mark ``run_id``."""
+    worker = dask_worker if dask_worker is not None else get_worker()
+    _Outbox.of(worker, topic).flush_marked(run_id)
+    return True
 
 
 def run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:

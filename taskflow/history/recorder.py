@@ -6,7 +6,8 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
 
 * **The hooks only enqueue.**  ``event`` runs on the Dask client's event loop
   (or, on LocalExecutor, in the task's own thread): it looks the run up in a
-  dict and puts the event, untouched, on a queue.  Nothing is parsed, formatted
+  dict and puts the event, untouched, on a queue, without waking the writer
+  (it looks once per flush interval while runs go on).  Nothing is parsed, formatted
   or written there.
 * **One writer thread per database** drains the queue, keeps only the latest
   event of each task run (a task's RUNNING and SUCCESS events, when they come
@@ -45,10 +46,10 @@ Examples
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -146,6 +147,43 @@ def _state_event(state: State, key: str = "", map_index: int | None = None) -> d
             "location": getattr(state, "result_location", None)}
 
 
+class _Inbox:
+    """The writer's queue: putting an item does not wake the writer unless asked.
+
+    Events arrive by the hundred per second on the Dask client's event loop;
+    waking a thread for each would hand the GIL back and forth every time.  The
+    writer looks at its inbox once per flush interval while runs go on, and is
+    woken at once only for what someone waits on (a run's end, a stop).
+    """
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+
+    def put(self, item: Any, wake: bool = False) -> None:
+        self._items.append(item)
+        if wake:
+            self._wake.set()
+
+    def take(self) -> Any:
+        """The oldest item, or None."""
+        try:
+            return self._items.popleft()
+        except IndexError:
+            return None
+
+    def wait(self, timeout: float) -> None:
+        """Until woken or ``timeout`` seconds passed."""
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+
 class _Writer:
     """A thread that drains one queue into one database (see the module's docstring)."""
 
@@ -153,7 +191,7 @@ class _Writer:
         self.thread = threading.Thread(target=self._main, name="taskflow-history", daemon=True)
         self.url = url
         self._retire = retire
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.queue = _Inbox()
         self._flush_every = _seconds("history.flush-interval")
         self._beat_every = _seconds("history.heartbeat-interval")
         self._runs: dict[str, _RunBuffer] = {}
@@ -184,43 +222,36 @@ class _Writer:
     def _main(self) -> None:
         store = self._open()
         next_beat = time.monotonic() + self._beat_every
-        dirty_since: float | None = None
+        last_write = time.monotonic()
         idle_since = time.monotonic()
         stop = False
         while not stop:
             now = time.monotonic()
-            if self._runs or self._pending():
+            busy = bool(self._runs or self._pending() or self.queue)
+            if busy:
                 idle_since = now
             elif now - idle_since >= _IDLE_EXIT and self._retire is not None and self._retire(self):
                 break  # nothing to do for a while: close the database, end the thread
             timeout = min(next_beat, idle_since + _IDLE_EXIT) - now
-            if dirty_since is not None:
-                timeout = min(timeout, dirty_since + self._flush_every - now)
-            try:
-                item = self.queue.get(timeout=max(timeout, 0.0))
-            except queue.Empty:
-                item = None
+            if busy:  # events come without waking us: look once per flush interval
+                timeout = min(timeout, last_write + self._flush_every - now)
+            self.queue.wait(max(timeout, 0.0))
             taken = 0
-            while item is not None:
+            while taken < 100_000:  # write now and then, even under a flood
+                item = self.queue.take()
+                if item is None:
+                    break
                 if item is _STOP:
                     stop = True
                 else:
                     self._take(item)
                 taken += 1
-                if taken >= 100_000:  # write now and then, even under a flood
-                    break
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    item = None
             now = time.monotonic()
-            if dirty_since is None and self._pending():
-                dirty_since = now
             beat = now >= next_beat
-            due = dirty_since is not None and now - dirty_since >= self._flush_every
+            due = self._pending() and now - last_write >= self._flush_every
             if stop or beat or due or self._waiters:
                 self._flush(store, beat)
-                dirty_since = None
+                last_write = now
                 if beat:
                     next_beat = now + self._beat_every
         if store is not None:
@@ -405,14 +436,26 @@ class HistoryRecorder(RunObserver):
             "address": address, "dashboard_link": dashboard_link,
             "host": socket.gethostname(), "pid": os.getpid(),
         }
-        url = resolve_url(self.url)
         with self._lock:  # with _retire: a writer never ends with a run queued for it
-            writer = self._writers.get(url)
-            if writer is None or not writer.is_alive():
-                writer = self._writers[url] = _Writer(url, self._retire)
-                writer.start()
-            writer.queue.put(("start", row))
+            writer = self._writer(resolve_url(self.url))
+            writer.queue.put(("start", row), wake=True)
             self._runs[plan.run.run_id] = writer
+
+    def run_preparing(self, *, flow: RunnableFlow, plan: Plan, **kwargs: Any) -> None:
+        """Start the writer now: it imports SQLAlchemy and opens the database (about
+        0.2 s of CPU the first time) while the executor connects, not during the run."""
+        if not config.get("history.enabled", True):
+            return
+        with self._lock:
+            self._writer(resolve_url(self.url))
+
+    def _writer(self, url: str) -> _Writer:
+        """The running writer for ``url``, started if needed (call with the lock held)."""
+        writer = self._writers.get(url)
+        if writer is None or not writer.is_alive():
+            writer = self._writers[url] = _Writer(url, self._retire)
+            writer.start()
+        return writer
 
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
         writer = self._runs.get(event.get("run", ""))
@@ -437,7 +480,7 @@ class HistoryRecorder(RunObserver):
                                    aborted=(state.value, message)))
 
     def _wait(self, writer: _Writer, item: _Finish) -> None:
-        writer.queue.put(item)
+        writer.queue.put(item, wake=True)
         timeout = _seconds("history.flush-timeout")
         if not item.done.wait(timeout):
             logger.warning("run history: flow run %s was not fully written within %g s; "
@@ -449,11 +492,12 @@ class HistoryRecorder(RunObserver):
         for run_id, writer in list(self._runs.items()):
             self._runs.pop(run_id, None)
             writer.queue.put(_Finish(run_id, threading.Event(), aborted=(
-                StateType.CRASHED.value, "the process running the flow exited during the run")))
+                StateType.CRASHED.value, "the process running the flow exited during the run")),
+                wake=True)
         with self._lock:
             writers, self._writers = list(self._writers.values()), {}
         for writer in writers:
-            writer.queue.put(_STOP)
+            writer.queue.put(_STOP, wake=True)
         limit = _seconds("history.flush-timeout")
         if timeout is not None:
             limit = min(limit, timeout)
