@@ -44,6 +44,7 @@ _OPTIONS = (
     "cache_key_fn",
     "cache_for",
     "cache_scope",
+    "persist",
 )
 
 
@@ -79,6 +80,7 @@ class Task(Generic[P, R]):
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_for: datetime.timedelta | float | None = None,
         cache_scope: str | None = None,
+        persist: bool = True,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task needs a function, got {fn!r}")
@@ -99,6 +101,7 @@ class Task(Generic[P, R]):
         self.cache_key_fn = cache_key_fn
         self.cache_for = cache_for
         self.cache_scope = cache_scope
+        self.persist = persist
         self._validate()
         self._validate_results()
         self._signature: inspect.Signature | None = None
@@ -139,6 +142,8 @@ class Task(Generic[P, R]):
             raise bad("resources", f"must map names to numbers, e.g. {{'GPU': 1}}, got {self.resources!r}")
         if not isinstance(self.priority, int):
             raise bad("priority", f"must be an integer, got {self.priority!r}")
+        if not isinstance(self.persist, bool):
+            raise bad("persist", f"must be True or False, got {self.persist!r}")
 
     def _validate_results(self) -> None:
         def bad(option: str, why: str) -> FlowDefinitionError:
@@ -401,6 +406,7 @@ def task(
     cache_key_fn: Callable[..., str | None] | None = ...,
     cache_for: datetime.timedelta | float | None = ...,
     cache_scope: str | None = ...,
+    persist: bool = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -456,6 +462,12 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         includes the task's source, so it shares only between copies of one
         function (``t.with_options(name=...)``); key on the inputs alone to
         share between different functions.
+    persist : bool
+        When the task returns a Dask collection (DataFrame, Array, Bag, Delayed),
+        compute it once on the cluster and hand every downstream task the
+        persisted collection (default True).  False hands over the lazy graph,
+        which each consumer computes itself (fusion across tasks).  Checkpointed,
+        a collection is written as a dataset (Parquet, Zarr) by the workers.
 
     Examples
     --------

@@ -165,8 +165,9 @@ def run_flow(
                           started_at=started, ended_at=time.time())
     logger.log(
         logging.INFO if state.is_successful() else logging.ERROR,
-        "flow run %s finished in %.2f s: %r", run_id[:8],
-        state.duration if state.duration is not None else time.time() - started, state, extra=extra,
+        "flow run %s finished in %.2f s: %s", run_id[:8],
+        state.duration if state.duration is not None else time.time() - started,
+        repr(state), extra=extra,  # a kept log record must not keep the result alive
     )
     run = FlowRun(flow.name, run_id, params, state, task_states, link)
     observers.notify(watchers, "run_finished", run=run, plan=plan, outcome=outcome)

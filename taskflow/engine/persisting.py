@@ -10,7 +10,9 @@ The task runner calls these around a task run that has a
   on this worker, only because this task is about to run and needs them;
 * :func:`cache_lookup` -- with ``cache_key_fn``: a fresh entry makes it CACHED;
 * :func:`save` -- after the function returned: serialize and write atomically
-  on this worker, then note the location for ``resume=``.
+  on this worker, then note the location for ``resume=``.  A Dask collection
+  is written as a dataset by the workers holding its partitions
+  (:mod:`taskflow.results.datasets`), never pickled.
 
 A CACHED task's Dask key holds the small reference, never the loaded value: a
 value is read from the store by each task that consumes it, on that task's
@@ -23,8 +25,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taskflow.engine.collections import Collections, LocalCollections, is_collection
 from taskflow.engine.steps import Group
-from taskflow.results import manifests
+from taskflow.results import datasets, manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path
@@ -46,10 +49,12 @@ class StoredResult:
     ref: Persisted
 
 
-def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> StoredResult:
+def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str,
+         serializer: Any = None) -> StoredResult:
     now = time.time()
-    ref = Persisted(p.store, path, p.serializer)
-    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(p.serializer))
+    ser = p.serializer if serializer is None else serializer
+    ref = Persisted(p.store, path, ser)
+    manifests.record(p.store, p.run_id, spec.name, path, serializer_name(ser))
     state = State(StateType.CACHED, message=f"{why}: {ref.location}", started_at=now,
                   ended_at=now, result_location=ref.location)
     return StoredResult(state, ref)
@@ -57,10 +62,13 @@ def _hit(spec: TaskRunSpec, p: PersistSpec, path: str, why: str) -> StoredResult
 
 def find_stored(spec: TaskRunSpec, p: PersistSpec) -> StoredResult | None:
     """CACHED from the run being resumed, or from an existing target; else None."""
-    if p.resume is not None and p.store.exists(p.resume):
-        return _hit(spec, p, p.resume, f"resumed from run {p.resumed_from}")
-    if p.target is not None and p.store.exists(p.target):
-        return _hit(spec, p, p.target, "target exists")
+    for path, why in ((p.resume, f"resumed from run {p.resumed_from}"), (p.target, "target exists")):
+        if path is None:
+            continue
+        if datasets.complete(p.store, path):
+            return _hit(spec, p, path, why, datasets.DATASET)
+        if p.store.exists(path):
+            return _hit(spec, p, path, why)
     return None
 
 
@@ -88,18 +96,41 @@ def cache_lookup(
     if key is None:
         return None, None
     path = cache_path(p.cache_dir, str(key), extension(p.serializer))
+    found, serializer = path, None
     header = p.store.header(path)
+    if header is None:  # a collection is a dataset next to where a file would be
+        for folder in datasets.candidates(path, extension(p.serializer)):
+            header = p.store.header(f"{folder}/{datasets.MARKER}")
+            if header is not None:
+                found, serializer = folder, datasets.DATASET
+                break
     if header is not None and cache_hit(header.written_at, p.cache_for, time.time()):
         age = max(0.0, time.time() - header.written_at)
-        return path, _hit(spec, p, path, f"cache hit (key {key}, written {age:.0f} s ago)")
+        return path, _hit(spec, p, found, f"cache hit (key {key}, written {age:.0f} s ago)",
+                          serializer)
     return path, None
 
 
-def save(spec: TaskRunSpec, p: PersistSpec, result: Any, cache: str | None) -> str | None:
-    """Write ``result`` where the spec says (or at its cache entry); return its URL."""
+def save(
+    spec: TaskRunSpec, p: PersistSpec, result: Any, cache: str | None,
+    collections: Collections | None = None,
+) -> str | None:
+    """Write ``result`` where the spec says (or at its cache entry); return its URL.
+
+    A Dask collection becomes a dataset, written through ``collections`` (on the
+    cluster the task runs on): at the target as given, else in a folder named for
+    its format next to where a file would go.
+    """
     path = cache if cache is not None else p.write
     if path is None:
         return None
+    if is_collection(result):
+        kind = datasets.kind_of(result)
+        folder = path if path == p.target else datasets.dataset_path(path, extension(p.serializer), kind)
+        location = datasets.write(p.store, folder, result,
+                                  (collections or LocalCollections()).compute)
+        manifests.record(p.store, p.run_id, spec.name, folder, datasets.DATASET.name)
+        return location
     try:
         payload = dumps_parts(p.serializer, result)
     except Exception as e:

@@ -11,6 +11,9 @@ What it returns becomes the value of the task's Dask key:
   spilling and transfers see the real object;
 * otherwise a small :class:`StateMarker`, which downstream runs read to apply
   their triggers;
+* a Dask collection is first persisted through ``collections`` (computed
+  once, kept on the cluster; see :mod:`taskflow.engine.collections`), unless
+  the task says ``persist=False``;
 * when a stored result stands in for the run (CACHED: a resumed run's result,
   an existing target, a cache hit), a small
   :class:`~taskflow.results.Persisted` reference.  A downstream run loads it on
@@ -39,6 +42,7 @@ from typing import Any
 
 from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
+from taskflow.engine.collections import Collections, is_collection
 from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Group, TaskRunSpec
@@ -66,6 +70,7 @@ def run_task(
     wait: Callable[[float], None] = time.sleep,
     worker: str = "",
     forward_logs: Emit | None = None,
+    collections: Collections | None = None,
 ) -> Any:
     """Run ``spec`` given its upstream values; return its output or a marker.
 
@@ -83,6 +88,9 @@ def run_task(
         The worker's address, recorded in events.
     forward_logs : callable, optional
         Receives log records made by the task when they must travel elsewhere.
+    collections : Collections, optional
+        Persists and computes Dask collections the task returns (None: a returned
+        collection is handed over lazily, and written with Dask's default scheduler).
     """
     task, run = spec.task, spec.run
 
@@ -145,8 +153,10 @@ def run_task(
                 result = task.fn(*args, **kwargs)
             else:
                 result = _call_with_timeout(spec, args, kwargs, task.timeout)
+            if collections is not None and task.persist and is_collection(result):
+                result = collections.persist(result)  # computed here, as part of the attempt
             if persist is not None:
-                location = persisting.save(spec, persist, result, cache_at)
+                location = persisting.save(spec, persist, result, cache_at, collections)
         except Exception as exc:
             state, delay = transitions.after_exception(
                 exc,

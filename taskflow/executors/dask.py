@@ -43,6 +43,7 @@ from distributed import Client, Future, as_completed, span, wait
 from distributed.scheduler import KilledWorker
 
 from taskflow import config
+from taskflow.engine.collections import is_collection
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
@@ -50,7 +51,13 @@ from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
 from taskflow.executors.dask_checks import check_picklable, check_versions, check_workers_import
 from taskflow.executors.dask_connect import connect
-from taskflow.executors.dask_worker import flush_events, get_dask_client, run_on_worker
+from taskflow.executors.dask_holds import Holds
+from taskflow.executors.dask_worker import (
+    flush_events,
+    get_dask_client,
+    run_on_worker,
+    without_annotations,
+)
 from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
@@ -257,7 +264,8 @@ class DaskExecutor(Executor):
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
         end_tracker = _EndTracker(on_event)
-        on_event = end_tracker.on_event
+        holds = Holds(client, plan)
+        on_event = holds.wrap(end_tracker.on_event)
         router.add(plan.run.run_id, on_event)
         self.cancellations.started(plan.run.run_id)
         try:
@@ -272,6 +280,7 @@ class DaskExecutor(Executor):
         finally:
             self.cancellations.finished(plan.run.run_id)
             router.remove(plan.run.run_id)
+            holds.close()
 
     def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
         """Submit what is known; each time a length arrives, submit what it unlocks."""
@@ -335,7 +344,9 @@ class DaskExecutor(Executor):
             raise
         lost = {k: _loss(held[k]) for k in kept if held[k].status != "finished"}
         done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
-        values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+        with without_annotations():  # a returned collection is rebuilt here: no span warning
+            values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+        values = _own_collections(client, values)
         for f in held.values():
             f.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
@@ -364,6 +375,14 @@ def _snapshot(held: dict[Any, Future]) -> list[Future]:
             return list(held.values())
         except RuntimeError:  # changed size during iteration: read again
             continue
+
+
+def _own_collections(client: Client, values: dict[Any, Any]) -> dict[Any, Any]:
+    """Returned collections persisted by this client, so they outlive the run's holds."""
+    if not any(is_collection(v) for v in values.values()):
+        return values
+    with without_annotations():  # the run's span: dask-expr would warn when they are built
+        return {k: client.persist(v) if is_collection(v) else v for k, v in values.items()}
 
 
 def _loss(future: Any) -> tuple[str, Any]:

@@ -2,26 +2,30 @@
 
 :func:`run_on_worker` is the function behind each task key: it runs the
 worker-side runner (:mod:`taskflow.engine.task_runner`) with Dask's ways of
-emitting events (a per-worker :class:`_Outbox` that batches them) and of
-waiting between attempts without holding a worker thread.  :func:`get_dask_client`
+emitting events (a per-worker :class:`_Outbox` that batches them), of
+waiting between attempts without holding a worker thread, and of persisting
+the Dask collections tasks return (:class:`_WorkerCollections`).  :func:`get_dask_client`
 is the public way for a task to use Dask collections on its own cluster.
 Nothing here knows about the client side.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dask
-from distributed import Client, default_client, get_client, get_worker, rejoin, secede
+import dask.base
+from distributed import Client, default_client, get_client, get_worker, rejoin, secede, wait
 from distributed.worker import thread_state
 
 from taskflow import config
 from taskflow.engine.steps import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
+from taskflow.executors.dask_holds import hold_name
 from taskflow.logs import prepare_worker
 
 __all__ = ["get_dask_client"]
@@ -53,10 +57,11 @@ def get_dask_client() -> Client:
             frame = dask.dataframe.read_parquet(path)
             return client.compute(frame["x"].mean()).result()
 
-    A task may also return a lazy Dask collection: downstream tasks receive the
-    collection itself (its graph, not its values) and compute it with
-    ``get_dask_client().compute(collection).result()``, or keep it on the cluster
-    with ``get_dask_client().persist(collection)``.
+    A task may also return a Dask collection: taskflow persists it on the
+    cluster (its partitions computed once, on the workers) and every downstream
+    task receives the persisted collection, which it computes from with
+    ``get_dask_client().compute(collection.x.mean()).result()``.  With
+    ``@task(persist=False)`` downstream tasks receive the lazy graph instead.
 
     Outside a Dask worker (``LocalExecutor``, or outside any flow) it returns the
     current default client of this process, if there is one.
@@ -136,6 +141,75 @@ class _Outbox:
         return box
 
 
+class _WorkerCollections:
+    """Persist and compute collections on the cluster the task runs on.
+
+    The task's span (the flow run's, set by the worker around the task) is
+    taken out of Dask's annotations while the task's function runs: dask-expr
+    warns about any annotation present when a DataFrame is built, and ignores
+    it.  It is put back only around the graph submissions made here, where
+    the scheduler does read it, so a collection's partitions are grouped with
+    the run on the dashboard.  Building the collections themselves (optimizing,
+    and the persisted result) happens outside it, so nothing warns.
+    """
+
+    def __init__(self, annotations: dict[str, Any], spec: TaskRunSpec,
+                 emit: Callable[[dict[str, Any]], None]) -> None:
+        self._span = {k: v for k, v in annotations.items() if k == "span"}
+        self._spec, self._emit = spec, emit
+
+    def persist(self, value: Any) -> Any:
+        """Compute ``value``'s partitions on the cluster; the scheduler holds them.
+
+        They are published as a dataset named after the task run (see
+        :mod:`~taskflow.executors.dask_holds`), which the flow's client releases
+        when the last consumer is done.
+        """
+        # what Client.persist does, with only the submission under the span
+        expr = dask.base.collections_to_expr([value]).optimize()
+        flat = list(dask.core.flatten(expr.__dask_keys__()))
+        client = get_dask_client()  # out of the thread pool while the partitions compute
+        with _annotations(self._span):
+            futures = client.get(expr, flat, sync=False)
+        rebuild, args = value.__dask_postpersist__()
+        persisted = rebuild(dict(zip(flat, futures)), *args)
+        wait(futures)
+        failed = next((f for f in futures if f.status == "error"), None)
+        if failed is not None:  # the attempt fails; the traceback must not keep the partitions
+            error = failed.exception().with_traceback(failed.traceback())
+            client.cancel(futures)
+            raise error
+        run = self._spec.run
+        client.publish_dataset(futures, name=hold_name(run.run_id, self._spec.name), override=True)
+        self._emit({"kind": "hold", "run": run.run_id, "name": self._spec.name})
+        return persisted
+
+    def compute(self, *values: Any) -> tuple[Any, ...]:
+        client = get_dask_client()
+        with _annotations(self._span):
+            futures = client.compute(list(values))
+        return tuple(client.gather(futures))
+
+
+def without_annotations() -> contextlib.AbstractContextManager[None]:
+    """No Dask annotations in force inside (the span of a flow run, say)."""
+    return _annotations({})
+
+
+@contextlib.contextmanager
+def _annotations(annotations: dict[str, Any]) -> Iterator[None]:
+    """Exactly ``annotations`` in force (none when empty), whatever was before."""
+    var = getattr(dask.base, "_annotations", None)  # Dask's context variable for annotate()
+    if var is None:  # pragma: no cover - another Dask: leave annotations alone
+        yield
+        return
+    token = var.set(dict(annotations) or None)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
 _FINAL_TYPES = frozenset(("SUCCESS", "CACHED", "SKIPPED", "FAILED", "TRIGGER_FAILED",
                           "TIMED_OUT", "CRASHED", "CANCELLED"))
 
@@ -174,11 +248,13 @@ def run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
 
         def forward(record: dict[str, Any]) -> None:
             emit({**record, "worker": address})
+    collections = _WorkerCollections(dask.get_annotations(), spec, emit)
     try:
-        return run_task(
-            spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
-            forward_logs=forward,
-        )
+        with without_annotations():
+            return run_task(
+                spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
+                forward_logs=forward, collections=collections,
+            )
     finally:
         if getattr(thread_state, "taskflow_seceded", False):
             thread_state.taskflow_seceded = False

@@ -10,6 +10,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from taskflow.engine.collections import LocalCollections
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.task_runner import run_task
@@ -75,7 +76,8 @@ class LocalExecutor(Executor):
                         for d in step.deps
                     ]
                     values[step.key] = run_task(
-                        step.spec, upstream, emit=on_event, wait=time.sleep, worker="local"
+                        step.spec, upstream, emit=on_event, wait=time.sleep, worker="local",
+                        collections=_COLLECTIONS,
                     )
                 for d in _deps(step):
                     uses[d] -= 1
@@ -85,3 +87,6 @@ class LocalExecutor(Executor):
                            cancelled=self.cancellations.reason(run_id))
         finally:
             self.cancellations.finished(run_id)
+
+
+_COLLECTIONS = LocalCollections()  # returned collections: persisted by Dask's default scheduler

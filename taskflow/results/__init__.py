@@ -13,7 +13,9 @@ CACHED without running.  Its Dask key then holds a small :class:`Persisted`
 reference, and the worker-side runner of each task that needs the value loads it
 there, on its own worker (never through the client).  ``flow.run(...,
 resume=run_id)`` re-runs a finished run: what it persisted is CACHED, the rest
-runs again.
+runs again.  A Dask collection is stored as a dataset written by the workers
+(Parquet, Zarr, or one pickle per partition; see :mod:`taskflow.results.datasets`),
+trusted only once its ``_SUCCESS`` marker is there, and read back lazily.
 
 Examples
 --------

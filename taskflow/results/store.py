@@ -286,7 +286,7 @@ class ResultStore:
             return os.path.isfile(path)
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache(path)
-        return bool(self.fs.exists(path))
+        return bool(self.fs.isfile(path))  # a folder (a prefix on S3) is not a result
 
     def read_bytes(self, relpath: str) -> bytes | bytearray:
         """The whole file (local files into writable memory, so loaded arrays are writable)."""
@@ -383,6 +383,10 @@ class Persisted:
         return self.store.location(self.path)
 
     def load(self) -> Any:
+        """The value (a dataset: a lazy collection over its files, see :mod:`~taskflow.results.datasets`)."""
+        load_from = getattr(self.serializer, "load_from", None)
+        if load_from is not None:
+            return load_from(self.store, self.path)
         return self.store.load(self.path, self.serializer)
 
     def __reduce__(self) -> tuple[Any, ...]:
