@@ -18,6 +18,7 @@ import inspect
 from typing import Any, Protocol
 
 from taskflow.exceptions import FlowDefinitionError
+from taskflow.nesting import iter_leaves, substitute
 
 __all__ = [
     "FlowBuilder",
@@ -131,46 +132,6 @@ class flatten:  # noqa: N801
         self.value = value
 
 
-_CONTAINERS = (list, tuple, dict, set, frozenset)
-
-
-def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
-    """Rebuild ``template`` with every non-container leaf passed through ``leaf``.
-
-    Lists, tuples (named tuples too), dicts (values only), sets and frozensets are
-    walked; anything else is a leaf.
-
-    Examples
-    --------
-    >>> substitute([1, (2, {"a": 3})], lambda x: x * 10)
-    [10, (20, {'a': 30})]
-    """
-    typ = type(template)
-    if typ is list:
-        return [substitute(v, leaf) for v in template]
-    if typ is dict:
-        return {k: substitute(v, leaf) for k, v in template.items()}
-    if typ is tuple:
-        return tuple(substitute(v, leaf) for v in template)
-    if isinstance(template, tuple) and hasattr(template, "_fields"):
-        return typ(*(substitute(v, leaf) for v in template))
-    if typ is set or typ is frozenset:
-        return typ(substitute(v, leaf) for v in template)
-    return leaf(template)
-
-
-def iter_leaves(template: Any) -> Iterator[Any]:
-    """Every leaf of a template, depth first."""
-    if isinstance(template, dict):
-        for v in template.values():
-            yield from iter_leaves(v)
-    elif isinstance(template, _CONTAINERS):
-        for v in template:
-            yield from iter_leaves(v)
-    else:
-        yield template
-
-
 class Handle:
     """What calling a task inside a flow returns: a placeholder for its output.
 
@@ -232,75 +193,6 @@ class Handle:
             )
         return self._builder.add_task_call(operator_task(name), (left, right), {})
 
-    def __add__(self, other: Any) -> Handle:
-        return self._op("add", self, other)
-
-    def __radd__(self, other: Any) -> Handle:
-        return self._op("add", other, self)
-
-    def __sub__(self, other: Any) -> Handle:
-        return self._op("sub", self, other)
-
-    def __rsub__(self, other: Any) -> Handle:
-        return self._op("sub", other, self)
-
-    def __mul__(self, other: Any) -> Handle:
-        return self._op("mul", self, other)
-
-    def __rmul__(self, other: Any) -> Handle:
-        return self._op("mul", other, self)
-
-    def __truediv__(self, other: Any) -> Handle:
-        return self._op("truediv", self, other)
-
-    def __rtruediv__(self, other: Any) -> Handle:
-        return self._op("truediv", other, self)
-
-    def __floordiv__(self, other: Any) -> Handle:
-        return self._op("floordiv", self, other)
-
-    def __rfloordiv__(self, other: Any) -> Handle:
-        return self._op("floordiv", other, self)
-
-    def __mod__(self, other: Any) -> Handle:
-        return self._op("mod", self, other)
-
-    def __rmod__(self, other: Any) -> Handle:
-        return self._op("mod", other, self)
-
-    def __pow__(self, other: Any) -> Handle:
-        return self._op("pow", self, other)
-
-    def __rpow__(self, other: Any) -> Handle:
-        return self._op("pow", other, self)
-
-    def __lt__(self, other: Any) -> Handle:
-        return self._op("lt", self, other)
-
-    def __le__(self, other: Any) -> Handle:
-        return self._op("le", self, other)
-
-    def __gt__(self, other: Any) -> Handle:
-        return self._op("gt", self, other)
-
-    def __ge__(self, other: Any) -> Handle:
-        return self._op("ge", self, other)
-
-    def __and__(self, other: Any) -> Handle:
-        return self._op("and", self, other)
-
-    def __rand__(self, other: Any) -> Handle:
-        return self._op("and", other, self)
-
-    def __or__(self, other: Any) -> Handle:
-        return self._op("or", self, other)
-
-    def __ror__(self, other: Any) -> Handle:
-        return self._op("or", other, self)
-
-    def __getitem__(self, key: Any) -> Handle:
-        return self._op("getitem", self, key)
-
     # ``==``, ``!=`` and hash keep their Python meaning (identity): see taskflow.operators
     __eq__ = object.__eq__
     __ne__ = object.__ne__
@@ -317,6 +209,24 @@ class Handle:
         for h in handles:
             self._builder.add_order_edge(self, h)
         return self
+
+
+def _operator(name: str, reflected: bool = False) -> Callable[[Handle, Any], Handle]:
+    def method(self: Handle, other: Any) -> Handle:
+        return self._op(name, other, self) if reflected else self._op(name, self, other)
+
+    method.__name__ = f"__{'r' if reflected else ''}{name.rstrip('_')}__"
+    method.__doc__ = f"A task ``{name}`` in the flow's graph (see taskflow.operators)."
+    return method
+
+
+# h + 1, 1 + h, h[0], h > 3...: each a small task (taskflow.operators names them)
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or"):
+    setattr(Handle, f"__{_name}__", _operator(_name))
+    setattr(Handle, f"__r{_name}__", _operator(_name, reflected=True))
+for _name in ("lt", "le", "gt", "ge", "getitem"):
+    setattr(Handle, f"__{_name}__", _operator(_name))
+del _name
 
 
 @dataclass

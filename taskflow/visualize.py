@@ -43,7 +43,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import TaskflowError
-from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
+from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref
+from taskflow.nesting import iter_leaves
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 

@@ -59,7 +59,8 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant, substitute
+from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant
+from taskflow.nesting import substitute
 from taskflow.results.policy import PersistSettings, persist_spec
 from taskflow.states import State, StateType
 
