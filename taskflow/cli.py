@@ -10,6 +10,8 @@
     taskflow show RUN_ID [--traceback]
     taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
+    taskflow server [--host 127.0.0.1] [--port 8080] [--token TOKEN]   (web UI and JSON API)
+    taskflow cancel RUN_ID
 
 Run ids may be shortened to any unique prefix.  The history is the one of
 ``taskflow.history.url`` (env ``DASK_TASKFLOW__HISTORY__URL``), or ``--history``.
@@ -53,6 +55,7 @@ from taskflow.cli_common import (
     parse_parameters,
 )
 from taskflow.cli_serve import not_served, run_served, serve, served_flow_named
+from taskflow.cli_server import cancel, server
 from taskflow.exceptions import TaskflowError
 from taskflow.states import StateType
 
@@ -157,8 +160,11 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt, local)
 
     def started(run_id: str, flow_name: str, link: str | None) -> None:
-        click.echo(f"flow run {run_id} of {flow_name!r}" + (f"; dashboard: {link}" if link else ""),
-                   err=True)
+        from taskflow.config import run_url
+
+        page = run_url(run_id)
+        where = f"; page: {page}" if page else f"; dashboard: {link}" if link else ""
+        click.echo(f"flow run {run_id} of {flow_name!r}{where}", err=True)
 
     watcher = RunProgress(on_start=started)
     add_observer(watcher)
@@ -258,6 +264,10 @@ def show(run_id: str, show_tb: bool) -> None:
         ("executor", (r.executor or "-") + (f" at {r.address}" if r.address else "")),
         ("dashboard", r.dashboard_link or "-"),
     ]
+    from taskflow.config import run_url
+
+    if run_url(r.id):
+        head.append(("page", run_url(r.id)))
     for label, value in head:
         click.echo(f"{label:<11}{value}")
     click.echo()
@@ -346,6 +356,8 @@ def visualize(target: str, output: str | None, run_id: str | None) -> None:
 
 
 cli.add_command(serve)
+cli.add_command(server)
+cli.add_command(cancel)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

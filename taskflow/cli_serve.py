@@ -153,7 +153,11 @@ def run_served(record: ServedFlowRecord, values: dict[str, Any], timeout: float 
         if request.state == serving.REFUSED:
             raise CliError(f"the serve process refused the run: {request.message}")
         run_id = request.run_id or ""
-        click.echo(f"flow run {run_id} of {record.name!r}", err=True)
+        from taskflow.config import run_url
+
+        page = run_url(run_id)
+        click.echo(f"flow run {run_id} of {record.name!r}" + (f"; page: {page}" if page else ""),
+                   err=True)
         while True:
             try:
                 r = history.get_run(run_id)

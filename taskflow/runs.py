@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskflow.config import run_url
 from taskflow.exceptions import FlowRunError
 from taskflow.states import State
 
@@ -98,12 +99,15 @@ class FlowRun:
 
     @property
     def run_page(self) -> str | None:
-        """This run's taskflow page on the Dask dashboard (``.../taskflow/run/<run_id>``).
+        """This run's page: on the taskflow server when ``taskflow.server.url`` is set
+        (``<url>/runs/<run_id>``, there as long as the history is), else on the Dask
+        dashboard (``.../taskflow/run/<run_id>``).
 
-        None when the run had no dashboard (LocalExecutor).  The page is there when
-        the scheduler has the taskflow plugin, which DaskExecutor installs.
+        None when neither is known (LocalExecutor, no server).  The dashboard page is
+        there while the scheduler runs, when it has the taskflow plugin, which
+        DaskExecutor installs.
         """
-        return page_link(self.dashboard_link, self.run_id)
+        return run_url(self.run_id) or page_link(self.dashboard_link, self.run_id)
 
     def result(self) -> Any:
         """The flow's return value; raises :class:`FlowRunError` if the run did not succeed."""

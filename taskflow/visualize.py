@@ -14,6 +14,10 @@
   history), each task filled with the colour of its final state, its message as
   the tooltip (visible in SVG), and a mapped task's children counted by state.
 
+Colours are those of the server's and the dashboard's schematics
+(:data:`taskflow.schematic.COLOURS`); graphviz lays the graph out for files, where
+the parameters and subflow boxes are drawn too.
+
 The graphviz Python package builds the graph; writing PNG, SVG or PDF needs the
 graphviz programs (``dot``).  Both are checked when needed, with an error that
 says what to install.
@@ -45,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from taskflow.exceptions import TaskflowError
 from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref
 from taskflow.nesting import iter_leaves
+from taskflow.schematic import COLOURS, ink
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
@@ -56,20 +61,8 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphvizMissingError", "STATE_COLORS", "visualize"]
 
-#: Fill colour of a task node per final state.
-STATE_COLORS: dict[str, str] = {
-    StateType.PENDING.value: "#ffffff",
-    StateType.RUNNING.value: "#fff2a8",
-    StateType.RETRYING.value: "#ffe599",
-    StateType.SUCCESS.value: "#8fd19e",
-    StateType.CACHED.value: "#9fd8e8",
-    StateType.SKIPPED.value: "#dddddd",
-    StateType.FAILED.value: "#f28b82",
-    StateType.TRIGGER_FAILED.value: "#f6b26b",
-    StateType.TIMED_OUT.value: "#e69138",
-    StateType.CRASHED.value: "#c27ba0",
-    StateType.CANCELLED.value: "#b7b7b7",
-}
+#: Fill colour of a task node per state: the one table of :mod:`taskflow.schematic`.
+STATE_COLORS: dict[str, str] = COLOURS
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 _INSTALL_DOT = (
     "install the graphviz programs: `apt-get install graphviz` (Debian/Ubuntu), "
@@ -170,9 +163,11 @@ def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
     clusters: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
     for node in graph.nodes:
         *prefix, short = node.name.split("/")
+        state = states.get(node.name, "")
         attrs = {"label": _label(node, short, states), "shape": "box",
-                 "style": "rounded,filled", "fillcolor": STATE_COLORS.get(
-                     states.get(node.name, ""), "#ffffff")}
+                 "style": "rounded,filled", "fillcolor": STATE_COLORS.get(state, "#ffffff")}
+        if state in STATE_COLORS:
+            attrs["fontcolor"] = ink(state)
         if node.mapped:
             attrs["peripheries"] = "2"
         tooltip = messages.get(node.name) or states.get(node.name)

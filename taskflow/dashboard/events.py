@@ -25,6 +25,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from taskflow.schematic import graph_data
 from taskflow.secrets import MASK, SECRET_WORDS, is_secret, mask_secrets
 
 if TYPE_CHECKING:
@@ -62,13 +63,7 @@ def mask_parameters(parameters: dict[str, Any]) -> dict[str, str]:
 
 def started_event(plan: Plan, client_id: str) -> dict[str, Any]:
     """The event that opens a run on the scheduler's taskflow page."""
-    graph = plan.graph
-    names = {n.id: n.name for n in graph.nodes}
-    edges: list[list[str]] = []
-    for n in graph.nodes:
-        data = set(n.data_upstream)
-        edges.extend([names[u], n.name, "data"] for u in n.data_upstream)
-        edges.extend([names[u], n.name, "order"] for u in n.wait_for if u not in data)
+    drawn = graph_data(plan.graph)
     return {
         "kind": "run",
         "phase": "started",
@@ -78,9 +73,7 @@ def started_event(plan: Plan, client_id: str) -> dict[str, Any]:
         "client": client_id,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "nodes": [{"name": n.name, "task": n.task.name, "mapped": n.mapped} for n in graph.nodes],
-        "edges": edges,
-        "reference": [n.name for n in graph.terminal()],
+        **drawn,
         "parameters": mask_parameters(plan.parameters),
         "span": [f"flow {plan.run.flow_name}", plan.run.run_id],
     }

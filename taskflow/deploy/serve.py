@@ -19,7 +19,11 @@ What the server does:
 * skips runs that fell due while no server ran (it knows from the last due time
   it recorded in the history), or runs them, one after another, with
   ``catch_up=True``;
-* takes ad hoc runs asked with ``taskflow run NAME -p ...`` (through the history);
+* takes ad hoc runs asked with ``taskflow run NAME -p ...`` or the server's Quick
+  Run and Resume (through the history); several serve processes may serve one flow
+  for these (each request is claimed by one), but a scheduled flow by one only;
+* cancels its runs when asked (``taskflow cancel``, the server's Cancel: its
+  history recorder takes the request, see :mod:`taskflow.history.recorder`);
 * stops on SIGTERM or Ctrl-C: it starts nothing more, lets running runs finish
   (``on_stop="wait"``, for at most ``taskflow.serve.stop-timeout``) or cancels
   them (``on_stop="cancel"``: they end CANCELLED).  A second signal cancels at once.
@@ -202,7 +206,9 @@ class Server:
             last_due = {n: known[n].last_due if n in known else None for n in self.served}
             serving.register(self._history, [
                 {"name": n, "target": s.deployment.target, "schedule": s.deployment.describe(),
-                 "parameters": s.deployment.parameters} for n, s in self.served.items()
+                 "parameters": s.deployment.parameters, "signature": signature(s.deployment),
+                 "scheduled": s.deployment.schedule is not None}
+                for n, s in self.served.items()
             ], alive_within=_seconds(None, "history.stale-after"))
         now = _now()
         for name, s in self.served.items():
@@ -222,6 +228,11 @@ class Server:
                                    missed[0].isoformat(), missed[-1].isoformat())
             upcoming = schedule.next(1, after=now)
             s.next_due = upcoming[0] if upcoming else None
+            if self._history is not None:
+                from taskflow.history import serving
+
+                serving.set_last_due(self._history, name, None,
+                                     s.next_due.timestamp() if s.next_due else None)
             logger.info("serving flow %r: %s; next run %s", name, s.deployment.describe(),
                         s.next_due.isoformat() if s.next_due else "never")
         self._beat_at = time.monotonic()
@@ -266,6 +277,10 @@ class Server:
 
         for request, run_id in serving.claim(self._history, self.served, _new_run_id):
             s = self.served[request.flow_name]
+            if request.resume:
+                self._launch(s, {}, f"resuming run {request.resume[:8]}", run_id,
+                             resume=request.resume, request_id=request.id)
+                continue
             params = s.deployment.run_parameters(request.parameters_dict)
             try:
                 s.deployment.flow.bind_parameters(params)
@@ -273,26 +288,33 @@ class Server:
                 serving.refuse(self._history, request.id, str(e))
                 logger.warning("flow %r: ad hoc run refused: %s", request.flow_name, e)
                 continue
-            self._launch(s, params, "ad hoc run", run_id)
+            self._launch(s, params, "ad hoc run", run_id, request_id=request.id)
 
-    def _launch(self, s: _Served, params: dict[str, Any], why: str, run_id: str | None = None) -> None:
+    def _launch(self, s: _Served, params: dict[str, Any], why: str, run_id: str | None = None,
+                resume: str | None = None, request_id: str | None = None) -> None:
         run_id = run_id or _new_run_id()
-        thread = threading.Thread(target=self._run, args=(s.deployment, params, run_id, why),
+        thread = threading.Thread(target=self._run,
+                                  args=(s.deployment, params, run_id, why, resume, request_id),
                                   name=f"taskflow-serve-{s.deployment.name}-{run_id[:8]}",
                                   daemon=True)
         s.running[run_id] = thread
         self.started_runs.append(run_id)
         thread.start()
 
-    def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str) -> None:
+    def _run(self, d: Deployment, params: dict[str, Any], run_id: str, why: str,
+             resume: str | None = None, request_id: str | None = None) -> None:
         from taskflow.engine.launch import start_run
 
         logger.info("flow %r: starting run %s (%s)", d.name, run_id[:8], why)
         try:
-            run = start_run(d.flow, params, executor=self.executor, run_id=run_id)
+            run = start_run(d.flow, params, executor=self.executor, run_id=run_id, resume=resume)
         except Exception as e:  # could not even start: log it and serve on
             logger.error("flow %r: run %s could not run: %s: %s", d.name, run_id[:8],
                          type(e).__name__, e)
+            if request_id is not None and self._history is not None:
+                from taskflow.history import serving
+
+                serving.refuse(self._history, request_id, f"{type(e).__name__}: {e}")
         else:
             logger.debug("flow %r: run %s ended %s", d.name, run_id[:8], run.state.type.value)
         finally:
@@ -311,7 +333,8 @@ class Server:
         if self._history is not None:
             from taskflow.history import serving
 
-            serving.set_last_due(self._history, name, due.timestamp())
+            serving.set_last_due(self._history, name, due.timestamp(),
+                                 s.next_due.timestamp() if s.next_due else None)
 
     # -- stopping --------------------------------------------------------------------
     def _shutdown(self) -> None:
@@ -370,6 +393,61 @@ def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: s
     ...       report.to_deployment(CronSchedule("0 6 * * *"), parameters={"day": "today"}))
     """
     Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout).serve()
+
+
+def signature(d: Deployment) -> list[dict[str, Any]]:
+    """The parameters of a deployment's flow: name, type (from its hints), default, required.
+
+    The deployment's own values stand in for the defaults.  Kept in the history
+    with the served flow, so a server can build a form and check values without
+    importing the flow.
+
+    Examples
+    --------
+    >>> from taskflow import flow, task
+    >>> @flow
+    ... def etl(n: int = 10, name: str = "x"):
+    ...     pass
+    >>> [(p["name"], p["type"], p["default"]) for p in signature(Deployment(etl))]
+    [('n', 'int', 10), ('name', 'str', 'x')]
+    """
+    import inspect
+    import json
+
+    hints: dict[str, Any] = {}
+    fn = getattr(d.flow, "fn", None)
+    if fn is not None:
+        try:
+            hints = {n: p.annotation for n, p in inspect.signature(fn).parameters.items()
+                     if p.annotation is not inspect.Parameter.empty}
+            import typing
+
+            hints.update(typing.get_type_hints(fn))
+        except Exception:  # unresolvable hints: keep the raw annotations
+            pass
+    out = []
+    for name, p in d.flow.graph.parameters.items():
+        default = d.parameters.get(name, None if p.required else p.default)
+        try:
+            json.dumps(default)
+        except (TypeError, ValueError):
+            default = repr(default)
+        hint = hints.get(name)
+        if hint is None and default is not None and not p.required:
+            hint = type(default)
+        out.append({"name": name, "type": _type_name(hint), "default": default,
+                    "required": p.required and name not in d.parameters})
+    return out
+
+
+def _type_name(hint: Any) -> str:
+    if hint is None:
+        return ""
+    if isinstance(hint, str):
+        return hint
+    if isinstance(hint, type) and not getattr(hint, "__args__", None):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
 
 
 def _open_history() -> HistoryStore | None:

@@ -29,6 +29,10 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
   (:meth:`~taskflow.history.store.HistoryStore.mark_crashed`).  A run whose
   executor raised (an interrupt, a task that cannot be pickled) ends CRASHED or
   CANCELLED at once, and so do runs still going when the interpreter exits.
+* **Cancel requests.**  While runs go on, the writer looks in the history every
+  ``taskflow.history.cancel-interval`` for requests to cancel them (``taskflow
+  cancel``, the server's Cancel button) and cancels them through their executor:
+  whichever process runs a run (a serve process, a shell) is the one that stops it.
 * **History never fails a run.**  A database that cannot be opened or written is
   logged on ``taskflow.history`` and the run goes on.
 
@@ -63,6 +67,7 @@ from taskflow import config
 from taskflow.engine.observers import RunObserver, add_observer
 from taskflow.history.urls import resolve_url
 from taskflow.logs import TASK_LOGGER
+from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
 
@@ -101,6 +106,7 @@ class _RunBuffer:
 
     seq: dict[str, int] = field(default_factory=dict)
     latest: dict[str, tuple[str, int]] = field(default_factory=dict)
+    executor: Executor | None = None  # what cancels the run when someone asks to
 
 
 def _task_row(run_id: str, name: str, seq: int, ev: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +200,7 @@ class _Writer:
         self.queue = _Inbox()
         self._flush_every = _seconds("history.flush-interval")
         self._beat_every = _seconds("history.heartbeat-interval")
+        self._cancel_every = _seconds("history.cancel-interval")
         self._runs: dict[str, _RunBuffer] = {}
         self._reset()
 
@@ -222,6 +229,7 @@ class _Writer:
     def _main(self) -> None:
         store = self._open()
         next_beat = time.monotonic() + self._beat_every
+        next_cancel = time.monotonic() + self._cancel_every
         last_write = time.monotonic()
         idle_since = time.monotonic()
         stop = False
@@ -235,6 +243,8 @@ class _Writer:
             timeout = min(next_beat, idle_since + _IDLE_EXIT) - now
             if busy:  # events come without waking us: look once per flush interval
                 timeout = min(timeout, last_write + self._flush_every - now)
+            if self._runs:
+                timeout = min(timeout, next_cancel - now)
             self.queue.wait(max(timeout, 0.0))
             taken = 0
             while taken < 100_000:  # write now and then, even under a flood
@@ -254,6 +264,9 @@ class _Writer:
                 last_write = now
                 if beat:
                     next_beat = now + self._beat_every
+            if self._runs and now >= next_cancel:
+                self._cancel_asked(store)
+                next_cancel = now + self._cancel_every
         if store is not None:
             store.close()
 
@@ -283,7 +296,7 @@ class _Writer:
             self._take_finish(item)
         elif isinstance(item, tuple) and item[0] == "start":
             row = item[1]
-            self._runs[row["id"]] = _RunBuffer()
+            self._runs[row["id"]] = _RunBuffer(executor=item[2])
             self._started.append(row)
         elif isinstance(item, tuple) and item[0] == "log":
             self._logs.append(item[1])
@@ -330,6 +343,25 @@ class _Writer:
                                    "ended_at": time.time(), "unfinished_tasks": end})
         self._runs.pop(item.run_id, None)
         self._waiters.append(item.done)
+
+    def _cancel_asked(self, store: HistoryStore | None) -> None:
+        """Cancel the runs of this process someone asked to cancel (``taskflow cancel``,
+        the server's Cancel button): a cancel request in the history names them."""
+        if store is None:
+            return
+        from taskflow.history import serving
+
+        try:
+            for run_id, reason in serving.cancels_for(store, list(self._runs)):
+                buf = self._runs.get(run_id)
+                if buf is None or buf.executor is None:
+                    continue
+                if buf.executor.cancel(run_id, reason or "cancelled on request"):
+                    logger.info("flow run %s: cancelled on request (%s)", run_id[:8], reason)
+                    serving.take_cancel(store, run_id)
+                # else not cancellable yet (it is starting): again at the next check
+        except Exception:
+            logger.exception("run history: could not look for cancel requests")
 
     # -- writing ------------------------------------------------------------------------
     def _flush(self, store: HistoryStore | None, beat: bool) -> None:
@@ -435,10 +467,11 @@ class HistoryRecorder(RunObserver):
             "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
             "address": address, "dashboard_link": dashboard_link,
             "host": socket.gethostname(), "pid": os.getpid(),
+            "graph": json.dumps(graph_data(plan.graph)),
         }
         with self._lock:  # with _retire: a writer never ends with a run queued for it
             writer = self._writer(resolve_url(self.url))
-            writer.queue.put(("start", row), wake=True)
+            writer.queue.put(("start", row, executor), wake=True)
             self._runs[plan.run.run_id] = writer
 
     def run_preparing(self, *, flow: RunnableFlow, plan: Plan, **kwargs: Any) -> None:

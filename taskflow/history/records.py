@@ -64,6 +64,10 @@ class FlowRunRecord:
         The machine of the process that ran the flow.
     pid : int or None
         That process's id.
+    graph : str or None
+        The flow's graph as JSON (``nodes``: name, task, mapped; ``edges``:
+        ``[upstream, downstream, "data" | "order"]``; ``reference``); :attr:`graph_dict`
+        decodes it.  None in runs recorded before it was kept.
     """
 
     id: str
@@ -79,6 +83,15 @@ class FlowRunRecord:
     dashboard_link: str | None = None
     host: str | None = None
     pid: int | None = None
+    graph: str | None = None
+
+    @property
+    def graph_dict(self) -> dict[str, Any]:
+        """The graph, decoded (empty lists when unknown)."""
+        value = json.loads(self.graph) if self.graph else {}
+        value = value if isinstance(value, dict) else {}
+        return {"nodes": list(value.get("nodes") or []), "edges": list(value.get("edges") or []),
+                "reference": list(value.get("reference") or [])}
 
     @property
     def params(self) -> dict[str, Any]:

@@ -25,9 +25,16 @@ database with other things:
     flows a ``taskflow serve`` process serves: name, target, schedule, the
     process (host, pid), its heartbeat, and the last due time it handled (so a
     restarted server knows which runs it missed).
+``taskflow_serve_processes``
+    every serve process serving a flow (several may serve one flow for ad hoc runs),
+    with its heartbeat: the agents.
 ``taskflow_run_requests``
-    ad hoc runs asked of a serve process (``taskflow run NAME``): flow name,
-    parameters, state (PENDING, STARTED, REFUSED), and the run id once started.
+    ad hoc runs asked of a serve process (``taskflow run NAME``, the server's Quick
+    Run and Resume): flow name, parameters, the run to resume, state (PENDING,
+    STARTED, REFUSED, CANCELLED), and the run id once started.
+``taskflow_cancel_requests``
+    runs someone asked to cancel (``taskflow cancel``, the server's Cancel): the
+    serve process running the run takes the request and cancels it.
 ``taskflow_meta``
     the schema version.
 
@@ -48,12 +55,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Connection
 
-__all__ = ["SCHEMA_VERSION", "create", "flow_runs", "logs", "meta", "metadata", "run_requests",
-           "served_flows", "task_attempts", "task_runs"]
+__all__ = ["SCHEMA_VERSION", "cancel_requests", "create", "flow_runs", "logs", "meta",
+           "metadata", "run_requests", "serve_processes", "served_flows", "task_attempts",
+           "task_runs"]
 
 SCHEMA_VERSION = 1
 
@@ -75,9 +84,13 @@ flow_runs = Table(
     Column("dashboard_link", Text),
     Column("host", String(255)),
     Column("pid", Integer),
+    # The flow's graph (JSON: nodes, edges, reference tasks), for schematics; added in
+    # place to older files (see _ADDED).
+    Column("graph", Text),
     Index("ix_taskflow_flow_runs_started", "started_at"),
     Index("ix_taskflow_flow_runs_flow", "flow_name", "started_at"),
     Index("ix_taskflow_flow_runs_state", "state"),
+    Index("ix_taskflow_flow_runs_state_started", "state", "started_at"),
 )
 
 task_runs = Table(
@@ -97,6 +110,7 @@ task_runs = Table(
     Column("traceback", Text),
     Column("result_location", Text),
     Column("updated_at", Double),
+    Index("ix_taskflow_task_runs_seq", "run_id", "seq"),
 )
 
 task_attempts = Table(
@@ -139,6 +153,20 @@ served_flows = Table(
     Column("started_at", Double),
     Column("heartbeat", Double),
     Column("last_due", Double),
+    # The flow's parameters as JSON: [{name, type, default, required}] (type from its hints).
+    Column("signature", Text),
+    # When its next scheduled run is due (epoch seconds), as its server last computed it.
+    Column("next_due", Double),
+)
+
+serve_processes = Table(
+    "taskflow_serve_processes",
+    metadata,
+    Column("flow_name", String(255), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("pid", Integer, primary_key=True, autoincrement=False),
+    Column("started_at", Double),
+    Column("heartbeat", Double),
 )
 
 run_requests = Table(
@@ -152,7 +180,19 @@ run_requests = Table(
     Column("message", Text, nullable=False, default=""),
     Column("requested_at", Double, nullable=False),
     Column("taken_at", Double),
+    # A run whose persisted results the new run reuses (Resume).
+    Column("resume", String(64)),
     Index("ix_taskflow_run_requests_pending", "state", "flow_name"),
+    Index("ix_taskflow_run_requests_run", "run_id"),
+)
+
+cancel_requests = Table(
+    "taskflow_cancel_requests",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("requested_at", Double, nullable=False),
+    Column("taken_at", Double),
 )
 
 meta = Table(
@@ -163,9 +203,29 @@ meta = Table(
 )
 
 
+# Columns added after version 1 files were written: nullable, added in place when missing,
+# so a file written by an older taskflow stays readable (and older ones ignore them).
+_ADDED = [(flow_runs, "graph"), (served_flows, "signature"), (served_flows, "next_due"),
+          (run_requests, "resume")]
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    for table in metadata.sorted_tables:  # indexes added since (create_all skips them)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    inspector = inspect(conn)
+    for table, name in _ADDED:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        if name not in have:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}')
+
+
 def create(conn: Connection) -> int:
-    """Create missing tables and record the schema version; return the stored version."""
+    """Create missing tables and columns, record the schema version; return the stored version."""
     metadata.create_all(conn, checkfirst=True)
+    _add_missing_columns(conn)
     row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
     if row is None:
         conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))

@@ -36,7 +36,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import dask.utils
 import sqlalchemy as sa
@@ -55,7 +55,7 @@ from taskflow.history.records import (
 from taskflow.history.urls import resolve_url
 from taskflow.states import UNFINISHED_TYPES, StateType
 
-__all__ = ["TASK_ROW_KEYS", "HistoryStore", "WriteBatch", "in_index_order"]
+__all__ = ["TASK_ROW_KEYS", "HistoryStore", "TaskBrief", "WriteBatch", "in_index_order"]
 
 logger = logging.getLogger("taskflow.history")
 
@@ -97,6 +97,16 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(self.started or self.tasks or self.logs or self.finished or self.heartbeats
                     or self.attempts)
+
+
+class TaskBrief(NamedTuple):
+    """What :meth:`HistoryStore.task_briefs` gives of a task run."""
+
+    name: str
+    state: str
+    attempts: int
+    map_index: int | None
+    message: str
 
 
 TASK_ROW_KEYS = ("run_id", "name", "seq", "key", "map_index", "state", "attempts", "message",
@@ -328,8 +338,12 @@ class HistoryStore:
 
     # -- reading ------------------------------------------------------------------------
     def runs(self, flow: str | None = None, state: str | None = None,
-             limit: int | None = 20) -> list[FlowRunRecord]:
-        """Recent flow runs, newest first, optionally of one flow and in one state."""
+             limit: int | None = 20, offset: int = 0) -> list[FlowRunRecord]:
+        """Recent flow runs, newest first, optionally of one flow and in one state.
+
+        ``offset`` skips that many (pages); the query is served by an index on
+        ``started_at`` (with the flow name or the state in front when filtered).
+        """
         fr = schema.flow_runs
         query = sa.select(fr).order_by(fr.c.started_at.desc(), fr.c.id)
         if flow is not None:
@@ -338,8 +352,33 @@ class HistoryStore:
             query = query.where(fr.c.state == state.upper())
         if limit is not None:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as conn:
             return [to_record(FlowRunRecord, row) for row in conn.execute(query)]
+
+    def flow_names(self) -> list[str]:
+        """Every flow name that has runs, by name (an index scan)."""
+        fr = schema.flow_runs
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(fr.c.flow_name).distinct()
+                                     .order_by(fr.c.flow_name)).scalars())
+
+    def task_briefs(self, run_id: str) -> list[TaskBrief]:
+        """The task runs of a run, only name, state, attempts, map index and message
+        (cheap for a page that follows a big run), in the order of :meth:`task_runs`."""
+        tr = schema.task_runs
+        query = (sa.select(tr.c.name, tr.c.state, tr.c.attempts, tr.c.map_index, tr.c.message)
+                 .where(tr.c.run_id == run_id).order_by(tr.c.seq, tr.c.name))
+        with self.engine.connect() as conn:
+            return [TaskBrief(*row) for row in conn.execute(query)]
+
+    def task_counts(self, run_id: str) -> dict[str, int]:
+        """How many task runs of a run are in each state."""
+        tr = schema.task_runs
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(tr.c.state, sa.func.count())
+                                     .where(tr.c.run_id == run_id).group_by(tr.c.state)).all())
 
     def get_run(self, run_id: str) -> FlowRunRecord:
         """The flow run whose id is ``run_id`` or starts with it.

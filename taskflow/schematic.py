@@ -1,11 +1,17 @@
-"""Draw a flow run's graph as inline SVG: a small layered layout, no dependencies.
+"""The schematic: a flow's graph coloured by state, and the one colour table of states.
 
-Nodes go in columns by their longest path from a source (data flows left to
-right); inside a column they are ordered by the mean position of their
-upstreams (two sweeps), which keeps most edges short and uncrossed for the
-graphs flows have.  Each node is a box coloured by its state; a mapped task is
-drawn once, as a stack, with its children's progress.  Ordering edges
-(``wait_for``) are dashed.
+Every picture of a run uses this module: the server's run page, the ``/taskflow``
+page on the Dask dashboard (inline SVG from :func:`graph_svg`) and
+:func:`taskflow.Flow.visualize` (graphviz files, filled from :data:`COLOURS` with
+:func:`ink` for the text).  What is drawn comes from one description of the graph,
+:func:`graph_data` (nodes, edges, reference tasks), which the history keeps with
+each run, so a schematic can be drawn long after the run's cluster is gone.
+
+Layout: nodes go in columns by their longest path from a source (data flows left to
+right); inside a column they are ordered by the mean position of their upstreams (two
+sweeps), which keeps most edges short and uncrossed for the graphs flows have.  Each
+node is a box coloured by its state; a mapped task is drawn once, as a stack, with its
+children's progress.  Ordering edges (``wait_for``) are dashed.
 
 Examples
 --------
@@ -13,16 +19,24 @@ Examples
 ...                 [("a", "b", "data")])
 >>> svg.startswith("<svg") and "a" in svg and "RUNNING" in svg
 True
+>>> ink("PENDING"), ink("FAILED")
+('#1d232b', '#ffffff')
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["COLOURS", "DARK_INK", "graph_svg", "layers"]
+from taskflow.states import FINISHED_TYPES, SUCCESSFUL_TYPES, StateType
 
-#: Fill colour of each state (also used by the page's badges).
+if TYPE_CHECKING:
+    from taskflow.graph import FlowGraph
+
+__all__ = ["COLOURS", "DARK_INK", "colour", "graph_data", "graph_svg", "ink", "layers",
+           "node_views"]
+
+#: Fill colour of each state: graph nodes, badges and bars everywhere.
 COLOURS = {
     "PENDING": "#d9dde3", "RUNNING": "#4a90d9", "RETRYING": "#f0a43a", "SUCCESS": "#3fae5a",
     "CACHED": "#2aa198", "SKIPPED": "#b7a6d9", "FAILED": "#d9534f", "TRIGGER_FAILED": "#e0823d",
@@ -30,6 +44,80 @@ COLOURS = {
 }
 #: States light enough to need dark text.
 DARK_INK = {"PENDING", "SKIPPED", "RETRYING"}
+_UNKNOWN = "#8d949c"
+_FINISHED = frozenset(t.value for t in FINISHED_TYPES)
+_GOOD = frozenset(t.value for t in SUCCESSFUL_TYPES) | {StateType.SKIPPED.value}
+
+
+def colour(state: str) -> str:
+    """The fill colour of ``state`` (grey for anything unknown)."""
+    return COLOURS.get(state, _UNKNOWN)
+
+
+def ink(state: str) -> str:
+    """The text colour that reads on :func:`colour` of ``state``."""
+    return "#1d232b" if state in DARK_INK else "#ffffff"
+
+
+def graph_data(graph: FlowGraph) -> dict[str, Any]:
+    """What a schematic needs of a traced flow: JSON-ready nodes, edges, reference tasks.
+
+    ``nodes``: ``{"name", "task", "mapped"}``; ``edges``: ``[upstream, downstream,
+    "data" | "order"]``; ``reference``: the names of the terminal tasks.
+    """
+    names = {n.id: n.name for n in graph.nodes}
+    edges: list[list[str]] = []
+    for n in graph.nodes:
+        data = set(n.data_upstream)
+        edges.extend([names[u], n.name, "data"] for u in n.data_upstream)
+        edges.extend([names[u], n.name, "order"] for u in n.wait_for if u not in data)
+    return {
+        "nodes": [{"name": n.name, "task": n.task.name, "mapped": n.mapped} for n in graph.nodes],
+        "edges": edges,
+        "reference": [n.name for n in graph.terminal()],
+    }
+
+
+def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str, Any]]:
+    """Graph nodes with their states, from task runs (objects with ``name``, ``state``,
+    ``map_index``, ``message``, ``attempts``), e.g. the history's records.
+
+    A mapped node's children are counted by state; while any is unfinished it is
+    RUNNING.  Without a recorded graph, the nodes are the task runs that are not
+    mapped children.
+    """
+    own: dict[str, Any] = {}
+    kids: dict[str, list[Any]] = {}
+    for t in task_runs:
+        if t.map_index is not None:
+            kids.setdefault(t.name.rpartition("[")[0], []).append(t)
+        else:
+            own[t.name] = t
+    nodes = graph.get("nodes") or [{"name": n, "mapped": n in kids} for n in own]
+    views = []
+    for n in nodes:
+        name, mapped = n["name"], bool(n.get("mapped"))
+        mine = own.get(name)
+        children = kids.get(name, [])
+        counts: dict[str, int] = {}
+        for k in children:
+            counts[k.state] = counts.get(k.state, 0) + 1
+        state = mine.state if mine is not None else "PENDING"
+        message = mine.message if mine is not None else ""
+        if mapped and (mine is None or mine.state not in _FINISHED) and children:
+            if any(k.state not in _FINISHED for k in children):
+                state = "RUNNING"
+            elif any(k.state not in _GOOD for k in children):
+                state = "FAILED"
+            else:
+                state = "SUCCESS"
+        done = sum(1 for k in children if k.state in _FINISHED) if mapped else int(state in _FINISHED)
+        views.append({"name": name, "mapped": mapped, "state": state, "message": message,
+                      "size": len(children) if mapped else 1, "done": done, "counts": counts,
+                      "attempts": mine.attempts if mine is not None else 0})
+    return views
+
+
 _W, _H, _GAP_X, _GAP_Y, _PAD = 168, 44, 64, 18, 16
 _MAX_NODES = 400
 
@@ -119,8 +207,7 @@ def graph_svg(nodes: Sequence[dict[str, Any]], edges: Sequence[tuple[str, str, s
     for name, (x, y) in at.items():
         n = by_name[name]
         state = str(n.get("state") or "PENDING")
-        fill = COLOURS.get(state, "#d9dde3")
-        ink = "#1d232b" if state in DARK_INK else "#ffffff"
+        fill, text = colour(state), ink(state)
         sub = state
         if n.get("mapped"):
             sub = f"{state} \u00b7 {n.get('done', 0)}/{n.get('size', 0)}"
@@ -133,8 +220,8 @@ def graph_svg(nodes: Sequence[dict[str, Any]], edges: Sequence[tuple[str, str, s
         out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{_W}" height="{_H}" rx="7" fill="{fill}" '
                    f'stroke="#2b323b" stroke-opacity="0.25"/>')
         out.append(f'<text x="{x + _W / 2:.1f}" y="{y + 18:.1f}" text-anchor="middle" '
-                   f'font-size="13" font-weight="600" fill="{ink}">{escape(_label(name))}</text>')
+                   f'font-size="13" font-weight="600" fill="{text}">{escape(_label(name))}</text>')
         out.append(f'<text x="{x + _W / 2:.1f}" y="{y + 34:.1f}" text-anchor="middle" '
-                   f'font-size="11" fill="{ink}">{escape(sub)}</text></g>')
+                   f'font-size="11" fill="{text}">{escape(sub)}</text></g>')
     out.append("</svg>")
     return "".join(out)
