@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow import config as _config  # registers the `taskflow` dask.config section
 from taskflow import concurrency, notify, triggers  # modules users reach as taskflow.X
+from taskflow import operators as _operators  # the tasks `h + 1`, `h[0]`... add to a graph
 from taskflow.conditional import case, merge
 from taskflow.exceptions import (
     FAIL,
@@ -109,4 +110,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-del _config
+del _config, _operators

@@ -8,7 +8,7 @@
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
     taskflow show RUN_ID [--traceback]
-    taskflow logs RUN_ID [--task NAME]
+    taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
     taskflow server [--host 127.0.0.1] [--port 8080] [--token TOKEN]   (web UI and JSON API)
     taskflow cancel RUN_ID
@@ -51,6 +51,7 @@ from taskflow.cli_common import (
     format_when,
     executor_options,
     make_executor,
+    parameter_texts,
     parse_parameters,
 )
 from taskflow.cli_serve import not_served, run_served, serve, served_flow_named
@@ -102,15 +103,17 @@ def cli(ctx: click.Context, history_url: str | None, debug: bool) -> None:
 @cli.command()
 @click.argument("target", metavar="FILE.py:FLOW")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A parameter value (JSON, else text); repeat for several.")
+              help="A parameter value (JSON, else text; converted to the flow's type hint "
+                   "where that is unambiguous); repeat for several.")
 @executor_options
 @click.option("--local", is_flag=True, help="Run in this process, one task at a time.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar (default: when stderr is a terminal).")
 @click.option("-v", "--verbose", is_flag=True, help="Show info log records of the run.")
 @click.option("--resume", metavar="RUN_ID",
-              help="Run a finished run's flow again with its parameters; tasks whose "
-                   "results it persisted end CACHED (found through the result store).")
+              help="Run a finished run's flow again with its parameters (-p may repeat "
+                   "them, not change them); tasks whose results it persisted end CACHED "
+                   "(found through the result store).")
 @click.option("--timeout", "wait_timeout", metavar="SECONDS", type=float, default=None,
               help="Served flows: give up waiting for the run after SECONDS (exit 1).")
 def run(target: str, params: tuple[str, ...], address: str | None, cluster_class: str | None,
@@ -145,12 +148,15 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         if target.isidentifier():  # a bare name: maybe a served flow's, mistyped
             raise not_served(target) from None
         raise
-    if resume and values:
-        raise CliError("--resume runs with the parameters of the run it resumes; leave out -p")
+    # unknown, missing or ill-typed parameters fail here, fast (with --resume, values
+    # may repeat the resumed run's; those that differ are refused when it is read)
+    texts = parameter_texts(params)
     if resume:
         resume = _full_run_id(resume)
+        values = flow.check_parameters(values, texts=texts)
     else:
-        flow.bind_parameters(values)  # unknown or missing parameters fail here, fast
+        bound = flow.bind_parameters(values, texts=texts)
+        values = {name: bound[name] for name in values}
     executor = make_executor(address, cluster_class, cluster_kwargs, adapt, local)
 
     def started(run_id: str, flow_name: str, link: str | None) -> None:
@@ -175,8 +181,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         if executor is not None:
             executor.close()
     if bar is None:  # the bar's last line says the same
-        counts = watcher.counts()
-        click.echo(f"tasks: {counts.done}/{counts.total} done, {counts.failed} failed", err=True)
+        click.echo(_summary(result.task_states), err=True)
     state = result.state
     click.echo(f"state: {format_state(state.type.value)}" + (f": {state.message}" if state.message else ""))
     if state.is_successful():
@@ -192,6 +197,15 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         click.echo(f"  ... and {len(failed) - 10} more: taskflow show {result.run_id[:8]}",
                    err=True)
     sys.exit(1)
+
+
+def _summary(task_states: dict[str, Any]) -> str:
+    """``tasks: 7/7 done, 1 failed``: every task of the flow, a mapped one by its children."""
+    parents = {n.rpartition("[")[0] for n in task_states if n.endswith("]") and "[" in n}
+    states = [s for n, s in task_states.items() if n not in parents]
+    done = sum(1 for s in states if s.is_finished())
+    failed = sum(1 for s in states if s.is_failed())
+    return f"tasks: {done}/{len(states)} done, {failed} failed"
 
 
 def _full_run_id(run_id: str) -> str:
@@ -231,7 +245,7 @@ def runs(flow_name: str | None, state: str | None, limit: int) -> None:
 @cli.command()
 @click.argument("run_id")
 @click.option("--traceback", "-t", "show_tb", is_flag=True,
-              help="Print the traceback of each failed task run.")
+              help="Print the traceback of each failed task run and retried attempt.")
 def show(run_id: str, show_tb: bool) -> None:
     """Show a flow run and its task runs.
 
@@ -240,6 +254,7 @@ def show(run_id: str, show_tb: bool) -> None:
     with open_history() as history:
         r = history.get_run(run_id)
         tasks = history.task_runs(r.id)
+        attempts = history.task_attempts(r.id)
     head = [
         ("flow run", r.id),
         ("flow", r.flow_name),
@@ -262,22 +277,52 @@ def show(run_id: str, show_tb: bool) -> None:
     rows = [(t.name, format_state(t.state), t.attempts, format_took(t.duration), t.worker or "-",
              oneline(t.message)) for t in tasks]
     click.echo(format_table(["TASK", "STATE", "ATTEMPTS", "DURATION", "WORKER", "MESSAGE"], rows))
+    retried = [a for a in attempts if a.state == StateType.RETRYING.value]
+    _echo_attempts(retried)
     if show_tb:
+        earlier: dict[str, list[Any]] = {}
+        for a in retried:
+            earlier.setdefault(a.name, []).append(a)
         for t in tasks:
+            for a in earlier.get(t.name, []):
+                if a.traceback:
+                    click.echo(f"\n--- {t.name}, attempt {a.attempt} ---\n{a.traceback.rstrip()}")
             if t.traceback:
                 click.echo(f"\n--- {t.name} ---\n{t.traceback.rstrip()}")
+
+
+def _echo_attempts(attempts: Sequence[Any]) -> None:
+    """Attempts that raised and were retried, with their reasons."""
+    if not attempts:
+        return
+    click.echo("\nretried attempts:")
+    rows = [(a.name, a.attempt, a.worker or "-", oneline(a.message, 120)) for a in attempts]
+    click.echo(format_table(["TASK", "ATTEMPT", "WORKER", "REASON"], rows))
 
 
 @cli.command()
 @click.argument("run_id")
 @click.option("--task", "task_name", metavar="NAME",
               help="Only this task run (for a mapped task: all its children).")
-def logs(run_id: str, task_name: str | None) -> None:
-    """Print the log records of a flow run's tasks."""
+@click.option("--traceback", "-t", "show_tb", is_flag=True,
+              help="Also print the traceback of each retried attempt.")
+@click.option("--by-time", is_flag=True,
+              help="One timeline, task runs interleaved (default: task run by task run).")
+def logs(run_id: str, task_name: str | None, show_tb: bool, by_time: bool) -> None:
+    """Print the log records of a flow run's tasks, then its retried attempts.
+
+    Records are grouped by task run, in the order `taskflow show` lists them
+    (mapped children by index), each task run's in time order.
+    """
     with open_history() as history:
         r = history.get_run(run_id)
         records = history.logs(r.id, task=task_name)
-    if not records:
+        if not by_time:
+            order = {t.name: i for i, t in enumerate(history.task_runs(r.id, task=task_name))}
+            records.sort(key=lambda rec: order.get(rec.task, -1))  # stable: time within each
+        attempts = [a for a in history.task_attempts(r.id, task=task_name)
+                    if a.state == StateType.RETRYING.value]
+    if not records and not attempts:
         what = f" of task {task_name!r}" if task_name else ""
         click.echo(f"no log records{what} in flow run {r.id[:8]}", err=True)
         return
@@ -286,6 +331,11 @@ def logs(run_id: str, task_name: str | None) -> None:
         level = logging.getLevelName(rec.level)
         click.echo(f"{stamp}.{int(rec.created * 1000) % 1000:03d} {level:<7} "
                    f"{rec.task or '-'} | {rec.message}")
+    _echo_attempts(attempts)
+    if show_tb:
+        for a in attempts:
+            if a.traceback:
+                click.echo(f"\n--- {a.name}, attempt {a.attempt} ---\n{a.traceback.rstrip()}")
 
 
 # -- graphs -----------------------------------------------------------------------------

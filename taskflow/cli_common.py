@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-__all__ = ["CliError", "executor_options", "make_executor", "parse_parameters"]
+__all__ = ["CliError", "executor_options", "make_executor", "parameter_texts", "parse_parameters"]
 
 
 class CliError(click.ClickException):
@@ -43,6 +43,21 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:
             out[name] = json.loads(text)
         except ValueError:
             out[name] = text
+    return out
+
+
+def parameter_texts(pairs: Sequence[str]) -> dict[str, str]:
+    """``["n=10"]`` -> ``{"n": "10"}``: the values as typed, for parameters hinted ``str``.
+
+    Examples
+    --------
+    >>> parameter_texts(["label=123", "n=4"])
+    {'label': '123', 'n': '4'}
+    """
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        out[name.strip()] = text
     return out
 
 

@@ -129,6 +129,8 @@ class Flow(Generic[P, R]):
                                                owner=owner)
         self._graph: FlowGraph | None = None
         self._builder: FlowBuilder | None = None
+        self._hints: dict[str, Any] | None = None  # parameter type hints, read on first run
+        self._adapters: dict[str, Any] = {}
         if fn is not None:
             self.__doc__ = fn.__doc__
             self.__wrapped__ = fn
@@ -165,6 +167,10 @@ class Flow(Generic[P, R]):
             copy._builder = self._builder
         copy._graph = self._graph if copy.name == self.name else None
         return copy
+
+    def __getstate__(self) -> dict[str, Any]:
+        # validators are rebuilt where needed; they need not travel
+        return {**self.__dict__, "_adapters": {}}
 
     def _check_signature(self) -> None:
         assert self.fn is not None
@@ -225,32 +231,67 @@ class Flow(Generic[P, R]):
             for name, p in self.graph.parameters.items()
         }
 
-    def bind_parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """All parameter values of a run: the given ones plus defaults.
+    def bind_parameters(self, given: Mapping[str, Any], *,
+                        texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """All parameter values of a run: the given ones, checked, plus defaults.
+
+        Given values are checked against the flow function's type hints and
+        converted where that is unambiguous (``"3"`` -> ``3`` for ``n: int``; see
+        :mod:`taskflow.parameters`); ``texts`` holds values as typed on a command
+        line, read again when their JSON reading does not fit the hint.
 
         Raises :class:`~taskflow.exceptions.ParameterError` naming unknown or
-        missing parameters and listing the valid names.
+        missing parameters and listing the valid names, or naming a value that
+        does not fit its parameter's type.
+
+        Examples
+        --------
+        >>> from taskflow import flow
+        >>> @flow
+        ... def count_to(count: int = 1):
+        ...     pass
+        >>> count_to.bind_parameters({"count": "3"})
+        {'count': 3}
         """
         params = self.graph.parameters
-        unknown = sorted(set(given) - set(params))
-        valid = ", ".join(
-            n if p.required else f"{n}={p.default!r}" for n, p in params.items()
-        ) or "none"
-        if unknown:
-            raise ParameterError(
-                f"flow {self.name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(map(repr, unknown))}; its parameters are: {valid}",
-                flow=self.name, unknown=unknown,
-            )
+        given = self.check_parameters(given, texts=texts)
         missing = [n for n, p in params.items() if p.required and n not in given]
         if missing:
             raise ParameterError(
                 f"flow {self.name!r} needs a value for parameter"
                 f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
-                f"its parameters are: {valid}",
+                f"its parameters are: {self._valid_names()}",
                 flow=self.name, missing=missing,
             )
         return {n: given[n] if n in given else p.default for n, p in params.items()}
+
+    def check_parameters(self, given: Mapping[str, Any], *,
+                         texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The given values, checked and converted (as :meth:`bind_parameters`), no defaults.
+
+        Unknown names and values that do not fit their type hint raise
+        :class:`~taskflow.exceptions.ParameterError`; missing ones do not.
+        """
+        params = self.graph.parameters
+        unknown = sorted(set(given) - set(params))
+        if unknown:
+            raise ParameterError(
+                f"flow {self.name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; its parameters are: {self._valid_names()}",
+                flow=self.name, unknown=unknown,
+            )
+        if self.fn is None or not given:
+            return dict(given)
+        from taskflow.parameters import coerce_parameters, parameter_hints
+
+        if self._hints is None:
+            self._hints = parameter_hints(self.fn)
+        return coerce_parameters(self.name, self._hints, given, texts, self._adapters)
+
+    def _valid_names(self) -> str:
+        return ", ".join(
+            n if p.required else f"{n}={p.default!r}" for n, p in self.graph.parameters.items()
+        ) or "none"
 
     # -- the builder style ------------------------------------------------------
     def __enter__(self) -> Flow[P, R]:
@@ -289,7 +330,9 @@ class Flow(Generic[P, R]):
             The id of a finished run of this flow to resume: it runs again with
             that run's parameters; tasks whose results it persisted end CACHED,
             everything else runs.  Found through the flow's result store, from
-            any process.  Give no parameters with it.
+            any process.  Parameters given with it may repeat that run's values
+            (``flow.run(day="2026-11-01", resume=run_id)``); a value that differs
+            is refused with a :class:`~taskflow.exceptions.ParameterError` naming it.
         **parameters
             Values of the flow's parameters.
 

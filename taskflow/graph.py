@@ -18,6 +18,7 @@ import inspect
 from typing import Any, Protocol
 
 from taskflow.exceptions import FlowDefinitionError
+from taskflow.nesting import iter_leaves, substitute
 
 __all__ = [
     "FlowBuilder",
@@ -55,6 +56,22 @@ _builder: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
 def current_builder() -> FlowBuilder | None:
     """The builder of the flow being defined right now, if any."""
     return _builder.get()
+
+
+# The small tasks operators on handles add (``add``, ``getitem``, ``flatten``...): made
+# by taskflow.operators, which registers them here when ``import taskflow`` runs (this
+# module knows no Task: the graph layer imports upwards nothing).
+_operator_tasks: dict[str, Any] = {}
+
+
+def register_operator_tasks(tasks: dict[str, Any]) -> None:
+    """Make ``tasks`` (name to task) the ones operators on handles add."""
+    _operator_tasks.update(tasks)
+
+
+def operator_task(name: str) -> Any:
+    """The task operator ``name`` adds to a flow's graph."""
+    return _operator_tasks[name]
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,9 @@ class unmapped:  # noqa: N801 - reads like a function at the call site
 
 
 class flatten:  # noqa: N801
-    """Map over the concatenation of a list of lists: ``task.map(flatten(h))``.
+    """The concatenation of a list of lists: ``task.map(flatten(h))`` maps over it.
+
+    ``task(flatten(h))`` receives it as one list (a small ``flatten`` task makes it).
 
     Parameters
     ----------
@@ -135,53 +154,15 @@ class flatten:  # noqa: N801
         self.value = value
 
 
-_CONTAINERS = (list, tuple, dict, set, frozenset)
-
-
-def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
-    """Rebuild ``template`` with every non-container leaf passed through ``leaf``.
-
-    Lists, tuples (named tuples too), dicts (values only), sets and frozensets are
-    walked; anything else is a leaf.
-
-    Examples
-    --------
-    >>> substitute([1, (2, {"a": 3})], lambda x: x * 10)
-    [10, (20, {'a': 30})]
-    """
-    typ = type(template)
-    if typ is list:
-        return [substitute(v, leaf) for v in template]
-    if typ is dict:
-        return {k: substitute(v, leaf) for k, v in template.items()}
-    if typ is tuple:
-        return tuple(substitute(v, leaf) for v in template)
-    if isinstance(template, tuple) and hasattr(template, "_fields"):
-        return typ(*(substitute(v, leaf) for v in template))
-    if typ is set or typ is frozenset:
-        return typ(substitute(v, leaf) for v in template)
-    return leaf(template)
-
-
-def iter_leaves(template: Any) -> Iterator[Any]:
-    """Every leaf of a template, depth first."""
-    if isinstance(template, dict):
-        for v in template.values():
-            yield from iter_leaves(v)
-    elif isinstance(template, _CONTAINERS):
-        for v in template:
-            yield from iter_leaves(v)
-    else:
-        yield template
-
-
 class Handle:
     """What calling a task inside a flow returns: a placeholder for its output.
 
     Pass it to other tasks, nest it in lists or dicts, return it from the flow.
     It has no value while the flow is being defined, so Python control flow on
     it (``if``, ``len``, iteration) is an error: use conditional tasks
-    (``taskflow.case``) or mapping (``task.map``) instead.
+    (``taskflow.case``) or mapping (``task.map``) instead.  Arithmetic,
+    comparisons (``<``, ``>``...) and indexing on it add small tasks to the
+    graph (:mod:`taskflow.operators`); ``==`` keeps its Python meaning.
     """
 
     __slots__ = ("_builder", "_ref", "mapped", "name")
@@ -225,6 +206,20 @@ class Handle:
             handle=self.name,
         )
 
+    # -- operators: each becomes a small task (see taskflow.operators) -------------------
+    def _op(self, name: str, left: Any, right: Any) -> Handle:
+        if current_builder() is not self._builder:
+            raise FlowDefinitionError(
+                f"`{name}` on {self._what()} works only while its flow is being defined",
+                handle=self.name,
+            )
+        return self._builder.add_task_call(operator_task(name), (left, right), {})
+
+    # ``==``, ``!=`` and hash keep their Python meaning (identity): see taskflow.operators
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
     def set_upstream(self, *handles: Handle) -> Handle:
         """Make this task wait for ``handles`` (an ordering edge, no data)."""
         for h in handles:
@@ -236,6 +231,24 @@ class Handle:
         for h in handles:
             self._builder.add_order_edge(self, h)
         return self
+
+
+def _operator(name: str, reflected: bool = False) -> Callable[[Handle, Any], Handle]:
+    def method(self: Handle, other: Any) -> Handle:
+        return self._op(name, other, self) if reflected else self._op(name, self, other)
+
+    method.__name__ = f"__{'r' if reflected else ''}{name.rstrip('_')}__"
+    method.__doc__ = f"A task ``{name}`` in the flow's graph (see taskflow.operators)."
+    return method
+
+
+# h + 1, 1 + h, h[0], h > 3...: each a small task (taskflow.operators names them)
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or"):
+    setattr(Handle, f"__{_name}__", _operator(_name))
+    setattr(Handle, f"__r{_name}__", _operator(_name, reflected=True))
+for _name in ("lt", "le", "gt", "ge", "getitem"):
+    setattr(Handle, f"__{_name}__", _operator(_name))
+del _name
 
 
 @dataclass
@@ -396,10 +409,18 @@ class FlowBuilder:
         static_length: int | None = None
         if map:
             args, kwargs, map_args, static_length = self._split_map_args(task, args, kwargs)
-        elif any(isinstance(a, (unmapped, flatten)) for a in (*args, *kwargs.values())):
+        else:
+            if any(isinstance(a, unmapped) for a in (*args, *kwargs.values())):
+                raise FlowDefinitionError(
+                    f"unmapped() belongs in task.map(...) calls; task {task.name!r} was called "
+                    "without .map, so it receives every argument whole already", task=task.name,
+                )
+            args = tuple(self._flattened(task, a) for a in args)
+            kwargs = {k: self._flattened(task, v) for k, v in kwargs.items()}
+        if any(isinstance(v, (unmapped, flatten)) for v in iter_leaves((args, kwargs))):
             raise FlowDefinitionError(
-                f"unmapped() and flatten() belong in task.map(...) calls; task "
-                f"{task.name!r} was called without .map", task=task.name,
+                f"task {task.name!r}: unmapped() and flatten() wrap a whole argument, "
+                "not a value inside a list or dict", task=task.name,
             )
         (targs, tkwargs), data = self.to_template((tuple(args), dict(kwargs)), where=where)
         order: list[int] = []
@@ -427,6 +448,22 @@ class FlowBuilder:
         )
         self.nodes[node_id] = node
         return Handle(self, Ref(node_id), node.name, mapped=map)
+
+    def _flattened(self, task: GraphTask, value: Any) -> Any:
+        """A plain call's ``flatten(x)`` argument: the concatenated list (a small task)."""
+        if not isinstance(value, flatten):
+            return value
+        inner = value.value
+        if isinstance(inner, Handle):
+            return self.add_task_call(operator_task("flatten"), (inner,), {})
+        if is_mappable_constant(inner) and all(is_mappable_constant(e) for e in inner):
+            if any(isinstance(x, Handle) for e in inner for x in e):
+                return self.add_task_call(operator_task("flatten"), (inner,), {})
+            return [x for e in inner for x in e]
+        raise FlowDefinitionError(
+            f"flatten() in task {task.name!r} takes a handle or a list of lists, got {inner!r}",
+            task=task.name,
+        )
 
     def _split_map_args(
         self, task: GraphTask, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -481,7 +518,9 @@ class FlowBuilder:
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
             raise FlowDefinitionError(
-                f"{where}.map(...) got mapped arguments of different lengths: {detail}",
+                f"{where}.map(...) got mapped arguments of different lengths: {detail}. They "
+                "are not zipped to the shortest (as Prefect 1 does): the extra elements would "
+                "be dropped with no state saying so; give lists of one length",
                 task=task.name, lengths=lengths,
             )
         static = next(iter(lengths.values())) if len(lengths) == len(map_args) else None

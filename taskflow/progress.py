@@ -6,9 +6,11 @@ on a terminal line from its own thread, a few times a second, so the event
 hook stays a dict assignment.  The ``taskflow run`` command uses both; they
 work the same from a notebook or a script.
 
-The total is the number of task runs the plan knows: it grows while a mapped
-task waits for its length and expands at run time.  Mapped parents are not
-counted, their children are.
+The total counts every task of the flow: each task run the plan knows, and
+each mapped task that has no children (yet: it grows when a mapped task
+learns its length at run time; or ever: its upstream failed, or it mapped
+over nothing) as one.  Mapped parents with children are not counted, their
+children are.
 
 Examples
 --------
@@ -84,12 +86,13 @@ class RunProgress(RunObserver):
         plan = self._plan
         if plan is None:
             return Counts(0, 0, 0, 0)
-        parents = set(plan.parents)
+        standing = set(plan.childless())  # mapped tasks without children count as one
+        parents = set(plan.parents) - standing
         states = [s for n, s in self._states.copy().items() if n not in parents]
         done = sum(1 for s in states if s in FINISHED_TYPES)
         failed = sum(1 for s in states if s in FAILED_TYPES)
         running = sum(1 for s in states if s in RUNNING_TYPES)
-        return Counts(max(len(plan.tasks), done), done, failed, running)
+        return Counts(max(len(plan.tasks) + len(standing), done), done, failed, running)
 
 
 class ProgressBar:

@@ -37,6 +37,8 @@ class RunnableFlow(Protocol):
 
     def bind_parameters(self, given: dict[str, Any]) -> dict[str, Any]: ...
 
+    def check_parameters(self, given: dict[str, Any]) -> dict[str, Any]: ...
+
 
 def page_link(dashboard_link: str | None, run_id: str | None = None) -> str | None:
     """The taskflow page next to a Dask dashboard link (``.../status``).

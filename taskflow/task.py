@@ -12,7 +12,9 @@ import functools
 import importlib
 import inspect
 import numbers
+import re
 import sys
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -45,6 +47,7 @@ _OPTIONS = (
     "on_failure",
     "on_completion",
     "on_retry",
+    "cache_scope",
     "persist",
 )
 
@@ -101,6 +104,7 @@ class Task(Generic[P, R]):
         on_failure: Hook | Iterable[Hook] | None = None,
         on_completion: Hook | Iterable[Hook] | None = None,
         on_retry: Hook | Iterable[Hook] | None = None,
+        cache_scope: str | None = None,
         persist: bool = True,
     ) -> None:
         if not callable(fn):
@@ -125,6 +129,7 @@ class Task(Generic[P, R]):
         self.on_failure = normalize_hooks(on_failure, option="on_failure", owner=owner)
         self.on_completion = normalize_hooks(on_completion, option="on_completion", owner=owner)
         self.on_retry = normalize_hooks(on_retry, option="on_retry", owner=owner)
+        self.cache_scope = cache_scope
         self.persist = persist
         self._validate()
         self._validate_results()
@@ -202,6 +207,12 @@ class Task(Generic[P, R]):
                 float(c) if isinstance(c, numbers.Real) and not isinstance(c, bool) else None)
             if seconds is None or seconds <= 0:
                 raise bad("cache_for", f"must be a timedelta or seconds > 0, got {c!r}")
+        if self.cache_scope is not None:
+            if self.cache_key_fn is None:
+                raise bad("cache_scope", "needs cache_key_fn (the key that entries are found by)")
+            if not isinstance(self.cache_scope, str) or not re.fullmatch(r"[\w.-]+", self.cache_scope):
+                raise bad("cache_scope", "must be a name of letters, digits, '_', '.' or '-', "
+                                         f"got {self.cache_scope!r}")
         if self.target is not None and self.cache_key_fn is not None:
             raise bad("target", "and cache_key_fn are two ways to skip a run; give one of them")
 
@@ -307,6 +318,9 @@ class Task(Generic[P, R]):
             if obj is self:
                 return (import_task, (module, qualname))
         state = {k: v for k, v in self.__dict__.items() if k != "_signature"}
+        # cloudpickle renames the file of code it pickles by value "<dynamic-code>";
+        # the file travels beside it, so tracebacks on workers name the user's file
+        state["_code_file"] = getattr(getattr(self.fn, "__code__", None), "co_filename", None)
         return (_rebuild_task, (state,))
 
 
@@ -355,10 +369,35 @@ def import_task(module: str, qualname: str) -> Task[..., Any]:
 
 
 def _rebuild_task(state: dict[str, Any]) -> Task[..., Any]:
+    filename = state.pop("_code_file", None)
     t: Task[..., Any] = Task.__new__(Task)
     t.__dict__.update(state)
     t._signature = None
+    if filename:
+        _restore_code_file(t.fn, filename)
     return t
+
+
+_DYNAMIC = "<dynamic-code>"  # what cloudpickle names the file of code pickled by value
+
+
+def _restore_code_file(fn: Any, filename: str) -> None:
+    """Give ``fn``, and the functions of its module it calls, their file name back."""
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_filename != _DYNAMIC:
+        return
+    fn.__code__ = _with_file(code, filename)
+    module = getattr(fn, "__module__", None)
+    for value in list(getattr(fn, "__globals__", {}).values()):
+        if (isinstance(value, types.FunctionType) and value.__module__ == module
+                and value.__code__.co_filename == _DYNAMIC):
+            value.__code__ = _with_file(value.__code__, filename)
+
+
+def _with_file(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(_with_file(c, filename) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 def _exception_types(
@@ -375,7 +414,7 @@ def _exception_types(
 
 
 @overload
-def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+def task(fn: Callable[P, R], /, **options: Any) -> Task[P, R]: ...
 
 
 @overload
@@ -398,12 +437,13 @@ def task(
     on_failure: Hook | Iterable[Hook] | None = ...,
     on_completion: Hook | Iterable[Hook] | None = ...,
     on_retry: Hook | Iterable[Hook] | None = ...,
+    cache_scope: str | None = ...,
     persist: bool = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Make a function a task; use as ``@task`` or ``@task(...)``.
+    """Make a function a task; use as ``@task``, ``@task(...)`` or ``task(fn, ...)``.
 
     Parameters
     ----------
@@ -455,6 +495,14 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         ``on_failure`` is called for FAILED, TIMED_OUT and TRIGGER_FAILED;
         ``on_completion`` for SUCCESS and CACHED.  A hook that raises or hangs
         never changes the state.
+    cache_scope : str, optional
+        Where cache entries are found (default: the task's name).  Tasks that
+        give the same scope share entries, in any flow: a key one of them wrote
+        is a hit for the others (Prefect 1's ``cache_key=``).  The key function
+        must then give the same key for the same inputs: ``task_input_hash``
+        includes the task's source, so it shares only between copies of one
+        function (``t.with_options(name=...)``); key on the inputs alone to
+        share between different functions.
     persist : bool
         When the task returns a Dask collection (DataFrame, Array, Bag, Delayed),
         compute it once on the cluster and hand every downstream task the
@@ -471,16 +519,16 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     [0, 1, 2]
     >>> extract.fn(2)
     [0, 1]
+    >>> task(len, name="count").name   # a function defined elsewhere
+    'count'
     """
-    if fn is not None:
-        if options:
-            raise FlowDefinitionError("use @task or @task(option=...), not both")
-        return Task(fn)
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise FlowDefinitionError(
             f"@task got unknown option(s) {sorted(unknown)}; valid options are {list(_OPTIONS)}"
         )
+    if fn is not None:  # @task, or task(fn, name=...) as Prefect 1 and 3 allow
+        return Task(fn, **options)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         return Task(f, **options)

@@ -2,7 +2,8 @@
 
 :meth:`taskflow.Flow.visualize` calls :func:`visualize`.  What is drawn:
 
-* **parameters** as ellipses (with their default), **tasks** as rounded boxes;
+* **parameters** as ellipses (with the run's value when a run is given, else
+  their default), **tasks** as rounded boxes;
 * a **mapped task once**, as a doubled box labelled with its child count: from
   the run when one is given, else the length known when the flow was defined
   (``[?]`` when only the run can tell);
@@ -46,7 +47,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskflow.exceptions import TaskflowError
-from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref, iter_leaves
+from taskflow.graph import NO_DEFAULT, MapArg, ParamRef, Ref
+from taskflow.nesting import iter_leaves
 from taskflow.schematic import COLOURS, ink
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
@@ -83,11 +85,11 @@ def _graphviz() -> Any:
     return graphviz
 
 
-def _states_of(run: FlowRun | str | Mapping[str, Any] | None,
-               history_url: str | None) -> tuple[dict[str, str], dict[str, str], str]:
-    """Task-run name -> state value, name -> message, and a title for the run."""
+def _states_of(run: FlowRun | str | Mapping[str, Any] | None, history_url: str | None
+               ) -> tuple[dict[str, str], dict[str, str], str, dict[str, Any] | None]:
+    """Task-run name -> state value, name -> message, a title, and the run's parameters."""
     if run is None:
-        return {}, {}, ""
+        return {}, {}, "", None
     if isinstance(run, str):
         from taskflow.history import open_history
 
@@ -95,16 +97,18 @@ def _states_of(run: FlowRun | str | Mapping[str, Any] | None,
             record = history.get_run(run)
             tasks = history.task_runs(record.id)
         return ({t.name: t.state for t in tasks}, {t.name: t.message for t in tasks},
-                f"run {record.id[:8]}: {record.state}")
+                f"run {record.id[:8]}: {record.state}", record.params)
+    values: dict[str, Any] | None = None
     if isinstance(run, Mapping):
         items: Mapping[str, Any] = run
         title = ""
     else:
         items = run.task_states
         title = f"run {run.run_id[:8]}: {run.state.type.value}"
+        values = dict(run.parameters)
     states = {n: (s.type.value if isinstance(s, State) else str(s)) for n, s in items.items()}
     messages = {n: s.message for n, s in items.items() if isinstance(s, State)}
-    return states, messages, title
+    return states, messages, title, values
 
 
 def _inputs(node: TaskNode) -> tuple[set[str], set[str], set[int]]:
@@ -142,8 +146,11 @@ def _short(value: Any) -> str:
 
 
 def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
-          title: str = "") -> graphviz.Digraph:
-    """The graphviz Digraph of ``graph``, coloured by ``states`` (see the module)."""
+          title: str = "", values: Mapping[str, Any] | None = None) -> graphviz.Digraph:
+    """The graphviz Digraph of ``graph``, coloured by ``states`` (see the module).
+
+    ``values`` are a run's parameter values, drawn instead of the defaults.
+    """
     gv = _graphviz()
     dot = gv.Digraph(name=graph.name, graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "label": f"{graph.name}  ({title})"
@@ -179,8 +186,11 @@ def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
                 edges.append((f"t{u}", f"t{node.id}", {"style": "dashed"}))
 
     for name, p in graph.parameters.items():
-        default = mask_secrets({name: p.default})[name]
-        label = name if p.default is NO_DEFAULT else f"{name} = {_short(default)}"
+        if values is not None and name in values:  # what the run used
+            label = f"{name} = {_short(mask_secrets({name: values[name]})[name])}"
+        else:
+            default = mask_secrets({name: p.default})[name]
+            label = name if p.default is NO_DEFAULT else f"{name} = {_short(default)}"
         dot.node(f"p_{name}", label=label, shape="ellipse", style="filled",
                  fillcolor="#eef3fb" if name in used_params else "#f7f7f7", color="#6d8fbf")
     _emit_clusters(dot, clusters, ())
@@ -231,8 +241,8 @@ def visualize(flow: RunnableFlow, filename: str | os.PathLike[str] | None = None
     UnknownRunError
         When ``run`` is a run id the history does not know.
     """
-    states, messages, title = _states_of(run, history_url)
-    dot = build(flow.graph, states, messages, title)
+    states, messages, title, values = _states_of(run, history_url)
+    dot = build(flow.graph, states, messages, title, values)
     if filename is not None:
         write(dot, filename)
     return dot

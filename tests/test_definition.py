@@ -103,13 +103,13 @@ def test_iterating_or_len_of_a_handle_is_a_clear_error():
         _ = loops.graph
 
 
-def test_arithmetic_on_a_handle_explains_that_handles_are_not_values():
+def test_calling_a_method_of_a_handle_explains_that_handles_are_not_values():
     @flow
-    def arith(n: int = 3):
-        return flows.inc(n) + 1
+    def method(n: int = 3):
+        return flows.inc(n).bit_length()  # arithmetic would be a task (tests/test_prefect1.py)
 
     with pytest.raises(FlowDefinitionError, match="handles, not values"):
-        _ = arith.graph
+        _ = method.graph
 
 
 def test_flow_functions_need_named_parameters():

@@ -113,8 +113,17 @@ def test_resuming_a_run_of_another_flow_or_with_parameters_is_refused(store_url,
     first = fail_late(counts, tmp_path, LocalExecutor())
     with pytest.raises(RunNotFoundError, match="is a run of flow 'pipeline', not of 'targeted'"):
         rf.targeted.run(resume=first.run_id, executor=LocalExecutor())
-    with pytest.raises(ParameterError, match="re-runs with the parameters of that run"):
-        rf.pipeline.run(resume=first.run_id, n=3, executor=LocalExecutor())
+    with pytest.raises(ParameterError, match=r"re-runs with the parameters of that run, and "
+                                             r"these differ: n=3 \(the run had 4\)\. Leave them out"):
+        rf.pipeline.run(resume=first.run_id, n=3, counts=counts, executor=LocalExecutor())
+
+
+def test_resume_accepts_the_resumed_runs_own_parameters(store_url, tmp_path, counts):
+    first = fail_late(counts, tmp_path, LocalExecutor())
+    resumed = rf.pipeline.run(n="4", counts=counts, resume=first.run_id, executor=LocalExecutor())
+    assert resumed.result() == 14
+    assert resumed.parameters == first.parameters
+    assert [ran(counts, t) for t in ("load", "square", "late")] == [1, 1, 2]
 
 
 _RESUME = """
@@ -221,5 +230,9 @@ def test_the_run_command_resumes_a_failed_run(store_url, tmp_path, counts):
     assert "result: 14" in result.output
     assert [ran(counts, t) for t in ("load", "square", "late")] == [1, 1, 2]
 
-    both = CliRunner().invoke(cli, ["run", target, "--resume", first.run_id, "-p", "n=1"])
-    assert both.exit_code == 2 and "leave out -p" in both.output
+    same = CliRunner().invoke(cli, ["run", target, "--local", "--resume", first.run_id, "-p", "n=4"])
+    assert same.exit_code == 0, same.output
+    other = CliRunner().invoke(cli, ["run", target, "--resume", first.run_id, "-p", "n=1",
+                                     "-p", "flag=x"])
+    assert other.exit_code == 2, other.output
+    assert "these differ: n=1 (the run had 4); flag='x' (the run had " in other.output

@@ -1,7 +1,10 @@
 """State events: the small messages a task run sends as its state changes.
 
 An event is a msgpack-friendly dict (Dask's ``log_event`` requires that): names,
-numbers, strings, and the exception as pickled bytes.  Never data.
+numbers, strings, and the exception as pickled bytes.  Never data.  A failed
+attempt's event carries the exception's type name (``exc_type``), and its
+traceback clipped to :data:`TRACEBACK_LIMIT` characters (the start and the end,
+where the user's frame and the error are, with a note of what was cut).
 
 Examples
 --------
@@ -20,7 +23,29 @@ import cloudpickle
 
 from taskflow.states import State, StateType
 
-__all__ = ["decode_state", "portable_exception", "state_event"]
+__all__ = ["TRACEBACK_LIMIT", "clip_traceback", "decode_state", "portable_exception",
+           "state_event"]
+
+#: Characters of a traceback an event carries at most.
+TRACEBACK_LIMIT = 8000
+
+
+def clip_traceback(text: str | None, limit: int = TRACEBACK_LIMIT) -> str | None:
+    """``text`` when short; else its first and last lines around a note of the cut.
+
+    Examples
+    --------
+    >>> clip_traceback("short")
+    'short'
+    >>> clipped = clip_traceback("a" * 5000 + "b" * 5000, limit=1000)
+    >>> len(clipped) < 1100, clipped.endswith("b" * 10)
+    (True, True)
+    """
+    if text is None or len(text) <= limit:
+        return text
+    head, tail = limit // 4, limit - limit // 4
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n... ({cut} characters of traceback cut) ...\n{text[-tail:]}"
 
 
 def portable_exception(exc: BaseException) -> BaseException | str:
@@ -56,11 +81,34 @@ def state_event(
         "ended": state.ended_at,
         "time": time.time(),
         "worker": worker,
-        "exc": cloudpickle.dumps(exc) if isinstance(exc, BaseException) else None,
-        "exc_repr": repr(exc) if isinstance(exc, BaseException) else exc,
-        "tb": state.traceback,
+        "exc": _pickled(exc),
+        "exc_repr": repr(exc)[:2000] if isinstance(exc, BaseException) else exc,
+        "exc_type": _type_name(exc),
+        "tb": clip_traceback(state.traceback),
         "location": state.result_location,
     }
+
+
+#: Bytes of a pickled exception an event carries at most (else only its repr travels).
+EXCEPTION_LIMIT = 64_000
+
+
+def _pickled(exc: BaseException | str | None) -> bytes | None:
+    if not isinstance(exc, BaseException):
+        return None
+    try:
+        data = cloudpickle.dumps(exc)
+    except Exception:
+        return None
+    return data if len(data) <= EXCEPTION_LIMIT else None
+
+
+def _type_name(exc: BaseException | str | None) -> str | None:
+    if isinstance(exc, BaseException):
+        return type(exc).__name__
+    if isinstance(exc, str):  # the repr of one that could not travel: "Name(...)"
+        return exc.partition("(")[0] or None
+    return None
 
 
 def decode_state(event: dict[str, Any]) -> tuple[str, State]:

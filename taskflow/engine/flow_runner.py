@@ -140,13 +140,15 @@ def run_flow(
     watchers = observers.observers()
     observers.notify(watchers, "run_preparing", flow=flow, plan=plan)  # while we connect
     recorder = StateCollector(watchers)
+    link = executor.dashboard_link  # may start the embedded cluster: not part of the run
+    # A run's duration, everywhere it is shown (this log, the history, the dashboard
+    # page), is from here, handed to its executor, to the moment its State is decided.
     started = time.time()
-    link = executor.dashboard_link
     extra = {"flow_name": flow.name, "flow_run_id": run_id, "task_run_name": ""}
     logger.info("flow run %s started%s", run_id[:8], f"; dashboard: {link}" if link else "",
                 extra=extra)
     observers.notify(watchers, "run_started", flow=flow, plan=plan, executor=executor,
-                     dashboard_link=link)
+                     dashboard_link=link, started_at=started)
     try:
         outcome = executor.execute(plan, recorder.on_event) if graph.nodes else _empty()
     except BaseException as exc:
@@ -177,7 +179,7 @@ def run_flow(
     logger.log(
         logging.INFO if state.is_successful() else logging.ERROR,
         "flow run %s finished in %.2f s: %s", run_id[:8],
-        state.ended_at - started if state.ended_at else 0.0,
+        state.duration if state.duration is not None else time.time() - started,
         repr(state), extra=extra,  # a kept log record must not keep the result alive
     )
     _call_flow_hooks(flow, run_id, params, state)  # before the end is recorded: their logs go with it

@@ -44,7 +44,11 @@ class RunObserver:
         self, *, flow: RunnableFlow, plan: Plan, executor: Executor, dashboard_link: str | None,
         **kwargs: Any,
     ) -> None:
-        """A flow run is about to be handed to its executor."""
+        """A flow run is about to be handed to its executor.
+
+        ``started_at`` (in ``kwargs``) is the time the run counts as started: its
+        duration, wherever it is shown, runs from there to its State's ``ended_at``.
+        """
 
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
         """A state event or log record of a running flow run arrived."""

@@ -59,7 +59,8 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant, substitute
+from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant
+from taskflow.nesting import substitute
 from taskflow.results.policy import PersistSettings, persist_spec
 from taskflow.states import State, StateType
 
@@ -196,6 +197,19 @@ class Plan:
                 out[node.name] = [node.name]
         return out
 
+    def childless(self) -> list[str]:
+        """Mapped nodes with no child task runs: not expanded yet, unable to, or empty.
+
+        Each stands for itself in counts of a run's task runs (as in :meth:`reference`).
+        """
+        out = []
+        for node in self.graph.nodes:
+            if node.mapped:
+                o = self._out.get(node.id)
+                if not (isinstance(o, _Children) and o.keys):
+                    out.append(node.name)
+        return out
+
     def resolve_returns(self, values: dict[Key, Any]) -> Any:
         """The flow's return value, with task references replaced by ``values``."""
 
@@ -311,7 +325,8 @@ class Plan:
             return None
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
-            return _failed(f"mapped arguments of different lengths: {detail}")
+            return _failed(f"mapped arguments of different lengths: {detail} (they are not "
+                           "zipped to the shortest: extra elements would be dropped unseen)")
         return next(iter(lengths.values()))
 
     def _source_facts(self, o: _Out, flat: bool, batch: Batch) -> list[Any] | None:

@@ -56,11 +56,7 @@ def prepare_run(
         return flow.bind_parameters(given), PersistSettings(store, flow_checkpoint, config_checkpoint)
     if not isinstance(resume, str) or not resume or "/" in resume:
         raise RunNotFoundError(f"resume= takes a run id (FlowRun.run_id), got {resume!r}")
-    if given:
-        raise ParameterError(
-            f"flow {flow.name!r}: resume={resume!r} re-runs with the parameters of that run; "
-            f"do not pass parameters ({', '.join(sorted(given))})", flow=flow.name,
-        )
+    given = flow.check_parameters(given)  # unknown names and bad values fail before the store
     if store is None:
         raise ResultError(
             f"cannot resume run {resume} of flow {flow.name!r}: the flow has no result store "
@@ -75,8 +71,41 @@ def prepare_run(
             f"{manifest.get('flow_name')!r}, not of {flow.name!r}", run_id=resume, url=store.url,
         )
     params = flow.bind_parameters(manifest.get("parameters") or {})
+    _refuse_differences(flow.name, resume, params, given)
     resumed = manifests.recorded(store, resume)
     return params, PersistSettings(store, flow_checkpoint, config_checkpoint, resumed, resume)
+
+
+def _refuse_differences(flow_name: str, resume: str, params: dict[str, Any],
+                        given: dict[str, Any]) -> None:
+    """Values given with ``resume=`` may repeat the resumed run's; any other is refused."""
+    differ = [n for n in given if not _same(given[n], params.get(n))]
+    if differ:
+        shown = "; ".join(
+            f"{n}={_shown(n, given[n])} (the run had {_shown(n, params.get(n))})" for n in differ)
+        raise ParameterError(
+            f"flow {flow_name!r}: resume={resume!r} re-runs with the parameters of that run, "
+            f"and these differ: {shown}. Leave them out, or start a new run without resume=",
+            flow=flow_name, run_id=resume, differ=differ,
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        if type(a) is type(b) and bool(a == b):
+            return True
+    except Exception:  # an array's ==, or no == at all
+        pass
+    from dask.base import tokenize
+
+    return bool(tokenize(a) == tokenize(b))
+
+
+def _shown(name: str, value: Any) -> str:
+    from taskflow.secrets import MASK, is_secret
+
+    text = MASK if is_secret(name) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def asks_storage(graph: FlowGraph, parameters: dict[str, Any], run_id: str,

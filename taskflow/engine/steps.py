@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Union
 
 from taskflow.engine.markers import StateMarker
-from taskflow.graph import substitute
+from taskflow.nesting import substitute
 from taskflow.results.policy import PersistSpec
 
 if TYPE_CHECKING:

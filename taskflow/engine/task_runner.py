@@ -55,6 +55,7 @@ from taskflow.engine.events import portable_exception, state_event
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
+from taskflow.logs import TASK_LOGGER
 from taskflow.results.policy import PersistSpec
 from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
@@ -67,6 +68,7 @@ Slots = Callable[[list[tuple[str, int]], Callable[[State], None]], ContextManage
 _SUCCESS = State(StateType.SUCCESS)
 _CACHED = State(StateType.CACHED)
 logger = logging.getLogger("taskflow.results")
+run_logger = logging.getLogger(TASK_LOGGER)
 
 
 def run_task(
@@ -206,15 +208,18 @@ def _attempts(
                 location = persisting.save(spec, persist, result, cache_at, collections)
         except Exception as exc:
             state, delay = transitions.after_exception(
-                portable_exception(exc),  # type: ignore[arg-type]
+                exc,
                 attempt=attempt,
                 policy=policy,
                 started_at=started,
                 traceback=_format_traceback(exc),
             )
+            state = state.replace(exception=portable_exception(exc))
             if delay is None:
                 return state, StateMarker(state)
             report(state)
+            # said while this attempt's context is set: the record is the task run's
+            run_logger.warning("%s", state.message)
             wait(delay)
             continue
         finally:

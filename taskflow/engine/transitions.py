@@ -33,6 +33,7 @@ __all__ = [
     "after_success",
     "crashed",
     "decide_trigger",
+    "describe_exception",
     "flow_state",
     "mapped_parent",
     "retry_delay",
@@ -153,9 +154,9 @@ def after_exception(
     --------
     >>> p = RetryPolicy(retries=1, delay=0.5)
     >>> after_exception(ValueError("x"), attempt=1, policy=p, started_at=0.0, now=1.0)
-    (Retrying(message="attempt 1 of 2 failed: ValueError('x'); retrying in 0.5 s"), 0.5)
+    (Retrying(message='attempt 1 of 2 failed: ValueError: x; retrying in 0.5 s'), 0.5)
     >>> after_exception(ValueError("x"), attempt=2, policy=p, started_at=0.0, now=1.0)[0]
-    Failed(message="attempt 2 of 2 failed: ValueError('x')", attempts=2)
+    Failed(message='attempt 2 of 2 failed: ValueError: x', attempts=2)
     >>> after_exception(SKIP("later"), attempt=1, policy=p, started_at=0.0, now=1.0)[0]
     Skipped(message='later')
     """
@@ -177,7 +178,7 @@ def after_exception(
             None,
         )
     timed_out = isinstance(exc, TaskTimeoutError)
-    what = str(exc) if timed_out else repr(exc)
+    what = str(exc) if timed_out else describe_exception(exc)
     retryable = policy.retry_on is None or isinstance(exc, policy.retry_on)
     prefix = f"attempt {attempt} of {policy.max_attempts}"
     if retryable and attempt < policy.max_attempts:
@@ -207,6 +208,27 @@ def after_exception(
         ),
         None,
     )
+
+
+def describe_exception(exc: BaseException | str) -> str:
+    """``Type: message`` on one line, as a person reads it (the message clipped).
+
+    Examples
+    --------
+    >>> describe_exception(KeyError("path"))
+    "KeyError: 'path'"
+    >>> describe_exception(RuntimeError())
+    'RuntimeError'
+    """
+    if isinstance(exc, str):  # the repr of an exception that could not travel
+        return exc
+    text = " ".join(str(exc).split())
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[: _MESSAGE_LIMIT - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_MESSAGE_LIMIT = 1000
 
 
 def _type_names(types: tuple[type[BaseException], ...] | None) -> str:
@@ -287,21 +309,29 @@ def flow_state(
 def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
     """A mapped task's own end, from its children's (final) state types.
 
-    The one rule for the flow runner and the dashboard: SUCCESS when every
-    child succeeded or was skipped, else FAILED, with a message counting them.
+    The one rule for the flow runner and the dashboard: FAILED when a child did
+    not succeed; SKIPPED when every child was skipped (nothing ran: as in Prefect 1,
+    and a mapped task downstream, whose children are skipped by theirs, ends
+    SKIPPED too); else SUCCESS, with a message counting them.
 
     Examples
     --------
     >>> mapped_parent([StateType.SUCCESS, StateType.SKIPPED])
-    (<StateType.SUCCESS: 'SUCCESS'>, '2 mapped children')
+    (<StateType.SUCCESS: 'SUCCESS'>, '2 mapped children, 1 skipped')
     >>> mapped_parent(["SUCCESS", "FAILED", "CRASHED"])
     (<StateType.FAILED: 'FAILED'>, '2 of 3 mapped children did not succeed')
+    >>> mapped_parent(["SKIPPED", "SKIPPED"])
+    (<StateType.SKIPPED: 'SKIPPED'>, 'all 2 mapped children were skipped')
     """
     n = len(children)
     bad = sum(1 for c in children if c not in _SUCCESS_OR_SKIPPED)
     if bad:
         return StateType.FAILED, f"{bad} of {n} mapped children did not succeed"
-    return StateType.SUCCESS, f"{n} mapped children"
+    skipped = sum(1 for c in children if c == StateType.SKIPPED)
+    if n and skipped == n:
+        return StateType.SKIPPED, f"all {n} mapped children were skipped"
+    also = f", {skipped} skipped" if skipped else ""
+    return StateType.SUCCESS, f"{n} mapped children{also}"
 
 
 _SUCCESS_OR_SKIPPED = SUCCESSFUL_TYPES | {StateType.SKIPPED}

@@ -8,7 +8,8 @@ or the ``taskflow`` CLI (``taskflow runs``, ``taskflow show``, ``taskflow logs``
 * :mod:`~taskflow.history.recorder` -- the run observer that records, off the task path;
 * :mod:`~taskflow.history.store` -- the database (SQLAlchemy Core), reads and writes;
 * :mod:`~taskflow.history.schema` -- the tables;
-* :mod:`~taskflow.history.records` -- what reads return.
+* :mod:`~taskflow.history.records` -- what reads return (runs, task runs, failed
+  attempts, log records).
 
 Importing this package does not import SQLAlchemy; opening a store does.
 
@@ -19,6 +20,8 @@ Examples
 ...     last = history.runs(limit=1)[0]
 ...     [(t.name, t.state) for t in history.task_runs(last.id)]
 [('extract', 'SUCCESS'), ('total', 'SUCCESS')]
+>>> history.task_attempts(last.id)  # each attempt that raised   # doctest: +SKIP
+[]
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from taskflow.history.recorder import HistoryRecorder, default_recorder, install
 from taskflow.history.records import (
+    AttemptRecord,
     FlowRunRecord,
     HistoryError,
     LogRecord,
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from taskflow.history.store import HistoryStore
 
 __all__ = [
+    "AttemptRecord",
     "FlowRunRecord",
     "HistoryError",
     "HistoryRecorder",

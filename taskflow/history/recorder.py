@@ -12,7 +12,10 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
 * **One writer thread per database** drains the queue, keeps only the latest
   event of each task run (a task's RUNNING and SUCCESS events, when they come
   within one flush interval, become one row), and writes everything gathered in
-  one transaction at most every ``taskflow.history.flush-interval``.  The queue
+  one transaction at most every ``taskflow.history.flush-interval``.  Each
+  attempt that raised is kept apart, whatever came after it, as a row of
+  ``taskflow_task_attempts`` (type, message, traceback), so a retried task's
+  earlier reasons are never overwritten by its later events.  The queue
   is unbounded, so a burst of events is never dropped: 10,000 task runs all
   reach the database.
 * **Run end flushes.**  ``run_finished`` enqueues the run's end and waits (up to
@@ -125,6 +128,24 @@ def _task_row(run_id: str, name: str, seq: int, ev: dict[str, Any]) -> dict[str,
     }
 
 
+_ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
+                           StateType.TIMED_OUT.value})
+
+
+def _attempt_row(run_id: str, name: str, ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The attempt an event ends, when it is one that raised (retried, or the last)."""
+    if ev.get("type") not in _ATTEMPT_ENDS or not ev.get("attempt"):
+        return None
+    if ev.get("tb") is None and ev.get("exc_type") is None:
+        return None  # FAILED without running its function (e.g. a result that cannot load)
+    return {
+        "run_id": run_id, "name": name, "attempt": ev["attempt"], "state": ev["type"],
+        "exception_type": ev.get("exc_type"), "message": ev.get("message") or "",
+        "traceback": ev.get("tb"), "worker": ev.get("worker") or "",
+        "failed_at": ev.get("ended") or ev.get("time") or time.time(),
+    }
+
+
 def _state_event(state: State, key: str = "", map_index: int | None = None) -> dict[str, Any]:
     return {"type": state.type.value, "attempt": state.attempts, "message": state.message,
             "started": state.started_at, "ended": state.ended_at, "tb": state.traceback,
@@ -187,11 +208,13 @@ class _Writer:
         self._started: list[dict[str, Any]] = []
         self._tasks: dict[tuple[str, str], dict[str, Any]] = {}
         self._logs: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
         self._finished: list[dict[str, Any]] = []
         self._waiters: list[threading.Event] = []
 
     def _pending(self) -> bool:
-        return bool(self._started or self._tasks or self._logs or self._finished or self._waiters)
+        return bool(self._started or self._tasks or self._logs or self._attempts or self._finished
+                    or self._waiters)
 
     # -- the thread ---------------------------------------------------------------------
     def start(self) -> None:
@@ -284,6 +307,9 @@ class _Writer:
             return  # not recorded (started while history was off), or already ended
         seq = buf.seq.setdefault(name, len(buf.seq))
         row = _task_row(run_id, name, seq, ev)
+        attempt = _attempt_row(run_id, name, ev)  # kept apart: the task row keeps only the last
+        if attempt is not None:
+            self._attempts.append(attempt)
         prev = self._tasks.get((run_id, name))
         if prev is not None:
             if row["started_at"] is None:
@@ -344,6 +370,7 @@ class _Writer:
         batch: WriteBatch = WriteBatch(
             started=self._started, tasks=list(self._tasks.values()), logs=self._logs,
             finished=self._finished, heartbeats=list(self._runs) if beat else [],
+            attempts=self._attempts,
         )
         waiters = self._waiters
         self._reset()
@@ -437,7 +464,7 @@ class HistoryRecorder(RunObserver):
             address = executor.address
         except Exception:
             address = None
-        now = time.time()
+        now = kwargs.get("started_at") or time.time()  # the run's start, as its log line says
         row = {
             "id": plan.run.run_id, "flow_name": flow.name,
             "parameters": json.dumps(mask_secrets(plan.parameters), default=repr),

@@ -21,7 +21,7 @@ from typing import Any
 
 from taskflow.exceptions import TaskflowError
 
-__all__ = ["FlowRunRecord", "HistoryError", "LogRecord", "TaskRunRecord", "UnknownRunError"]
+__all__ = ["AttemptRecord", "FlowRunRecord", "HistoryError", "LogRecord", "TaskRunRecord", "UnknownRunError"]
 
 
 class HistoryError(TaskflowError):
@@ -182,6 +182,42 @@ class TaskRunRecord:
     def duration(self) -> float | None:
         """Seconds from the first start to the end, when both are known."""
         return _duration(self.started_at, self.ended_at)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a task run that raised (retried, or the last one).
+
+    Attributes
+    ----------
+    run_id : str
+    name : str
+        The task-run name, as in :class:`TaskRunRecord`.
+    attempt : int
+        1 for the first attempt.
+    state : str
+        ``RETRYING`` when another attempt followed; else the task run's final
+        state (``FAILED``, ``TIMED_OUT``).
+    exception_type : str or None
+        The exception's class name (``ConnectionError``).
+    message : str
+        ``attempt 1 of 3 failed: ConnectionError: refused; retrying in 0.5 s``.
+    traceback : str or None
+        The formatted traceback (clipped when very long).
+    worker : str
+    failed_at : float or None
+        When the attempt ended.
+    """
+
+    run_id: str
+    name: str
+    attempt: int
+    state: str
+    exception_type: str | None = None
+    message: str = ""
+    traceback: str | None = None
+    worker: str = ""
+    failed_at: float | None = None
 
 
 @dataclass(frozen=True)

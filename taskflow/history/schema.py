@@ -11,6 +11,14 @@ database with other things:
     index, state, attempts, times, worker, message, traceback, and a result
     location (filled when results are persisted).  ``seq`` keeps the order in
     which the run first reported each task run.
+``taskflow_task_attempts``
+    one row per attempt of a task run that raised, keyed by run id, task-run
+    name and attempt number (1-based): the state it ended in (RETRYING for one
+    that was retried, else the run's final FAILED or TIMED_OUT), the exception's
+    type name, the message (``attempt 1 of 3 failed: ConnectionError: ...;
+    retrying in 0.5 s``), the traceback (clipped to a few thousand characters),
+    the worker, and when it failed.  Only ``attempts`` survives in
+    ``taskflow_task_runs``; the reason of each attempt is here.
 ``taskflow_logs``
     log records of task runs.
 ``taskflow_served_flows``
@@ -32,7 +40,8 @@ database with other things:
 
 Times are ``DOUBLE`` seconds since the epoch (what ``time.time()`` gives), the
 same on SQLite and PostgreSQL.  :func:`create` makes whatever is missing, so a
-fresh database needs no migration step; a database written by a newer taskflow
+fresh database needs no migration step (a table added later, like
+``taskflow_task_attempts``, appears in an older database when it is next opened); a database written by a newer taskflow
 (a higher schema version) is refused with a clear error rather than misread.
 """
 from __future__ import annotations
@@ -52,7 +61,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 __all__ = ["SCHEMA_VERSION", "cancel_requests", "create", "flow_runs", "logs", "meta",
-           "metadata", "run_requests", "serve_processes", "served_flows", "task_runs"]
+           "metadata", "run_requests", "serve_processes", "served_flows", "task_attempts",
+           "task_runs"]
 
 SCHEMA_VERSION = 1
 
@@ -101,6 +111,20 @@ task_runs = Table(
     Column("result_location", Text),
     Column("updated_at", Double),
     Index("ix_taskflow_task_runs_seq", "run_id", "seq"),
+)
+
+task_attempts = Table(
+    "taskflow_task_attempts",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("exception_type", String(255)),
+    Column("message", Text, nullable=False, default=""),
+    Column("traceback", Text),
+    Column("worker", String(255), nullable=False, default=""),
+    Column("failed_at", Double),
 )
 
 logs = Table(

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from taskflow import config
 from taskflow.history import schema
 from taskflow.history.records import (
+    AttemptRecord,
     FlowRunRecord,
     HistoryError,
     LogRecord,
@@ -54,7 +55,7 @@ from taskflow.history.records import (
 from taskflow.history.urls import resolve_url
 from taskflow.states import UNFINISHED_TYPES, StateType
 
-__all__ = ["TASK_ROW_KEYS", "HistoryStore", "TaskBrief", "WriteBatch"]
+__all__ = ["TASK_ROW_KEYS", "HistoryStore", "TaskBrief", "WriteBatch", "in_index_order"]
 
 logger = logging.getLogger("taskflow.history")
 
@@ -77,6 +78,8 @@ class WriteBatch:
         Task-run rows to upsert; each has every key of :data:`TASK_ROW_KEYS`.
     logs : list of dict
         Log rows to insert.
+    attempts : list of dict
+        Rows of ``taskflow_task_attempts`` (an attempt already recorded is kept).
     finished : list of dict
         Flow-run updates: ``id``, ``state``, ``message``, ``ended_at``, and optionally
         ``unfinished_tasks``: the state given to its task runs that had not finished.
@@ -89,9 +92,11 @@ class WriteBatch:
     logs: list[dict[str, Any]] = field(default_factory=list)
     finished: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[str] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.started or self.tasks or self.logs or self.finished or self.heartbeats)
+        return bool(self.started or self.tasks or self.logs or self.finished or self.heartbeats
+                    or self.attempts)
 
 
 class TaskBrief(NamedTuple):
@@ -262,6 +267,10 @@ class HistoryStore:
                                                               tr.c.result_location)
                 stmt = stmt.on_conflict_do_update(index_elements=["run_id", "name"], set_=updates)
                 conn.execute(stmt, batch.tasks)
+            if batch.attempts:
+                stmt = insert_row(conn, schema.task_attempts).on_conflict_do_nothing(
+                    index_elements=["run_id", "name", "attempt"])
+                conn.execute(stmt, batch.attempts)
             if batch.logs:
                 conn.execute(schema.logs.insert(), batch.logs)
             for row in batch.finished:
@@ -401,7 +410,9 @@ class HistoryStore:
         return to_record(FlowRunRecord, rows[0])
 
     def task_runs(self, run_id: str, task: str | None = None) -> list[TaskRunRecord]:
-        """The task runs of a run, in the order they first reported.
+        """The task runs of a run, in the order they first reported, mapped children
+        together in index order (``load[2]`` before ``load[10]``) where the first of
+        them reported.
 
         ``task`` keeps one task run, or, for a mapped task, it and its children.
         """
@@ -410,7 +421,7 @@ class HistoryStore:
         if task is not None:
             query = query.where(_task_filter(tr.c.name, task))
         with self.engine.connect() as conn:
-            return [to_record(TaskRunRecord, row) for row in conn.execute(query)]
+            return in_index_order([to_record(TaskRunRecord, row) for row in conn.execute(query)])
 
     def task_states(self, run_id: str) -> dict[str, str]:
         """Task-run name to its state (a :class:`~taskflow.states.StateType` value)."""
@@ -420,6 +431,21 @@ class HistoryStore:
                 sa.select(tr.c.name, tr.c.state).where(tr.c.run_id == run_id)
             ).all())
 
+    def task_attempts(self, run_id: str, task: str | None = None) -> list[AttemptRecord]:
+        """The attempts of a run's task runs that raised, by task run then attempt.
+
+        ``task`` as in :meth:`task_runs`.  A task run that succeeded at its first
+        attempt has none; one retried twice and then failed has three.
+        """
+        ta = schema.task_attempts
+        query = sa.select(ta).where(ta.c.run_id == run_id).order_by(ta.c.failed_at, ta.c.attempt)
+        if task is not None:
+            query = query.where(_task_filter(ta.c.name, task))
+        with self.engine.connect() as conn:
+            rows = [to_record(AttemptRecord, row) for row in conn.execute(query)]
+        order = {t.name: i for i, t in enumerate(self.task_runs(run_id, task))}
+        return sorted(rows, key=lambda a: (order.get(a.name, len(order)), a.attempt))
+
     def logs(self, run_id: str, task: str | None = None) -> list[LogRecord]:
         """Log records of a run in time order; ``task`` as in :meth:`task_runs`."""
         lg = schema.logs
@@ -428,6 +454,38 @@ class HistoryStore:
             query = query.where(_task_filter(lg.c.task, task))
         with self.engine.connect() as conn:
             return [to_record(LogRecord, row) for row in conn.execute(query)]
+
+
+def in_index_order(records: list[TaskRunRecord]) -> list[TaskRunRecord]:
+    """``records`` with each mapped task's children together, by index, where its first
+    child stood (the rest keep their order).
+
+    Examples
+    --------
+    >>> rs = [TaskRunRecord("r", n, map_index=i) for n, i in
+    ...       [("load", None), ("load[10]", 10), ("x", None), ("load[2]", 2)]]
+    >>> [r.name for r in in_index_order(rs)]
+    ['load', 'load[2]', 'load[10]', 'x']
+    """
+    out: list[Any] = []
+    groups: dict[str, list[TaskRunRecord]] = {}
+    for r in records:
+        if r.map_index is None:
+            out.append(r)
+            continue
+        parent = r.name.rpartition("[")[0]
+        group = groups.get(parent)
+        if group is None:
+            group = groups[parent] = []
+            out.append(group)
+        group.append(r)
+    flat: list[TaskRunRecord] = []
+    for item in out:
+        if isinstance(item, list):
+            flat.extend(sorted(item, key=lambda r: r.map_index))
+        else:
+            flat.append(item)
+    return flat
 
 
 def _task_filter(column: Any, task: str) -> Any:

@@ -14,7 +14,7 @@ Layout of a store::
 
     <flow>/<run id>/<task run>.<ext>     checkpoints (mapped children: <task>/<i>.<ext>)
     <target>                              targets, formatted from their template
-    _cache/<task>/<cache key>.<ext>       cache entries (cache_key_fn)
+    _cache/<task or cache_scope>/<key>.<ext>   cache entries (cache_key_fn)
     _runs/<run id>/manifest               the run: flow name, parameters (for resume=)
     _runs/<run id>/results/<task run>     where each persisted result of the run is
 """
@@ -308,5 +308,5 @@ def persist_spec(
         resumed_from=results.resumed_from if resume else None,
         cache_key_fn=cache_fn,
         cache_for=cache_for.total_seconds() if isinstance(cache_for, dt.timedelta) else cache_for,
-        cache_dir=task.key_prefix,
+        cache_dir=getattr(task, "cache_scope", None) or task.key_prefix,
     )
