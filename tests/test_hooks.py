@@ -44,7 +44,7 @@ def test_each_state_calls_its_hooks_once_per_task_run_and_once_per_flow_run(exec
     assert [(r["name"], r["state"], r["attempt"]) for r in seen["retry"]] == [("flaky", "RETRYING", 1)]
     failures = sorted((r["name"], r["state"]) for r in seen["task_failure"])
     assert failures == [("after", "TRIGGER_FAILED"), ("flaky", "FAILED")]
-    assert "ValueError('flaky 1')" in next(r["message"] for r in seen["task_failure"]
+    assert "ValueError: flaky 1" in next(r["message"] for r in seen["task_failure"]
                                            if r["name"] == "flaky")
     # a mapped task's hooks run once per child, with the child's name
     assert sorted(r["name"] for r in seen["task_completion"]) == ["child[0]", "child[1]", "child[2]"]

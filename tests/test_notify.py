@@ -90,7 +90,7 @@ def test_a_failing_task_and_a_failing_flow_each_post_once_with_the_run_id_and_me
     assert len(got) == 2, got
     task_doc, flow_doc = sorted((r["body"] for r in got), key=lambda b: b["task_run"] is None)
     assert task_doc["task_run"] == "boom" and task_doc["state"] == "FAILED"
-    assert "ValueError('boom 1')" in task_doc["message"]
+    assert "ValueError: boom 1" in task_doc["message"]
     assert task_doc["worker"].startswith("tcp://127.0.0.1:")
     assert flow_doc["task_run"] is None and flow_doc["flow"] == "failing_task"
     assert flow_doc["message"] == run.state.message

@@ -207,6 +207,13 @@ class AttemptRecord:
     worker : str
     failed_at : float or None
         When the attempt ended.
+
+    Examples
+    --------
+    >>> a = AttemptRecord(run_id="ab12", name="load[0]", attempt=1, state="RETRYING",
+    ...                   exception_type="ConnectionError")
+    >>> (a.attempt, a.state, a.exception_type)
+    (1, 'RETRYING', 'ConnectionError')
     """
 
     run_id: str
