@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from taskflow.engine.events import peek
 from taskflow.engine.observers import RunObserver
 from taskflow.states import FAILED_TYPES, FINISHED_TYPES, RUNNING_TYPES
 
@@ -78,8 +79,9 @@ class RunProgress(RunObserver):
             self._on_start(plan.run.run_id, flow.name, dashboard_link)
 
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
-        if event.get("kind") == "state" and event.get("run") == self.run_id:
-            self._states[event["name"]] = event["type"]
+        seen = peek(event)
+        if seen is not None and seen[0] == self.run_id:
+            self._states[seen[1]] = seen[3]
 
     def counts(self) -> Counts:
         """The counts now (safe from any thread)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow import config
 from taskflow.dashboard import events
+from taskflow.engine.events import StateEvent, peek
 from taskflow.engine.observers import RunObserver
 from taskflow.runs import page_link
 
@@ -134,7 +135,7 @@ class RunAnnouncer:
     def forward(self, event: dict[str, Any]) -> None:
         """Send a client-side event (a mapped parent's state...) to the page."""
         if self.enabled:
-            clean = {k: v for k, v in event.items() if k != "exc"}
+            clean = StateEvent.from_msg(event).without_exception().to_msg()
             self._send(events.update_event(self.plan.run.run_id, [clean], self._new_sizes()))
 
     def finished(self, outcome: Outcome | None, error: BaseException | None = None) -> None:
@@ -208,9 +209,10 @@ class PageObserver(RunObserver):
                 self._runs[plan.run.run_id] = page
 
     def event(self, *, event: dict[str, Any], **kwargs: Any) -> None:
-        if event.get("worker") or event.get("kind") != "state":
+        seen = peek(event)
+        if seen is None or seen[4]:
             return  # a worker's event: the page has it already
-        page = self._runs.get(event.get("run", ""))
+        page = self._runs.get(seen[0] or "")
         if page is not None:
             page.forward(event)
 

@@ -23,8 +23,8 @@ Examples
 >>> book.add({"kind": "run", "phase": "started", "run": "r1", "flow_name": "etl",
 ...           "time": 1.0, "nodes": [{"name": "a", "task": "a", "mapped": False}],
 ...           "edges": [], "reference": ["a"], "parameters": {}})
->>> book.add({"kind": "state", "run": "r1", "name": "a", "type": "SUCCESS",
-...           "attempt": 1, "started": 1.0, "ended": 2.5, "time": 2.5})
+>>> book.add(StateEvent("r1", "a", "SUCCESS", attempt=1, started=1.0, ended=2.5,
+...                       time=2.5).to_msg())
 >>> book.add({"kind": "run", "phase": "finished", "run": "r1", "time": 3.0, "lost": {}})
 >>> run = book.run("r1")
 >>> run["state"], run["tasks"][0]["name"], run["tasks"][0]["duration"]
@@ -37,6 +37,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskflow.engine.events import StateEvent, is_state
 from taskflow.engine.transitions import flow_state, mapped_parent
 from taskflow.states import FINISHED_TYPES, RUNNING_TYPES, SUCCESSFUL_TYPES, State, StateType
 
@@ -79,22 +80,22 @@ class TaskRecord:
     def finished(self) -> bool:
         return self.state in FINISHED_TYPES
 
-    def apply(self, ev: dict[str, Any]) -> None:
+    def apply(self, ev: StateEvent) -> None:
         """Take the fields of a state event (a stale non-final one never undoes a final one)."""
-        state = str(ev.get("type") or StateType.PENDING.value)
-        at = _num(ev.get("time")) or 0.0
+        state = str(ev.type or StateType.PENDING.value)
+        at = _num(ev.time) or 0.0
         if self.finished and state not in FINISHED_TYPES and at <= self.updated:
             return
         self.state = state
-        self.key = _text(ev.get("key"), 300) or self.key
-        self.message = _text(ev.get("message"))
-        self.attempts = int(ev.get("attempt") or self.attempts or 0)
-        self.started = _num(ev.get("started")) or self.started
-        self.ended = _num(ev.get("ended"))
-        self.worker = _text(ev.get("worker"), 300) or self.worker
-        self.error = _text(ev.get("exc_repr")) if state not in _GOOD else ""
-        self.traceback = _text(ev.get("tb")) if state not in _GOOD else ""
-        self.location = _text(ev.get("location"), 1000)
+        self.key = _text(ev.key, 300) or self.key
+        self.message = _text(ev.message)
+        self.attempts = int(ev.attempt or self.attempts or 0)
+        self.started = _num(ev.started) or self.started
+        self.ended = _num(ev.ended)
+        self.worker = _text(ev.worker, 300) or self.worker
+        self.error = _text(ev.exc_repr) if state not in _GOOD else ""
+        self.traceback = _text(ev.tb) if state not in _GOOD else ""
+        self.location = _text(ev.location, 1000)
         self.updated = at
 
     def to_dict(self, now: float) -> dict[str, Any]:
@@ -155,7 +156,7 @@ class RunRecord:
         elif phase == "update":
             for sub in ev.get("events") or []:
                 if isinstance(sub, dict):
-                    self.on_state(sub)
+                    self.on_state(StateEvent.from_msg(sub))
             for name, n in dict(ev.get("sizes") or {}).items():
                 self.sizes[str(name)] = int(n)
         elif phase == "finished":
@@ -163,20 +164,20 @@ class RunRecord:
             self.cancelled = _text(ev.get("cancelled"))
             self.finish(at, _text(ev.get("error")))
 
-    def on_state(self, ev: dict[str, Any]) -> None:
+    def on_state(self, ev: StateEvent) -> None:
         self.version += 1
-        name = _text(ev.get("name"), 300)
+        name = _text(ev.name, 300)
         if not name:
             return
         rec = self.tasks.get(name)
         if rec is None:
-            index = ev.get("map_index")
+            index = ev.map_index
             index = int(index) if isinstance(index, int) else None
             node = name.rpartition("[")[0] if index is not None else name
             rec = self.tasks[name] = TaskRecord(name=name, node=node, map_index=index)
         rec.apply(ev)
         if self.started is None:
-            self.started = rec.started or _num(ev.get("time"))
+            self.started = rec.started or _num(ev.time)
 
     def on_log(self, ev: dict[str, Any], keep: int) -> None:
         self.version += 1
@@ -403,8 +404,8 @@ class RunBook:
         if not isinstance(run_id, str) or not run_id:
             return
         kind = ev.get("kind")
-        if kind == "state":
-            self._get(run_id).on_state(ev)
+        if is_state(ev):
+            self._get(run_id).on_state(StateEvent.from_msg(ev))
         elif kind == "log":
             self._get(run_id).on_log(ev, self.max_logs)
         elif kind == "run":

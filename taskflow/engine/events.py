@@ -1,30 +1,41 @@
 """State events: the small messages a task run sends as its state changes.
 
-An event is a msgpack-friendly dict (Dask's ``log_event`` requires that): names,
-numbers, strings, and the exception as pickled bytes.  Never data.  A failed
-attempt's event carries the exception's type name (``exc_type``), and its
-traceback clipped to :data:`TRACEBACK_LIMIT` characters (the start and the end,
-where the user's frame and the error are, with a note of what was cut).
+One event is a :class:`StateEvent` (a small frozen dataclass).  What travels
+(through Dask's ``log_event`` between worker, client and scheduler) is its
+:meth:`~StateEvent.to_msg` form, a msgpack-friendly dict: names, numbers,
+strings, and the exception as pickled bytes.  Never data.  Only this module
+builds or reads that dict: producers call :meth:`StateEvent.of`, consumers
+:meth:`StateEvent.from_msg` (or :func:`peek` on a hot path, for the few fields
+that route an event).  A failed attempt's event carries the exception's type
+name (``exc_type``), and its traceback clipped to :data:`TRACEBACK_LIMIT`
+characters (the start and the end, where the user's frame and the error are,
+with a note of what was cut).
 
 Examples
 --------
->>> from taskflow.states import State, StateType
->>> ev = state_event("run1", "load", "load-abc", State(StateType.SUCCESS, attempts=1))
->>> name, state = decode_state(ev)
->>> name, state.type, state.attempts
+>>> from taskflow.states import FINISHED_TYPES, State, StateType
+>>> msg = StateEvent.of("run1", "load", "load-abc", State(StateType.SUCCESS, attempts=1)).to_msg()
+>>> ev = StateEvent.from_msg(msg)
+>>> ev.name, ev.state().type, ev.state().attempts
 ('load', <StateType.SUCCESS: 'SUCCESS'>, 1)
+>>> peek(msg)
+('run1', 'load', 1, 'SUCCESS', '')
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cloudpickle
 
-from taskflow.states import State, StateType
+from taskflow.states import FINISHED_TYPES, State, StateType
 
-__all__ = ["TRACEBACK_LIMIT", "clip_traceback", "decode_state", "portable_exception",
-           "state_event"]
+__all__ = ["TRACEBACK_LIMIT", "StateEvent", "clip_traceback", "is_state", "peek",
+           "portable_exception"]
+
+#: The ``kind`` of a state event's message.
+KIND = "state"
 
 #: Characters of a traceback an event carries at most.
 TRACEBACK_LIMIT = 8000
@@ -57,38 +68,6 @@ def portable_exception(exc: BaseException) -> BaseException | str:
     return exc
 
 
-def state_event(
-    run_id: str,
-    name: str,
-    key: Any,
-    state: State,
-    *,
-    worker: str = "",
-    map_index: int | None = None,
-) -> dict[str, Any]:
-    """Encode a task run's state change."""
-    exc = state.exception
-    return {
-        "kind": "state",
-        "run": run_id,
-        "name": name,
-        "key": str(key),
-        "map_index": map_index,
-        "type": state.type.value,
-        "message": state.message,
-        "attempt": state.attempts,
-        "started": state.started_at,
-        "ended": state.ended_at,
-        "time": time.time(),
-        "worker": worker,
-        "exc": _pickled(exc),
-        "exc_repr": repr(exc)[:2000] if isinstance(exc, BaseException) else exc,
-        "exc_type": _type_name(exc),
-        "tb": clip_traceback(state.traceback),
-        "location": state.result_location,
-    }
-
-
 #: Bytes of a pickled exception an event carries at most (else only its repr travels).
 EXCEPTION_LIMIT = 64_000
 
@@ -111,21 +90,101 @@ def _type_name(exc: BaseException | str | None) -> str | None:
     return None
 
 
-def decode_state(event: dict[str, Any]) -> tuple[str, State]:
-    """The task-run name and State an event describes."""
-    exc: BaseException | str | None = event.get("exc_repr")
-    if event.get("exc") is not None:
-        try:
-            exc = cloudpickle.loads(event["exc"])
-        except Exception:  # class not importable here: keep the repr
-            pass
-    return event["name"], State(
-        StateType(event["type"]),
-        message=event.get("message") or "",
-        exception=exc,
-        traceback=event.get("tb"),
-        attempts=event.get("attempt") or 0,
-        started_at=event.get("started"),
-        ended_at=event.get("ended"),
-        result_location=event.get("location"),
-    )
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    """One task run's state change, as it travels between processes.
+
+    Examples
+    --------
+    >>> from taskflow.states import State, StateType
+    >>> ev = StateEvent.of("r", "a", "a-1", State(StateType.FAILED, exception=ValueError("x")))
+    >>> ev.exc_type, ev.finished, StateEvent.from_msg(ev.to_msg()) == ev
+    ('ValueError', True, True)
+    """
+
+    run: str
+    name: str
+    type: str
+    key: str = ""
+    map_index: int | None = None
+    message: str = ""
+    attempt: int = 0
+    started: float | None = None
+    ended: float | None = None
+    time: float | None = None
+    worker: str = ""
+    exc: bytes | None = None
+    exc_repr: str | None = None
+    exc_type: str | None = None
+    tb: str | None = None
+    location: str | None = None
+
+    @classmethod
+    def of(cls, run_id: str, name: str, key: Any, state: State, *, worker: str = "",
+           map_index: int | None = None) -> StateEvent:
+        """The event of ``state``: the exception pickled (when small), the traceback clipped."""
+        exc = state.exception
+        return cls(run_id, name, state.type.value, str(key), map_index, state.message,
+                   state.attempts, state.started_at, state.ended_at, time.time(), worker,
+                   _pickled(exc), repr(exc)[:2000] if isinstance(exc, BaseException) else exc,
+                   _type_name(exc), clip_traceback(state.traceback), state.result_location)
+
+    def to_msg(self) -> dict[str, Any]:
+        """The wire form (what ``log_event`` carries)."""
+        return {
+            "kind": KIND, "run": self.run, "name": self.name, "key": self.key,
+            "map_index": self.map_index, "type": self.type, "message": self.message,
+            "attempt": self.attempt, "started": self.started, "ended": self.ended,
+            "time": self.time, "worker": self.worker, "exc": self.exc,
+            "exc_repr": self.exc_repr, "exc_type": self.exc_type, "tb": self.tb,
+            "location": self.location,
+        }
+
+    @classmethod
+    def from_msg(cls, msg: dict[str, Any]) -> StateEvent:
+        """The event of a wire message (missing fields take their defaults; nothing checked)."""
+        get = msg.get
+        return cls(get("run") or "", get("name") or "", get("type") or "", get("key") or "",
+                   get("map_index"), get("message") or "", get("attempt") or 0,
+                   get("started"), get("ended"), get("time"), get("worker") or "",
+                   get("exc"), get("exc_repr"), get("exc_type"), get("tb"), get("location"))
+
+    def without_exception(self) -> StateEvent:
+        """This event without the pickled exception (its repr and type name stay)."""
+        return replace(self, exc=None)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task run ended with this event."""
+        return self.type in _FINISHED
+
+    def state(self) -> State:
+        """The State this event describes (the exception unpickled when its class imports)."""
+        exc: BaseException | str | None = self.exc_repr
+        if self.exc is not None:
+            try:
+                exc = cloudpickle.loads(self.exc)
+            except Exception:  # class not importable here: keep the repr
+                pass
+        return State(StateType(self.type), message=self.message, exception=exc,
+                     traceback=self.tb, attempts=self.attempt, started_at=self.started,
+                     ended_at=self.ended, result_location=self.location)
+
+
+_FINISHED = frozenset(t.value for t in FINISHED_TYPES)
+
+
+def is_state(msg: Any) -> bool:
+    """Whether a wire message is a state event."""
+    return isinstance(msg, dict) and msg.get("kind") == KIND
+
+
+def peek(msg: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any] | None:
+    """``(run, name, attempt, type, worker)`` of a state event's message, else None.
+
+    What routes an event, read without building it (called once per event).
+    """
+    if msg.get("kind") != KIND:
+        return None
+    get = msg.get
+    return get("run"), get("name"), get("attempt"), get("type"), get("worker")

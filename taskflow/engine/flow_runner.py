@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow import hooks, logs
 from taskflow.engine import observers, transitions
-from taskflow.engine.events import decode_state
+from taskflow.engine.events import StateEvent
 from taskflow.engine.plan import Group, Plan, build_plan
 from taskflow.engine.setup import begin_run, prepare_run
 from taskflow.results.manifests import load_refs
@@ -55,9 +55,10 @@ class StateCollector:
         if msg.get("kind") == "log":
             logs.emit_remote(msg, worker=msg.get("worker", ""))
             return
-        name, state = decode_state(msg)
+        ev = StateEvent.from_msg(msg)
+        state = ev.state()
         with self._lock:
-            self.states[name] = state
+            self.states[ev.name] = state
 
 
 def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dict[str, State]:

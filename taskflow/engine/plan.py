@@ -42,7 +42,7 @@ from dask.base import tokenize
 
 from taskflow import concurrency, config, hooks
 from taskflow.engine import transitions
-from taskflow.engine.events import state_event
+from taskflow.engine.events import StateEvent
 from taskflow.engine.markers import NotSized, StateMarker
 from taskflow.engine.steps import (
     Batch,
@@ -269,7 +269,7 @@ class Plan:
 
     def _parent(self, node: TaskNode, state: State, batch: Batch) -> None:
         self.parents[node.name] = state
-        batch.events.append(state_event(self.run.run_id, node.name, self._base[node.id], state))
+        batch.events.append(StateEvent.of(self.run.run_id, node.name, self._base[node.id], state).to_msg())
 
     def _ask(self, key: Key, nested: bool, batch: Batch) -> Key:
         fact = _derived(key, "lens" if nested else "len")

@@ -51,7 +51,7 @@ from taskflow import concurrency, hooks
 from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
 from taskflow.engine.collections import Collections, is_collection
-from taskflow.engine.events import portable_exception, state_event
+from taskflow.engine.events import StateEvent, portable_exception
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
@@ -116,8 +116,8 @@ def run_task(
         previous[0] = state.type
         if hooked:
             _call_hooks(spec, state, worker, forward_logs)
-        emit(state_event(run.run_id, spec.name, spec.key, state, worker=worker,
-                         map_index=spec.map_index))
+        emit(StateEvent.of(run.run_id, spec.name, spec.key, state, worker=worker,
+                           map_index=spec.map_index).to_msg())
 
     values = upstream
     stored = False  # some upstream value is a stored reference (a CACHED upstream)

@@ -46,6 +46,7 @@ from distributed import Client, Future, as_completed, span, wait
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
+from taskflow.engine.events import peek
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
@@ -100,9 +101,10 @@ class _EndTracker:
                 self._cond.notify_all()
             return
         self._on_event(msg)
-        if kind == "state" and msg.get("type") in FINISHED_TYPES:
+        seen = peek(msg)
+        if seen is not None and seen[3] in FINISHED_TYPES:
             with self._cond:
-                self._final.add(msg["name"])
+                self._final.add(seen[1])
                 self._cond.notify_all()
 
     def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskflow.engine.events import peek
 from taskflow.states import FINISHED_TYPES
 
 if TYPE_CHECKING:  # the worker side imports hold_name: no planning code there
@@ -65,8 +66,9 @@ class Holds:
                 self._add(msg["name"])
                 return
             on_event(msg)
-            if msg.get("kind") == "state" and msg.get("type") in FINISHED_TYPES:
-                self._ended(msg["name"])
+            seen = peek(msg)
+            if seen is not None and seen[3] in FINISHED_TYPES:
+                self._ended(seen[1])
 
         return handle
 

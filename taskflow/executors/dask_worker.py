@@ -34,6 +34,7 @@ from distributed.worker import thread_state
 
 from taskflow import config
 from taskflow.concurrency import SlotError, semaphore_name, waiting_message
+from taskflow.engine.events import peek
 from taskflow.engine.steps import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
@@ -292,13 +293,12 @@ def _superseded_out(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     quick task sends one event, not two.  Retries, log records and starts whose
     end comes later are all kept.
     """
-    ended = {(e.get("run"), e.get("name"), e.get("attempt")) for e in events
-             if e.get("kind") == "state" and e.get("type") in _FINAL_TYPES}
+    seen = [peek(e) for e in events]
+    ended = {s[:3] for s in seen if s is not None and s[3] in _FINAL_TYPES}
     if not ended:
         return events
-    return [e for e in events if not (
-        e.get("kind") == "state" and e.get("type") == "RUNNING"
-        and (e.get("run"), e.get("name"), e.get("attempt")) in ended)]
+    return [e for e, s in zip(events, seen)
+            if s is None or s[3] != "RUNNING" or s[:3] not in ended]
 
 
 def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:

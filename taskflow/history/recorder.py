@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import dask.utils
 
 from taskflow import config
+from taskflow.engine.events import StateEvent, is_state
 from taskflow.engine.observers import RunObserver, add_observer
 from taskflow.history.urls import resolve_url
 from taskflow.logs import TASK_LOGGER
@@ -109,22 +110,22 @@ class _RunBuffer:
     executor: Executor | None = None  # what cancels the run when someone asks to
 
 
-def _task_row(run_id: str, name: str, seq: int, ev: dict[str, Any]) -> dict[str, Any]:
+def _task_row(run_id: str, name: str, seq: int, ev: StateEvent) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "name": name,
         "seq": seq,
-        "key": ev.get("key") or "",
-        "map_index": ev.get("map_index"),
-        "state": ev["type"],
-        "attempts": ev.get("attempt") or 0,
-        "message": ev.get("message") or "",
-        "started_at": ev.get("started"),
-        "ended_at": ev.get("ended"),
-        "worker": ev.get("worker") or "",
-        "traceback": ev.get("tb"),
-        "result_location": ev.get("location"),
-        "updated_at": ev.get("time") or time.time(),
+        "key": ev.key,
+        "map_index": ev.map_index,
+        "state": ev.type,
+        "attempts": ev.attempt,
+        "message": ev.message,
+        "started_at": ev.started,
+        "ended_at": ev.ended,
+        "worker": ev.worker,
+        "traceback": ev.tb,
+        "result_location": ev.location,
+        "updated_at": ev.time or time.time(),
     }
 
 
@@ -132,25 +133,26 @@ _ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
                            StateType.TIMED_OUT.value})
 
 
-def _attempt_row(run_id: str, name: str, ev: dict[str, Any]) -> dict[str, Any] | None:
+def _attempt_row(run_id: str, name: str, ev: StateEvent) -> dict[str, Any] | None:
     """The attempt an event ends, when it is one that raised (retried, or the last)."""
-    if ev.get("type") not in _ATTEMPT_ENDS or not ev.get("attempt"):
+    if ev.type not in _ATTEMPT_ENDS or not ev.attempt:
         return None
-    if ev.get("tb") is None and ev.get("exc_type") is None:
+    if ev.tb is None and ev.exc_type is None:
         return None  # FAILED without running its function (e.g. a result that cannot load)
     return {
-        "run_id": run_id, "name": name, "attempt": ev["attempt"], "state": ev["type"],
-        "exception_type": ev.get("exc_type"), "message": ev.get("message") or "",
-        "traceback": ev.get("tb"), "worker": ev.get("worker") or "",
-        "failed_at": ev.get("ended") or ev.get("time") or time.time(),
+        "run_id": run_id, "name": name, "attempt": ev.attempt, "state": ev.type,
+        "exception_type": ev.exc_type, "message": ev.message,
+        "traceback": ev.tb, "worker": ev.worker,
+        "failed_at": ev.ended or ev.time or time.time(),
     }
 
 
-def _state_event(state: State, key: str = "", map_index: int | None = None) -> dict[str, Any]:
-    return {"type": state.type.value, "attempt": state.attempts, "message": state.message,
-            "started": state.started_at, "ended": state.ended_at, "tb": state.traceback,
-            "key": key, "map_index": map_index, "time": time.time(),
-            "location": getattr(state, "result_location", None)}
+def _final_event(run_id: str, name: str, state: State, key: str = "",
+                 map_index: int | None = None) -> StateEvent:
+    """The event of a state only the flow runner knows (no exception: it ran nowhere)."""
+    return StateEvent(run_id, name, state.type.value, key, map_index, state.message,
+                      state.attempts, state.started_at, state.ended_at, time.time(),
+                      tb=state.traceback, location=getattr(state, "result_location", None))
 
 
 class _Inbox:
@@ -282,10 +284,10 @@ class _Writer:
     # -- taking items -------------------------------------------------------------------
     def _take(self, item: Any) -> None:
         if isinstance(item, dict):
-            kind = item.get("kind")
-            if kind == "state":
-                self._take_state(item["run"], item["name"], item)
-            elif kind == "log":
+            if is_state(item):
+                ev = StateEvent.from_msg(item)
+                self._take_state(ev.run, ev.name, ev)
+            elif item.get("kind") == "log":
                 self._logs.append({
                     "run_id": item.get("run", ""), "task": item.get("task") or "",
                     "level": item.get("level", logging.INFO), "logger": item.get("name") or "",
@@ -301,7 +303,7 @@ class _Writer:
         elif isinstance(item, tuple) and item[0] == "log":
             self._logs.append(item[1])
 
-    def _take_state(self, run_id: str, name: str, ev: dict[str, Any]) -> None:
+    def _take_state(self, run_id: str, name: str, ev: StateEvent) -> None:
         buf = self._runs.get(run_id)
         if buf is None:
             return  # not recorded (started while history was off), or already ended
@@ -333,7 +335,7 @@ class _Writer:
                     keys = {t.name: (str(t.key), t.spec.map_index)
                             for t in (item.plan.tasks.values() if item.plan else [])}
                 key, index = keys.get(name, ("", None))
-                self._take_state(item.run_id, name, _state_event(state, key, index))
+                self._take_state(item.run_id, name, _final_event(item.run_id, name, state, key, index))
             st = item.run.state
             self._finished.append({"id": item.run_id, "state": st.type.value,
                                    "message": st.message, "ended_at": st.ended_at or time.time()})
