@@ -1,6 +1,6 @@
 """State events: the small messages a task run sends as its state changes.
 
-One event is a :class:`StateEvent` (a small frozen dataclass).  What travels
+One event is a :class:`StateEvent` (a small immutable typed record).  What travels
 (through Dask's ``log_event`` between worker, client and scheduler) is its
 :meth:`~StateEvent.to_msg` form, a msgpack-friendly dict: names, numbers,
 strings, and the exception as pickled bytes.  Never data.  Only this module
@@ -24,8 +24,7 @@ Examples
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
@@ -90,9 +89,13 @@ def _type_name(exc: BaseException | str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class StateEvent:
+class StateEvent(NamedTuple):
     """One task run's state change, as it travels between processes.
+
+    Immutable and typed; a named tuple rather than a frozen dataclass because
+    it is built once per state change on the worker and read again on the
+    client and the scheduler, and a frozen dataclass's ``__init__`` costs
+    several times more.
 
     Examples
     --------
@@ -151,7 +154,7 @@ class StateEvent:
 
     def without_exception(self) -> StateEvent:
         """This event without the pickled exception (its repr and type name stay)."""
-        return replace(self, exc=None)
+        return self._replace(exc=None)
 
     @property
     def finished(self) -> bool:
