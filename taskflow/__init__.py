@@ -19,9 +19,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from taskflow import concurrency as concurrency  # modules users reach as taskflow.X
 from taskflow import config as _config  # registers the `taskflow` dask.config section
-from taskflow import concurrency, notify, triggers  # modules users reach as taskflow.X
+from taskflow import notify as notify
 from taskflow import operators as _operators  # the tasks `h + 1`, `h[0]`... add to a graph
+from taskflow import triggers
 from taskflow.conditional import case, merge
 from taskflow.exceptions import (
     FAIL,

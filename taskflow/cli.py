@@ -42,15 +42,15 @@ import dask
 
 from taskflow.cli_common import (
     CliError,
-    open_history,
-    log_to_stderr,
-    oneline,
+    executor_options,
     format_state,
     format_table,
     format_took,
     format_when,
-    executor_options,
+    log_to_stderr,
     make_executor,
+    oneline,
+    open_history,
     parameter_texts,
     parse_parameters,
 )

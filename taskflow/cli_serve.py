@@ -22,12 +22,12 @@ import click
 
 from taskflow.cli_common import (
     CliError,
-    open_history,
-    log_to_stderr,
-    oneline,
-    format_state,
     executor_options,
+    format_state,
+    log_to_stderr,
     make_executor,
+    oneline,
+    open_history,
     parse_parameters,
 )
 from taskflow.states import State, StateType

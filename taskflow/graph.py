@@ -12,13 +12,13 @@ Nothing here runs anything or knows about Dask.
 from __future__ import annotations
 
 import contextvars
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-import inspect
 from typing import Any, Protocol
 
-from taskflow.exceptions import FlowDefinitionError
 from taskflow.arguments import flatten, unmapped
+from taskflow.exceptions import FlowDefinitionError
 from taskflow.nesting import iter_leaves, substitute
 
 __all__ = [

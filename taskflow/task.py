@@ -325,7 +325,7 @@ class Task(Generic[P, R]):
 
 
 def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-    from taskflow.graph import is_mappable_constant, flatten, unmapped
+    from taskflow.graph import flatten, is_mappable_constant, unmapped
 
     def prepare(v: Any) -> tuple[bool, Any]:
         if isinstance(v, unmapped):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from taskflow import SKIP, flow, flatten, task
+from taskflow import SKIP, flatten, flow, task
 from taskflow.results import CacheContext
 from tests.flows import bump
 

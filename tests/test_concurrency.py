@@ -21,8 +21,8 @@ from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.executors import DaskExecutor, LocalExecutor
 from taskflow.history import open_history
 from tests import hook_flows as hf
-from tests.polling import wait_for
 from tests.conftest import CLUSTER_KW
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ import pytest
 from taskflow.dashboard import mask_parameters, page_link
 from taskflow.dashboard.model import RunBook
 from taskflow.dashboard.render import run_page
-from taskflow.schematic import graph_svg, layers
 from taskflow.executors import DaskExecutor
+from taskflow.schematic import graph_svg, layers
 from tests import dashboard_flows as dfl
 from tests.conftest import ROOT
 from tests.dask_processes import DaskProcesses

@@ -22,10 +22,9 @@ from taskflow.hooks import FlowRunInfo, TaskRunInfo, call_hooks
 from taskflow.secrets import MASK
 from taskflow.states import State
 from tests import hook_flows as hf
-from tests.polling import wait_for
 from tests.dask_processes import DaskProcesses
 from tests.flows import inc
-
+from tests.polling import wait_for
 
 
 def _by_label(records: list[dict]) -> dict[str, list[dict]]:

@@ -26,8 +26,8 @@ from taskflow.hooks import FlowRunInfo, TaskRunInfo
 from taskflow.notify import notification, webhook
 from taskflow.states import State
 from tests import hook_flows as hf
-from tests.polling import wait_for
 from tests.conftest import ROOT
+from tests.polling import wait_for
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -8,6 +8,7 @@ import pytest
 
 from taskflow import FlowDefinitionError, flow, task
 from taskflow.engine.plan import build_plan
+from taskflow.engine.setup import asks_storage
 from taskflow.executors import LocalExecutor
 from taskflow.results import ResultStore, SerializationError, task_input_hash
 from taskflow.results.caching import CacheContext
@@ -21,7 +22,6 @@ from taskflow.results.policy import (
     resolve_checkpoint,
     target_fields,
 )
-from taskflow.engine.setup import asks_storage
 
 NOW = dt.datetime(2026, 11, 1, 4, 5, 6, tzinfo=dt.timezone.utc)
 

@@ -211,7 +211,8 @@ def test_a_temporary_file_left_by_a_dead_writer_is_removed_by_the_next_write(tmp
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     pid = int(dead.stdout)
-    from taskflow.results.local import _HOST, TMP as _TMP
+    from taskflow.results.local import _HOST
+    from taskflow.results.local import TMP as _TMP
 
     (tmp_path / "d").mkdir()
     stray = tmp_path / "d" / f".x{_TMP}{pid}-abcd1234@{_HOST}"
@@ -225,7 +226,8 @@ def test_a_temporary_file_left_by_a_dead_writer_is_removed_by_the_next_write(tmp
 
 def test_a_temporary_file_of_a_live_writer_is_left_alone(tmp_path):
     store = ResultStore(f"file://{tmp_path}")
-    from taskflow.results.local import _HOST, TMP as _TMP
+    from taskflow.results.local import _HOST
+    from taskflow.results.local import TMP as _TMP
 
     (tmp_path / "d").mkdir()
     busy = tmp_path / "d" / f".x{_TMP}{os.getppid()}-abcd1234@{_HOST}"

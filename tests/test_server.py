@@ -451,8 +451,9 @@ def test_run_links_point_at_the_server_when_its_url_is_set(history_url, tmp_path
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_taskflow_cancel_stops_a_run_going_on_in_another_process(history_url, tmp_path):
-    import dask
     import threading
+
+    import dask
 
     from taskflow.executors import LocalExecutor
     from tests import server_flows

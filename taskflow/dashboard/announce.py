@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from taskflow.engine.plan import Plan
-    from taskflow.executors.base import Executor, OnEvent, Outcome
+    from taskflow.executors.base import Executor, Outcome
 
 __all__ = ["PageObserver", "RunAnnouncer", "install", "page_link"]
 

@@ -52,7 +52,9 @@ from itertools import islice, takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter  # its errors are ValueErrors (CroniterError is not exported by every allowed version)
+from croniter import (
+    croniter,  # its errors are ValueErrors (CroniterError is not exported by every allowed version)
+)
 from dask.utils import parse_timedelta
 
 from taskflow.exceptions import TaskflowError

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.collections import Collections, LocalCollections, is_collection
 from taskflow.engine.steps import Group
-from taskflow.results import datasets, manifests
 from taskflow.logs import get_run_logger
+from taskflow.results import datasets, manifests
 from taskflow.results.caching import CacheContext, bound_inputs
 from taskflow.results.errors import ResultError, SerializationError
 from taskflow.results.policy import PersistSpec, cache_hit, cache_path

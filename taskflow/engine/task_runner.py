@@ -45,7 +45,8 @@ import threading
 import time
 import traceback as tb
 from collections.abc import Callable
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 from taskflow import concurrency, hooks
 from taskflow.context import TaskRunContext, reset_current, set_current
@@ -63,7 +64,7 @@ from taskflow.states import State, StateType
 __all__ = ["run_task"]
 
 Emit = Callable[[dict[str, Any]], None]
-Slots = Callable[[list[tuple[str, int]], Callable[[State], None]], ContextManager[None]]
+Slots = Callable[[list[tuple[str, int]], Callable[[State], None]], AbstractContextManager[None]]
 
 _SUCCESS = State(StateType.SUCCESS)
 _CACHED = State(StateType.CACHED)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskflow.exceptions import FAIL, SKIP, InvalidTransition, TaskTimeoutError
-from taskflow.retries import RetryDelay, RetryPolicy, retry_delay
+from taskflow.retries import RetryPolicy, retry_delay
 from taskflow.states import SUCCESSFUL_TYPES, State, StateType
 
 __all__ = [

@@ -175,8 +175,15 @@ def check_workers_import(client: Client, modules: dict[str, str]) -> None:
                 todo.setdefault(" ".join(missing), []).append(worker)
         for names, targets in todo.items():
             wanted = names.split(" ")
-            answers = client.run(_missing_modules, wanted, workers=targets)
+            answers = client.run(_missing_modules, wanted, workers=targets, on_error="return")
             for worker, missing in sorted(answers.items()):
+                if _went_away(checks, worker, missing):
+                    continue
+                if isinstance(missing, BaseException):
+                    raise TaskflowError(
+                        f"Dask worker {worker} could not check that it imports {wanted} "
+                        f"({type(missing).__name__}: {missing})", worker=worker,
+                    ) from missing
                 for module, error in missing.items():
                     raise TaskflowError(
                         f"Dask worker {worker} cannot import module {module!r}, which defines "
@@ -186,6 +193,15 @@ def check_workers_import(client: Client, modules: dict[str, str]) -> None:
                         worker=worker, module=module,
                     )
                 checks.imports.setdefault(worker, set()).update(wanted)
+
+
+def _went_away(checks: _Checked, worker: str, answer: Any) -> bool:
+    """Whether ``worker`` left while it was asked (its connection closed): it is gone,
+    not wrong.  It is forgotten, so it is checked again if it comes back."""
+    if isinstance(answer, OSError):  # distributed's CommClosedError is one
+        checks.workers.discard(worker)
+        return True
+    return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,6 +243,8 @@ def check_versions(client: Client) -> None:
         mine = _my_versions()
         bad: dict[str, list[str]] = {}
         for worker, theirs in sorted(answers.items()):
+            if _went_away(checks, worker, theirs):
+                continue
             if isinstance(theirs, BaseException):
                 problems = [f"it could not report its versions ({type(theirs).__name__}: {theirs})"]
             else:

@@ -20,8 +20,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dask

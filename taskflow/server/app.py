@@ -21,8 +21,8 @@ from typing import Any
 from dask.utils import parse_timedelta
 from tornado import web
 from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.netutil import bind_sockets
 
 from taskflow import config
 from taskflow.history.store import HistoryStore
