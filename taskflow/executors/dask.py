@@ -56,8 +56,7 @@ from taskflow.executors.dask_checks import (
     check_local_stores,
     check_picklable,
     check_resources,
-    check_versions,
-    check_workers_import,
+    check_workers,
 )
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_holds import Holds
@@ -329,6 +328,7 @@ class DaskExecutor(Executor):
         held: dict[Any, Future] = {}
         kept: set[Any] = set()
         facts = as_completed()
+        looked: list[bool] = []  # workers looked at in this run (its first batch)
         run_id = plan.run.run_id
         address = client.scheduler.address  # named if the scheduler goes away
         self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
@@ -338,7 +338,8 @@ class DaskExecutor(Executor):
                 on_event(event)
             if not batch.steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
-            check_workers_import(client, check_picklable(batch.steps))
+            check_workers(client, check_picklable(batch.steps), look=not looked)
+            looked.append(True)
             check_resources(client, batch.steps, scales=self._scales())
             check_local_stores(client, batch.steps)
             later = plan.needed_later()
@@ -368,7 +369,6 @@ class DaskExecutor(Executor):
                 held.pop(k).release()
 
         try:
-            check_versions(client)
             submit(plan.start())
             for future in facts:
                 if self.cancellations.reason(run_id):

@@ -10,9 +10,9 @@
   loaded by another fails in ways that name neither, so a mismatch is refused
   up front, naming the worker and both versions.
 
-Versions are distribution metadata on both sides (:mod:`~taskflow.executors.probes`,
-run on the workers with ``Client.run``, pickled by value so a worker without
-taskflow still answers); imports come from ``Client.run`` too.  Each worker is
+Versions (distribution metadata on both sides) and imports are asked of each
+worker in one ``Client.run`` of :func:`~taskflow.executors.probes.check_worker`,
+pickled by value so a worker without taskflow still answers.  Each worker is
 checked once, by address: a run looks at which workers are there (one small
 call to the scheduler) and asks only those it has not checked yet, so workers
 that join later (adaptive scaling) are checked at the next run.
@@ -20,7 +20,6 @@ that join later (adaptive scaling) are checked at the next run.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import socket
 import threading
@@ -52,8 +51,7 @@ __all__ = [
     "check_local_stores",
     "check_picklable",
     "check_resources",
-    "check_versions",
-    "check_workers_import",
+    "check_workers",
 ]
 
 # Packages whose versions must be equal on the client and every worker.
@@ -108,17 +106,6 @@ def _check_hooks(t: Any) -> None:
                 ) from None
 
 
-def _missing_modules(modules: list[str]) -> dict[str, str]:
-    """On a worker: the modules it cannot import, with the error."""
-    missing = {}
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as e:
-            missing[name] = f"{type(e).__name__}: {e}"
-    return missing
-
-
 class _Checked:
     """What is known of one client's workers: who is there, and what passed.
 
@@ -135,12 +122,22 @@ class _Checked:
 
     def look(self, client: Client) -> set[str]:
         """The workers now (one small call to the scheduler); forget those that left."""
-        self.workers = set(client.nthreads())
-        self.looked = True
-        self.versions &= self.workers
-        for gone in set(self.imports) - self.workers:
-            del self.imports[gone]
+        self.seen(set(client.nthreads()))
         return self.workers
+
+    def seen(self, workers: set[str]) -> None:
+        self.workers, self.looked = workers, True
+        self.versions &= workers
+        for gone in set(self.imports) - workers:
+            del self.imports[gone]
+
+    def went_away(self, worker: str, answer: Any) -> bool:
+        """Whether ``worker`` left while it was asked (its connection closed): it is
+        gone, not wrong.  It is forgotten, so it is checked again if it comes back."""
+        if isinstance(answer, OSError):  # distributed's CommClosedError is one
+            self.workers.discard(worker)
+            return True
+        return False
 
 
 _checked: weakref.WeakKeyDictionary[Client, _Checked] = weakref.WeakKeyDictionary()
@@ -155,104 +152,84 @@ def _checks(client: Client) -> _Checked:
         return checks
 
 
-def check_workers_import(client: Client, modules: dict[str, str]) -> None:
-    """Fail early, naming the module, when workers cannot import a task's module.
+def check_workers(client: Client, modules: dict[str, str], *, look: bool = True) -> None:
+    """Refuse workers that cannot run these tasks: other versions, missing modules.
 
-    Tasks defined in an importable module travel by reference: a worker without
-    that module would fail to even read the task and the run would stall.  Each
-    module is checked once per worker (the workers seen at the start of the run),
-    in one ``Client.run`` on the workers that have not imported it yet.
+    ``modules`` is ``{module: task name}`` of the tasks that travel by reference
+    (:func:`check_picklable`).  Each worker is checked once, in one
+    ``Client.run`` (:func:`~taskflow.executors.probes.check_worker`) that asks
+    it both what it runs and what it cannot import:
+
+    * **versions**: Python must match in major.minor (pickled code objects do
+      not cross them); ``dask``, ``distributed``, ``cloudpickle`` and
+      ``dask-taskflow`` must match exactly, as their distribution metadata says
+      here and on each worker.  A mismatch raises :class:`WorkerMismatchError`
+      naming every such worker.  Off with ``taskflow.executor.check-versions: false``.
+    * **imports**: a task defined in an importable module travels by reference;
+      a worker without that module could not even read the task and the run
+      would stall.  A module a worker cannot import raises
+      :class:`~taskflow.TaskflowError` naming the worker, the module and a task.
+
+    The first run on a client asks every worker (the answers say who is there);
+    later runs (``look``) ask the scheduler which workers are there (one small
+    call) and ask only workers not checked yet, and only for modules they have
+    not imported yet, so workers that join later are checked at the next run
+    and a run on known workers pays that one call.  With ``look`` false (the
+    later batches of one run), the workers of the last look are used.
     """
-    if not modules:
+    want_versions = bool(config.get("executor.check-versions"))
+    if not modules and not want_versions:
         return
     checks = _checks(client)
     with checks.lock:
-        workers = checks.workers if checks.looked else checks.look(client)
-        todo: dict[str, list[str]] = {}
-        for worker in sorted(workers):
-            missing = sorted(set(modules) - checks.imports.get(worker, set()))
-            if missing:
-                todo.setdefault(" ".join(missing), []).append(worker)
-        for names, targets in todo.items():
-            wanted = names.split(" ")
-            answers = client.run(_missing_modules, wanted, workers=targets, on_error="return")
-            for worker, missing in sorted(answers.items()):
-                if _went_away(checks, worker, missing):
-                    continue
-                if isinstance(missing, BaseException):
-                    raise TaskflowError(
-                        f"Dask worker {worker} could not check that it imports {wanted} "
-                        f"({type(missing).__name__}: {missing})", worker=worker,
-                    ) from missing
-                for module, error in missing.items():
-                    raise TaskflowError(
-                        f"Dask worker {worker} cannot import module {module!r}, which defines "
-                        f"task {modules[module]!r} ({error}). Install it on the workers (your "
-                        "package, or PYTHONPATH), or define the flow in the script you run: "
-                        "tasks defined in __main__ travel with the flow.",
-                        worker=worker, module=module,
-                    )
-                checks.imports.setdefault(worker, set()).update(wanted)
-
-
-def _went_away(checks: _Checked, worker: str, answer: Any) -> bool:
-    """Whether ``worker`` left while it was asked (its connection closed): it is gone,
-    not wrong.  It is forgotten, so it is checked again if it comes back."""
-    if isinstance(answer, OSError):  # distributed's CommClosedError is one
-        checks.workers.discard(worker)
-        return True
-    return False
-
-
-@functools.lru_cache(maxsize=1)
-def _my_versions() -> dict[str, Any]:
-    """This process's versions, the way workers report theirs (they do not change)."""
-    return probes.versions(list(PACKAGES))
-
-
-def check_versions(client: Client) -> None:
-    """Refuse workers whose Python or key packages differ from this process's.
-
-    Python must match in major.minor (pickled code objects do not cross them);
-    ``dask``, ``distributed``, ``cloudpickle`` and ``dask-taskflow`` must match
-    exactly, as their distribution metadata says here and on each worker.  Off
-    with ``taskflow.executor.check-versions: false``.
-
-    Called at the start of every run: it looks at which workers are there (one
-    small call to the scheduler) and asks only the new ones for their versions
-    (:func:`~taskflow.executors.probes.versions`, which answers whatever their
-    Python and packages are, taskflow installed or not), so a run on known
-    workers pays one round trip.
-    """
-    checks = _checks(client)
-    with checks.lock:
+        todo: dict[tuple[bool, tuple[str, ...]], list[str] | None] = {}
         if not checks.looked:  # the first run: ask everyone (this also says who is there)
-            new: list[str] | None = None
+            todo[(want_versions, tuple(sorted(modules)))] = None
         else:
-            new = sorted(checks.look(client) - checks.versions)
-        if not config.get("executor.check-versions"):
-            if new is None:
-                checks.look(client)
-            return
-        if new == []:
-            return
-        answers: dict[str, Any] = client.run(probes.versions, list(PACKAGES), workers=new,
-                                             on_error="return")
-        if new is None:
-            checks.workers, checks.looked = set(answers), True
-        mine = _my_versions()
-        bad: dict[str, list[str]] = {}
-        for worker, theirs in sorted(answers.items()):
-            if _went_away(checks, worker, theirs):
+            workers = checks.look(client) if look else checks.workers
+            for worker in sorted(workers):
+                versions = want_versions and worker not in checks.versions
+                missing = tuple(sorted(set(modules) - checks.imports.get(worker, set())))
+                if versions or missing:
+                    todo.setdefault((versions, missing), []).append(worker)  # type: ignore[union-attr]
+        answers: dict[str, tuple[bool, tuple[str, ...], Any]] = {}
+        for (versions, wanted), targets in todo.items():
+            got = client.run(probes.check_worker, list(PACKAGES) if versions else None,
+                             list(wanted), workers=targets, on_error="return")
+            if targets is None:
+                checks.seen(set(got))
+            answers.update((w, (versions, wanted, a)) for w, a in got.items())
+        _judge(checks, answers, modules)
+
+
+def _judge(checks: _Checked, answers: dict[str, tuple[bool, tuple[str, ...], Any]],
+           modules: dict[str, str]) -> None:
+    """Record what passed; raise for versions first (every bad worker), then imports."""
+    mine = _my_versions()
+    bad: dict[str, list[str]] = {}
+    missing: list[tuple[str, str, str]] = []
+    for worker, (versions, wanted, answer) in sorted(answers.items()):
+        if checks.went_away(worker, answer):
+            continue
+        if isinstance(answer, BaseException):
+            if versions:
+                bad[worker] = [f"it could not report its versions "
+                               f"({type(answer).__name__}: {answer})"]
                 continue
-            if isinstance(theirs, BaseException):
-                problems = [f"it could not report its versions ({type(theirs).__name__}: {theirs})"]
-            else:
-                problems = mismatches(mine, theirs)
+            raise TaskflowError(
+                f"Dask worker {worker} could not check that it imports {list(wanted)} "
+                f"({type(answer).__name__}: {answer})", worker=worker,
+            ) from answer
+        if versions:
+            problems = mismatches(mine, answer["versions"])
             if problems:
                 bad[worker] = problems
-            else:
-                checks.versions.add(worker)
+                continue
+            checks.versions.add(worker)
+        if answer["missing"]:
+            missing.extend((worker, m, e) for m, e in sorted(answer["missing"].items()))
+        else:
+            checks.imports.setdefault(worker, set()).update(wanted)
     if bad:
         shown = "; ".join(f"worker {w}: {', '.join(p)}" for w, p in list(bad.items())[:5])
         more = f" (and {len(bad) - 5} more workers)" if len(bad) > 5 else ""
@@ -263,6 +240,20 @@ def check_versions(client: Client) -> None:
             "taskflow.executor.check-versions to false at your own risk.",
             workers=sorted(bad), problems=bad,
         )
+    for worker, module, error in missing[:1]:
+        raise TaskflowError(
+            f"Dask worker {worker} cannot import module {module!r}, which defines "
+            f"task {modules[module]!r} ({error}). Install it on the workers (your "
+            "package, or PYTHONPATH), or define the flow in the script you run: "
+            "tasks defined in __main__ travel with the flow.",
+            worker=worker, module=module,
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _my_versions() -> dict[str, Any]:
+    """This process's versions, the way workers report theirs (they do not change)."""
+    return probes.versions(list(PACKAGES))
 
 
 def mismatches(client: dict[str, Any], worker: dict[str, Any]) -> list[str]:

@@ -5,6 +5,8 @@ it with :func:`cloudpickle.register_pickle_by_value`, so its functions run
 through ``Client.run`` and ``Client.run_on_scheduler`` even where taskflow is
 not installed (the version check must be able to say so):
 
+* :func:`check_worker` -- what a worker is checked for once, in one call: its
+  versions and the task modules it cannot import;
 * :func:`versions` -- Python and distribution versions, from distribution
   metadata (:func:`importlib.metadata.version`), the same way on the client and
   on the workers, on every version of distributed (whose own
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["versions", "wait_for_resources_at_most", "worker_resources"]
+__all__ = ["check_worker", "missing_modules", "versions", "wait_for_resources_at_most",
+           "worker_resources"]
 
 
 def versions(distributions: list[str]) -> dict[str, str | None]:
@@ -37,6 +40,33 @@ def versions(distributions: list[str]) -> dict[str, str | None]:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             out[dist] = None
+    return out
+
+
+def missing_modules(modules: list[str]) -> dict[str, str]:
+    """The modules of ``modules`` this process cannot import, with the error."""
+    import importlib
+
+    missing = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            missing[name] = f"{type(e).__name__}: {e}"
+    return missing
+
+
+def check_worker(distributions: list[str] | None, modules: list[str]) -> dict[str, Any]:
+    """Everything a worker is checked for, in one call: ``{"versions": ..., "missing": ...}``.
+
+    ``versions`` (only when ``distributions`` is given) is :func:`versions`;
+    ``missing`` is :func:`missing_modules` of ``modules``.  Versions come first, so
+    a worker that cannot import taskflow itself still reports them.
+    """
+    out: dict[str, Any] = {}
+    if distributions is not None:
+        out["versions"] = versions(distributions)
+    out["missing"] = missing_modules(modules) if modules else {}
     return out
 
 

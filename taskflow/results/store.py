@@ -44,8 +44,6 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import fsspec
-
 from taskflow import config
 from taskflow.results.errors import CorruptResultError, ResultError, ResultStoreError
 from taskflow.results.frame import (
@@ -197,6 +195,8 @@ class ResultStore:
     def fs(self) -> Any:
         """The fsspec filesystem (opened on first use, in each process)."""
         if self._fs is None:
+            import fsspec.core  # here: importing it costs every worker ~20 ms, used or not
+
             self._fs, self._root = fsspec.core.url_to_fs(self.url, **self.storage_options)
         return self._fs
 
