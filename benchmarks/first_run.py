@@ -152,10 +152,14 @@ PHASES: list[tuple[str, str, str | None, str]] = [
     ("check versions", "taskflow.executors.dask", None, "check_versions"),
     ("check pickling", "taskflow.executors.dask", None, "check_picklable"),
     ("check worker imports", "taskflow.executors.dask", None, "check_workers_import"),
+    ("check workers (versions, imports)", "taskflow.executors.dask", None, "check_workers"),
+    ("check resources", "taskflow.executors.dask", None, "check_resources"),
     ("submit (client.get)", "distributed", "Client", "get"),
     ("run, all of it (execute)", "taskflow.executors.dask", "DaskExecutor", "execute"),
-    ("settle wait (last events)", "taskflow.executors.dask", "_Settle", "wait"),
-    ("gather", "distributed", "Client", "gather"),
+    ("  waiting for the tasks", "taskflow.executors.dask", None, "wait"),
+    ("  gather", "distributed", "Client", "gather"),
+    ("  last events (end wait)", "taskflow.executors.dask", "_EndTracker", "wait_flushed"),
+    ("  last events (end wait)", "taskflow.executors.dask", "_Settle", "wait"),
 ]
 
 

@@ -29,6 +29,7 @@ from taskflow import (
     flow,
     task,
 )
+from taskflow.engine.events import events_of
 from taskflow.executors import DaskExecutor, default_executor
 from tests import dask_flows as df
 from tests import flows
@@ -408,7 +409,7 @@ def test_a_workers_flushed_marker_arrives_after_every_event_it_emitted_before(pr
     workers = set(process_client.nthreads())
 
     def handler(event):
-        msgs = event[1]["events"] if event[1].get("kind") == "batch" else [event[1]]
+        msgs = events_of(event[1]) if event[1].get("kind") == "batch" else [event[1]]
         for msg in msgs:
             seen.append((msg.get("worker", ""), msg.get("name", msg["kind"])))
         if {w for w, what in seen if what == "flushed"} == workers:

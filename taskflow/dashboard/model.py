@@ -37,7 +37,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskflow.engine.events import StateEvent, is_state
+from taskflow.engine.events import StateEvent, events_of, is_state
 from taskflow.engine.transitions import flow_state, mapped_parent
 from taskflow.states import FINISHED_TYPES, RUNNING_TYPES, SUCCESSFUL_TYPES, State, StateType
 
@@ -396,8 +396,8 @@ class RunBook:
     def add(self, ev: dict[str, Any]) -> None:
         """Take one taskflow event (or a worker's batch of them); anything else is ignored."""
         if ev.get("kind") == "batch":
-            for one in ev.get("events") or []:
-                if isinstance(one, dict) and one.get("kind") != "batch":
+            for one in events_of(ev):
+                if one.get("kind") != "batch":
                     self.add(one)
             return
         run_id = ev.get("run")

@@ -27,11 +27,12 @@ import time
 from typing import Any, NamedTuple
 
 import cloudpickle
+import msgpack
 
 from taskflow.states import FINISHED_TYPES, State, StateType
 
-__all__ = ["TRACEBACK_LIMIT", "StateEvent", "clip_traceback", "is_state", "peek",
-           "portable_exception"]
+__all__ = ["TRACEBACK_LIMIT", "StateEvent", "batch_of", "clip_traceback", "events_of", "is_state",
+           "peek", "portable_exception"]
 
 #: The ``kind`` of a state event's message.
 KIND = "state"
@@ -203,3 +204,32 @@ def peek(msg: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any] | None:
         return None
     get = msg.get
     return get("run"), get("name"), get("attempt"), get("type"), get("worker")
+
+
+def batch_of(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One message carrying ``events`` (a worker's batch), packed into bytes.
+
+    Dask measures (``sizeof``) and msgpacks every message it sends, on the worker
+    and again on the scheduler that forwards it: a list of event dicts costs
+    about 20 us an event each time, the same events as one ``bytes`` almost
+    nothing.  Read it back with :func:`events_of`.
+
+    Examples
+    --------
+    >>> events_of(batch_of([{"kind": "state", "run": "r", "name": "a"}]))
+    [{'kind': 'state', 'run': 'r', 'name': 'a'}]
+    """
+    return {"kind": "batch", "packed": msgpack.packb(events, use_bin_type=True)}
+
+
+def events_of(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a batch message (packed by :func:`batch_of`, or a plain list)."""
+    packed = batch.get("packed")
+    if isinstance(packed, (bytes, bytearray, memoryview)):
+        try:
+            events = msgpack.unpackb(packed, raw=False)
+        except Exception:  # not ours: nothing to take
+            return []
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    events = batch.get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []

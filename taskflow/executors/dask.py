@@ -46,7 +46,7 @@ from distributed import Client, Future, as_completed, span, wait
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
-from taskflow.engine.events import peek
+from taskflow.engine.events import events_of, peek
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
@@ -140,8 +140,9 @@ class _Router:
     def _handle(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
         if msg.get("kind") == "batch":
-            for one in msg["events"]:
-                self._handle((event[0], one))
+            for one in events_of(msg):
+                if one.get("kind") != "batch":
+                    self._handle((event[0], one))
             return
         if msg.get("kind") == "run":  # run announcements are for the scheduler's page
             return

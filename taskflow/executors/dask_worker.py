@@ -34,7 +34,7 @@ from distributed.worker import thread_state
 
 from taskflow import config
 from taskflow.concurrency import SlotError, semaphore_name, waiting_message
-from taskflow.engine.events import peek
+from taskflow.engine.events import batch_of, peek
 from taskflow.engine.steps import TaskRunSpec
 from taskflow.engine.task_runner import run_task
 from taskflow.exceptions import TaskflowError
@@ -168,7 +168,7 @@ class _Outbox:
     client as much as a third of Dask's own per-task work on no-op tasks.  The
     first event after a quiet spell schedules a flush ``interval`` seconds later
     on the worker's event loop; everything emitted meanwhile leaves with it as one
-    ``{"kind": "batch", "events": [...]}`` message.  A worker that dies within
+    ``{"kind": "batch", ...}`` message (:func:`~taskflow.engine.events.batch_of`).  A worker that dies within
     that window loses the batch; the flow runner then reports the tasks it cannot
     account for.
     """
@@ -191,7 +191,7 @@ class _Outbox:
         with self._lock:
             events, self._events, self._scheduled = self._events, [], False
         if events:
-            self.worker.log_event(self.topic, {"kind": "batch", "events": _superseded_out(events)})
+            self.worker.log_event(self.topic, batch_of(_superseded_out(events)))
 
     def flush_marked(self, run_id: str) -> None:
         """Send what is waiting now, then a ``flushed`` marker for ``run_id``.
