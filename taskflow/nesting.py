@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["iter_leaves", "substitute"]
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_WALKED = frozenset(_CONTAINERS)
 
 
 def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
@@ -27,17 +28,17 @@ def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
     [10, (20, {'a': 30})]
     """
     typ = type(template)
+    if typ not in _WALKED and not (isinstance(template, tuple) and hasattr(template, "_fields")):
+        return leaf(template)  # most arguments: one check, no walking
+    if typ is tuple:
+        return tuple([substitute(v, leaf) for v in template])
     if typ is list:
         return [substitute(v, leaf) for v in template]
     if typ is dict:
         return {k: substitute(v, leaf) for k, v in template.items()}
-    if typ is tuple:
-        return tuple(substitute(v, leaf) for v in template)
-    if isinstance(template, tuple) and hasattr(template, "_fields"):
-        return typ(*(substitute(v, leaf) for v in template))
     if typ is set or typ is frozenset:
-        return typ(substitute(v, leaf) for v in template)
-    return leaf(template)
+        return typ([substitute(v, leaf) for v in template])
+    return typ(*[substitute(v, leaf) for v in template])  # a named tuple
 
 
 def iter_leaves(template: Any) -> Iterator[Any]:

@@ -462,7 +462,9 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
                 else ref(d)
                 for d in step.deps
             ]
-            task = (run_on_worker, step.spec, deps)
+            # upstreams as arguments of their own, not one list: Dask would wrap a
+            # list in a task of its own (one more to build, send and run per task)
+            task = (run_on_worker, step.spec, *deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[step.key] = task

@@ -308,8 +308,11 @@ def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
     return True
 
 
-def run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
-    """The function behind every task key: run the task, emit events via Dask."""
+def run_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
+    """The function behind every task key: run the task, emit events via Dask.
+
+    ``upstream`` holds one value per name in ``spec.upstream``.
+    """
     worker = get_worker()
     emit = _Outbox.of(worker, spec.run.topic).put
     forward: Callable[[dict[str, Any]], None] | None = None
@@ -323,7 +326,7 @@ def run_on_worker(spec: TaskRunSpec, upstream: list[Any]) -> Any:
     try:
         with without_annotations():
             return run_task(
-                spec, upstream, emit=emit, wait=_wait_seceded, worker=worker.address,
+                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=worker.address,
                 forward_logs=forward, collections=collections, slots=_hold_slots,
             )
     finally:
