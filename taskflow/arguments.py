@@ -1,13 +1,15 @@
-"""Markers on a task call's arguments: :class:`unmapped` and :class:`flatten`.
+"""A task call's arguments: the markers :class:`unmapped` and :class:`flatten`,
+and :func:`binds`, the quick check that they fit the task's signature.
 
-They only wrap a value; the flow builder (:mod:`taskflow.graph`) reads them when
-it records a call.
+The markers only wrap a value; the flow builder (:mod:`taskflow.graph`) reads
+them when it records a call.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-__all__ = ["flatten", "unmapped"]
+__all__ = ["binds", "flatten", "unmapped"]
 
 
 class unmapped:  # noqa: N801 - reads like a function at the call site
@@ -60,3 +62,41 @@ class flatten:  # noqa: N801
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+_PLAIN = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+_shapes: dict[inspect.Signature, tuple[tuple[str, ...], int, frozenset[str]] | None] = {}
+
+
+def binds(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True when the call surely fits ``sig`` (then ``sig.bind``, 5-10 us, is not needed).
+
+    Only for plain parameters (no ``*args``, ``**kwargs``, positional-only); False
+    means "ask ``sig.bind``", which accepts the call or says why not.  Tracing
+    asks it once per task call.
+
+    Examples
+    --------
+    >>> def f(a, b=1, *, c): ...
+    >>> binds(inspect.signature(f), (1,), {"c": 2}), binds(inspect.signature(f), (1,), {})
+    (True, False)
+    """
+    if sig not in _shapes:
+        params = list(sig.parameters.values())
+        if all(p.kind in _PLAIN for p in params):
+            positional = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+            required = frozenset(p.name for p in params if p.default is p.empty)
+            _shapes[sig] = (positional, len(params), required)
+        else:
+            _shapes[sig] = None
+    shape = _shapes[sig]
+    if shape is None:
+        return False
+    positional, n, required = shape
+    given = len(args)
+    if given > len(positional) or given + len(kwargs) > n:
+        return False
+    taken = positional[:given]
+    if any(k in taken or k not in sig.parameters for k in kwargs):
+        return False
+    return all(r in kwargs or r in taken for r in required)

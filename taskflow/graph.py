@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from taskflow.arguments import flatten, unmapped
+from taskflow.arguments import binds, flatten, unmapped
 from taskflow.exceptions import FlowDefinitionError
 from taskflow.nesting import iter_leaves, substitute
 
@@ -346,7 +346,8 @@ class FlowBuilder:
     ) -> Handle:
         """Record a call of ``task`` (a mapped call when ``map``); return its handle."""
         try:
-            task.signature.bind(*args, **kwargs)
+            if not binds(task.signature, args, kwargs):
+                task.signature.bind(*args, **kwargs)
         except TypeError as e:
             raise FlowDefinitionError(
                 f"task {task.name!r} was called with arguments that do not fit "

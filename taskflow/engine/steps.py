@@ -43,11 +43,24 @@ class RunInfo:
 
     def is_client_process(self) -> bool:
         """True when running inside the process that runs the flow."""
-        return os.getpid() == self.client_pid and socket.gethostname() == self.client_host
+        pid, host = _this_process()
+        return pid == self.client_pid and host == self.client_host
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a bare tuple: it travels with every task of the run, so keep it small
         return (RunInfo, tuple(getattr(self, f.name) for f in fields(self)))
+
+
+_process: tuple[int, str] = (-1, "")
+
+
+def _this_process() -> tuple[int, str]:
+    """This process's id and host name (asked once per process: it is asked per task run)."""
+    global _process
+    pid = os.getpid()
+    if _process[0] != pid:
+        _process = (pid, socket.gethostname())
+    return _process
 
 
 @dataclass(frozen=True)
