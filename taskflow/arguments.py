@@ -65,7 +65,10 @@ class flatten:  # noqa: N801
 
 
 _PLAIN = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-_shapes: dict[inspect.Signature, tuple[tuple[str, ...], int, frozenset[str]] | None] = {}
+_Shape = tuple[tuple[str, ...], int, frozenset[str]]
+# by id: hashing a Signature hashes every parameter (~10 us); the signature is kept
+# beside its shape, so an id is never reused while its entry lives
+_shapes: dict[int, tuple[inspect.Signature, _Shape | None]] = {}
 
 
 def binds(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -81,15 +84,16 @@ def binds(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any])
     >>> binds(inspect.signature(f), (1,), {"c": 2}), binds(inspect.signature(f), (1,), {})
     (True, False)
     """
-    if sig not in _shapes:
+    known = _shapes.get(id(sig))
+    if known is None or known[0] is not sig:
         params = list(sig.parameters.values())
+        found: _Shape | None = None
         if all(p.kind in _PLAIN for p in params):
             positional = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
             required = frozenset(p.name for p in params if p.default is p.empty)
-            _shapes[sig] = (positional, len(params), required)
-        else:
-            _shapes[sig] = None
-    shape = _shapes[sig]
+            found = (positional, len(params), required)
+        known = _shapes[id(sig)] = (sig, found)
+    shape = known[1]
     if shape is None:
         return False
     positional, n, required = shape

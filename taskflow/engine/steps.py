@@ -7,6 +7,7 @@ executor runs next to data (a state :class:`Probe`, a :class:`Length` fact, an
 """
 from __future__ import annotations
 
+import operator
 import os
 import socket
 from dataclasses import dataclass, field, fields
@@ -48,7 +49,7 @@ class RunInfo:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a bare tuple: it travels with every task of the run, so keep it small
-        return (RunInfo, tuple(getattr(self, f.name) for f in fields(self)))
+        return (RunInfo, _run_fields(self))
 
 
 _process: tuple[int, str] = (-1, "")
@@ -114,7 +115,7 @@ class TaskRunSpec:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # positional, without field names: one of these goes to a worker per task run
-        return (TaskRunSpec, tuple(getattr(self, name) for name in _SPEC_FIELDS))
+        return (TaskRunSpec, _spec_fields(self))
 
     def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's arguments, with each :class:`Slot` replaced by its value."""
@@ -134,6 +135,9 @@ class TaskRunSpec:
 
 
 _SPEC_FIELDS = tuple(f.name for f in fields(TaskRunSpec))
+# what __reduce__ sends: the fields in order, read in one C call (once per task run sent)
+_spec_fields = operator.attrgetter(*_SPEC_FIELDS)
+_run_fields = operator.attrgetter(*(f.name for f in fields(RunInfo)))
 
 
 Dep = Union[Key, list[Key], StateMarker]
