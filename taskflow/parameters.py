@@ -41,7 +41,7 @@ from typing import Any
 from taskflow.exceptions import ParameterError
 from taskflow.secrets import MASK, is_secret
 
-__all__ = ["coerce_parameters", "coerce_value", "parameter_hints"]
+__all__ = ["coerce_parameters", "coerce_value", "parameter_hints", "refused", "type_name"]
 
 _SKIP: Any = object()
 
@@ -95,11 +95,12 @@ def type_name(hint: Any) -> str:
 
 
 def coerce_value(flow_name: str, name: str, value: Any, hint: Any, *, text: str | None = None,
-                 adapter: Any = _SKIP) -> Any:
+                 adapter: Any = _SKIP, expected: str | None = None) -> Any:
     """``value`` checked against ``hint``: kept, converted, or refused (see the module).
 
     ``text`` is the value as it was typed on a command line, tried when ``value``
     (its JSON reading) does not fit, so ``-p label=123`` gives ``label: str`` ``"123"``.
+    ``expected`` names the type in the error (default: :func:`type_name` of ``hint``).
     """
     from pydantic import ValidationError
 
@@ -121,9 +122,10 @@ def coerce_value(flow_name: str, name: str, value: Any, hint: Any, *, text: str 
         except ValidationError as e:
             first = first or e
         except Exception as e:  # noqa: BLE001 - a hint's own validator raised
-            raise _refused(flow_name, name, value, hint, f"{type(e).__name__}: {e}") from None
+            raise refused(flow_name, name, value, expected or type_name(hint),
+                          f"{type(e).__name__}: {e}") from None
     assert first is not None
-    raise _refused(flow_name, name, value, hint, _reason(first)) from None
+    raise refused(flow_name, name, value, expected or type_name(hint), _reason(first)) from None
 
 
 def _reason(error: Any) -> str:
@@ -136,14 +138,15 @@ def _reason(error: Any) -> str:
     return f"{where + ': ' if where else ''}{e.get('msg', '')}{more}"
 
 
-def _refused(flow_name: str, name: str, value: Any, hint: Any, reason: str) -> ParameterError:
+def refused(flow_name: str, name: str, value: Any, expected: str, reason: str) -> ParameterError:
+    """The one-line error for a value of parameter ``name`` that is not a valid ``expected``."""
     shown = MASK if is_secret(name) else repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
     reason = " ".join(reason.split())
     return ParameterError(
-        f"flow {flow_name!r}: parameter {name}={shown} is not a valid {type_name(hint)} ({reason})",
-        flow=flow_name, parameter=name, expected=type_name(hint),
+        f"flow {flow_name!r}: parameter {name}={shown} is not a valid {expected} ({reason})",
+        flow=flow_name, parameter=name, expected=expected,
     )
 
 
