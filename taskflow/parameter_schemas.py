@@ -40,7 +40,7 @@ import enum
 import functools
 import json
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskflow.exceptions import ParameterError
@@ -147,13 +147,15 @@ class _Reader:
         if "prefixItems" in s:
             return tuple[tuple(self.read(x) for x in s["prefixItems"])]  # type: ignore[misc]
         item = self.read(s["items"]) if "items" in s else Any
-        return _bounded(frozenset[item] if s.get("uniqueItems") else list[item], s)
+        outer: Any = frozenset if s.get("uniqueItems") else list
+        return _bounded(outer[item], s)
 
     def _object(self, s: Mapping[str, Any]) -> Any:
         props = s.get("properties")
         if not props:
             extra = s.get("additionalProperties")
-            return dict[str, self.read(extra) if isinstance(extra, Mapping) else Any]
+            value = self.read(extra) if isinstance(extra, Mapping) else Any
+            return dict[str, value]  # type: ignore[valid-type]
         from pydantic import create_model
 
         required = set(s.get("required") or ())
@@ -250,7 +252,7 @@ def _compiled(schema_json: str) -> tuple[Any, Any, Any]:
     return hint, adapter, validator
 
 
-def _listing(signature: list[Mapping[str, Any]]) -> str:
+def _listing(signature: Sequence[Mapping[str, Any]]) -> str:
     def one(p: Mapping[str, Any]) -> str:
         if p.get("required"):
             return str(p["name"])
@@ -259,7 +261,7 @@ def _listing(signature: list[Mapping[str, Any]]) -> str:
     return ", ".join(one(p) for p in signature) or "none"
 
 
-def check_with_schemas(flow_name: str, signature: list[Mapping[str, Any]],
+def check_with_schemas(flow_name: str, signature: Sequence[Mapping[str, Any]],
                        given: Mapping[str, Any], *, texts: Mapping[str, str] | None = None,
                        require: bool = True) -> dict[str, Any]:
     """The values of ``given`` checked against the schemas ``signature`` recorded, JSON-ready.

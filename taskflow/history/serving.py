@@ -71,9 +71,17 @@ class ServedFlowRecord:
 
     @property
     def signature_list(self) -> list[dict[str, Any]]:
-        """The flow's parameters: ``{"name", "type", "default", "required"}`` each."""
+        """The flow's parameters: ``{"name", "type", "schema", "default", "required"}`` each.
+
+        ``schema`` is the JSON schema of the parameter's type hint (see
+        :mod:`taskflow.parameter_schemas`); None takes any value, as do rows written
+        by a taskflow that recorded only the type's name.
+        """
         value = json.loads(self.signature) if self.signature else []
-        return list(value) if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return []
+        return [{"type": "", "default": None, "required": False, **p, "schema": p.get("schema")}
+                for p in value if isinstance(p, dict) and "name" in p]
 
     def alive(self, within: float, now: float | None = None) -> bool:
         """Whether its server's heartbeat is at most ``within`` seconds old."""
