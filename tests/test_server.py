@@ -654,3 +654,42 @@ def test_quick_run_values_are_checked_by_the_flows_own_check_on_the_recorded_sch
         call(f"{server.url}/api/runs/{body['id']}", token=TOKEN)[1]), 60, "the refusal",
         agent.log)
     assert _in_process_error(count="many") in refused["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_in_a_browser_the_quick_run_form_shows_types_from_the_schemas_refuses_a_bad_value_in_the_flows_words_and_converts_good_text(
+        history_url, process_client, tmp_path, start, chromium):  # noqa: F811
+    agent = start(Agent, history_url, process_client.scheduler.address, "typed")
+    server = start(ServerProcess, history_url, "--token", TOKEN)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server.url)
+    page.goto(f"{server.url}/flows/typed")
+    page.wait_for_selector("#quick-run")
+    shown = page.eval_on_selector_all("#quick-run .form-grid span",
+                                      "spans => spans.map(s => s.textContent)")
+    assert shown == ["date", "int", "list[str]", "'fast' | 'slow'", "int | None"]
+    assert [page.input_value(f"#p_{n}") for n in ("day", "count", "tags", "mode", "limit")] == [
+        "2026-01-01", "1", '["a"]', "fast", ""]
+
+    page.fill("#p_count", "many")
+    page.fill("#p_tags", '["x", "y"]')
+    page.click("#quick-run-button")
+    page.wait_for_selector("#run-error")
+    assert page.inner_text("#run-error") == _in_process_error(count="many")
+    assert page.input_value("#p_count") == "many" and page.input_value("#p_tags") == '["x", "y"]'
+    page.screenshot(path=str(tmp_path / "flow-bad-value.png"), full_page=True)
+    with open_history(history_url) as h:
+        assert h.runs() == []
+
+    page.fill("#p_count", "3")
+    page.fill("#p_day", "2026-11-01")
+    page.fill("#p_mode", "slow")
+    page.click("#quick-run-button")
+    page.wait_for_selector("#run")
+    until(lambda: _state(page) == "SUCCESS", 60, "the run page to say SUCCESS", agent.log)
+    run_id = page.get_attribute("#run", "data-run")
+    with open_history(history_url) as h:
+        asked = serving.request_for_run(h, run_id).parameters_dict
+    assert asked == {"day": "2026-11-01", "count": 3, "tags": ["x", "y"], "mode": "slow"}
+    page.screenshot(path=str(tmp_path / "typed-run.png"), full_page=True)
