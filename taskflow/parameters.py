@@ -17,6 +17,10 @@ Defaults are not checked (the author wrote them), parameters without a hint
 (or hinted ``Any``) take anything, and a hint pydantic cannot read is skipped
 rather than guessed at.  Builder-style flows (``Parameter("n")``) have no hints.
 
+Where the flow cannot be imported (``taskflow server``), the same check runs on
+the JSON schemas of the hints that its serve process recorded:
+:mod:`taskflow.parameter_schemas`.
+
 Examples
 --------
 >>> def etl(count: int, label="x"): ...
