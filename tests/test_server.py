@@ -596,6 +596,20 @@ def _in_process_error(**given: Any) -> str:
     return str(e.value)
 
 
+def test_quick_run_form_text_is_read_by_type_and_a_row_without_schemas_keeps_str_text():
+    from taskflow.server.views import ParameterProblem, check_parameters
+
+    for sig in (GREET, GREET_OLD):
+        assert check_parameters("greet", sig, {"name": "123", "times": "5"}, from_form=True) == {
+            "name": "123", "times": 5}
+        assert check_parameters("greet", sig, {"name": "", "times": ""}, from_form=True) == {
+            "name": ""}  # an emptied str field is the empty string; others keep the default
+    with pytest.raises(ParameterProblem) as e:
+        check_parameters("greet", GREET, {"times": "5x"}, from_form=True)
+    assert e.value.parameter == "times" and "parameter times='5x' is not a valid int" in str(e.value)
+    assert check_parameters("greet", GREET_OLD, {"times": "5x"}, from_form=True) == {"times": "5x"}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_quick_run_values_are_checked_by_the_flows_own_check_on_the_recorded_schemas_and_old_rows_take_any_value(

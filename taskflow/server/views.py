@@ -112,15 +112,19 @@ def check_parameters(flow_name: str, signature: list[dict[str, Any]], given: dic
         if from_form and p is not None:
             text = str(value)
             schema = p.get("schema") or {}
+            # a str parameter (of a row without a schema: named so) takes its text as typed
+            plain_text = schema.get("type") == "string" if schema else p.get("type") == "str"
             if text == "" and not p.get("required"):
                 if is_secret(name):
                     continue  # a secret's field is never filled in: empty keeps the default
                 if schema and accepts_none(schema):
                     value = None
-                elif schema.get("type") == "string":
+                elif plain_text:
                     value = ""
                 else:
                     continue  # left empty: the default
+            elif plain_text and not schema:
+                value = text
             else:
                 value, texts[name] = _read_text(text), text
         values[name] = value
