@@ -45,9 +45,29 @@ from typing import Any
 from taskflow.exceptions import ParameterError
 from taskflow.secrets import MASK, is_secret
 
-__all__ = ["coerce_parameters", "coerce_value", "parameter_hints", "refused", "type_name"]
+__all__ = ["coerce_parameters", "coerce_value", "json_default", "parameter_hints", "refused", "type_name"]
 
 _SKIP: Any = object()
+
+
+def json_default(value: Any) -> Any:
+    """A parameter value JSON cannot hold, as JSON: ``json.dumps(..., default=json_default)``.
+
+    Dates, enums, sets, pydantic models... become what pydantic would write for
+    them (so a server, the CLI and a schema check read them back as the flow
+    would); anything else its ``repr``.
+
+    Examples
+    --------
+    >>> import datetime, json
+    >>> json.dumps({"day": datetime.date(2026, 11, 1), "tags": {"a"}}, default=json_default)
+    '{"day": "2026-11-01", "tags": ["a"]}'
+    >>> json.dumps({"fn": len}, default=json_default)
+    '{"fn": "<built-in function len>"}'
+    """
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=repr)
 
 
 def parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -469,7 +469,7 @@ def signature(d: Deployment) -> list[dict[str, Any]]:
     import json
 
     from taskflow.parameter_schemas import parameter_schema
-    from taskflow.parameters import parameter_hints, type_name
+    from taskflow.parameters import json_default, parameter_hints, type_name
 
     fn = getattr(d.flow, "fn", None)
     hints = parameter_hints(fn) if fn is not None else {}
@@ -479,7 +479,7 @@ def signature(d: Deployment) -> list[dict[str, Any]]:
         try:
             json.dumps(default)
         except (TypeError, ValueError):  # a date, a set...: as JSON where pydantic knows how
-            default = _jsonable(default)
+            default = json_default(default)
         hint = hints.get(name)
         if hint is not None:
             shown, schema = type_name(hint), parameter_schema(hint)
@@ -488,19 +488,6 @@ def signature(d: Deployment) -> list[dict[str, Any]]:
         out.append({"name": name, "type": shown, "schema": schema, "default": default,
                     "required": p.required and name not in d.parameters})
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    from pydantic_core import to_jsonable_python
-
-    try:
-        out = to_jsonable_python(value)
-        json.dumps(out)
-        return out
-    except Exception:
-        return repr(value)
 
 
 def _open_history() -> HistoryStore | None:

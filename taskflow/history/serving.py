@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from taskflow.history import schema
 from taskflow.history.records import HistoryError
 from taskflow.history.store import HistoryStore, insert_row, to_record
+from taskflow.parameters import json_default
 
 __all__ = [
     "RunRequestRecord", "ServeProcessRecord", "ServedFlowRecord", "beat", "cancel_run",
@@ -140,8 +141,8 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
     now = time.time()
     flows = list(flows)
     rows = [{"name": f["name"], "target": f.get("target", ""), "schedule": f.get("schedule", ""),
-             "parameters": json.dumps(f.get("parameters") or {}, default=repr),
-             "signature": json.dumps(f.get("signature") or [], default=repr),
+             "parameters": json.dumps(f.get("parameters") or {}, default=json_default),
+             "signature": json.dumps(f.get("signature") or [], default=json_default),
              "host": _HOST, "pid": os.getpid(), "started_at": now, "heartbeat": now}
             for f in flows]
     with store._writes.begin() as conn:
