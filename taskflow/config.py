@@ -25,8 +25,8 @@ import yaml
 __all__ = ["get", "run_url"]
 
 _fn = os.path.join(os.path.dirname(__file__), "taskflow.yaml")
-with open(_fn) as _f:
-    _defaults = yaml.safe_load(_f)
+with open(_fn) as _f:  # libyaml's loader when there is one: every process (workers too) reads it
+    _defaults = yaml.load(_f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 dask.config.update_defaults(_defaults)
 

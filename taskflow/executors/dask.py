@@ -91,6 +91,7 @@ class _EndTracker:
         self._final: set[str] = set()
         self._flushed: set[str] = set()
         self._cond = threading.Condition()
+        self._waiting = False  # set (under the lock) once the end is waited for
 
     def on_event(self, msg: dict[str, Any]) -> None:
         kind = msg.get("kind")
@@ -102,9 +103,10 @@ class _EndTracker:
         self._on_event(msg)
         seen = peek(msg)
         if seen is not None and seen[3] in FINISHED_TYPES:
-            with self._cond:
-                self._final.add(seen[1])
-                self._cond.notify_all()
+            self._final.add(seen[1])
+            if self._waiting:  # before the end nobody waits: no lock per event
+                with self._cond:
+                    self._cond.notify_all()
 
     def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
                      timeout: float | None) -> None:
@@ -113,6 +115,7 @@ class _EndTracker:
             timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._waiting = True  # an end added after this is notified
             if names <= self._final:
                 return
         try:
