@@ -64,6 +64,7 @@ from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
+    run_kept_on_worker,
     run_on_worker,
     without_annotations,
 )
@@ -439,6 +440,13 @@ def _own_collections(client: Client, values: dict[Any, Any]) -> dict[Any, Any]:
         return {k: client.persist(v) if is_collection(v) else v for k, v in values.items()}
 
 
+# A batch with at most this many kept tasks (the run's return and terminal tasks) has
+# each of them send its worker's events with its result (run_kept_on_worker), so the
+# run's end rarely needs to ask the workers for their last events; a wide map whose
+# children are all terminal keeps batching.
+_FLUSH_KEPT_AT_MOST = 16
+
+
 def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
     """Steps as one Dask graph: a dict, or annotated layers when needed.
 
@@ -451,6 +459,8 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
 
     plain: dict[Any, Any] = {}
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
+    kept = [s.key for s in steps if isinstance(s, PlannedTask) and s.keep]
+    flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
     for step in steps:
         if isinstance(step, Probe):
             plain[step.key] = (state_probe, ref(step.of))
@@ -467,7 +477,8 @@ def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
             ]
             # upstreams as arguments of their own, not one list: Dask would wrap a
             # list in a task of its own (one more to build, send and run per task)
-            task = (run_on_worker, step.spec, *deps)
+            run = run_kept_on_worker if step.key in flushing else run_on_worker
+            task = (run, step.spec, *deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[step.key] = task

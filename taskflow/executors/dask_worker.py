@@ -332,3 +332,17 @@ def run_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
     finally:
         if getattr(thread_state, "taskflow_seceded", False):
             thread_state.taskflow_seceded = False
+
+
+def run_kept_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
+    """:func:`run_on_worker` for a task whose key the flow's client waits on.
+
+    The worker's waiting events (this task's end among them) are sent as the task
+    returns, before Dask reports its result: both leave on the worker's one stream
+    to the scheduler, in that order, so the client has them when it sees the key
+    done, and the run's end need not ask the workers for them.
+    """
+    try:
+        return run_on_worker(spec, *upstream)
+    finally:
+        _Outbox.of(get_worker(), spec.run.topic).flush()
