@@ -2,8 +2,8 @@
 
 Before a flow run is planned, :func:`prepare_run` binds its parameters (or,
 to resume a run, reads them from that run's manifest) and settles where and
-what it may persist (:class:`~taskflow.results.policy.PersistSettings`, with
-what each node persists decided once: :func:`decide_persistence`).
+what it may persist (:class:`~taskflow.results.policy.PersistSettings`);
+:func:`decide_persistence` then decides, once per node, what each node persists.
 Once planned, :func:`begin_run` checks the result store and writes the run's
 manifest when anything of the run may be stored, before any task runs.
 
@@ -54,8 +54,7 @@ def prepare_run(
     flow_checkpoint = getattr(flow, "checkpoint", None)
     config_checkpoint = bool(config.get("results.checkpoint"))
     if resume is None:
-        params = flow.bind_parameters(given)
-        return params, decide_persistence(flow.graph, PersistSettings(store, flow_checkpoint, config_checkpoint))
+        return flow.bind_parameters(given), PersistSettings(store, flow_checkpoint, config_checkpoint)
     if not isinstance(resume, str) or not resume or "/" in resume:
         raise RunNotFoundError(f"resume= takes a run id (FlowRun.run_id), got {resume!r}")
     given = flow.check_parameters(given)  # unknown names and bad values fail before the store
@@ -75,8 +74,7 @@ def prepare_run(
     params = flow.bind_parameters(manifest.get("parameters") or {})
     _refuse_differences(flow.name, resume, params, given)
     resumed = manifests.recorded(store, resume)
-    return params, decide_persistence(
-        flow.graph, PersistSettings(store, flow_checkpoint, config_checkpoint, resumed, resume))
+    return params, PersistSettings(store, flow_checkpoint, config_checkpoint, resumed, resume)
 
 
 def decide_persistence(graph: FlowGraph, results: PersistSettings) -> PersistSettings:
