@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from taskflow.config import run_url
 from taskflow.exceptions import FlowRunError
+from taskflow.parameters import json_default
 from taskflow.records import FlowRunRecord, TaskRunRecord
 from taskflow.secrets import mask_secrets
 from taskflow.states import State
@@ -129,7 +130,7 @@ class FlowRun:
         """
         return FlowRunRecord(
             id=self.run_id, flow_name=self.flow_name,
-            parameters=json.dumps(mask_secrets(self.parameters), default=repr),
+            parameters=json.dumps(mask_secrets(self.parameters), default=json_default),
             state=self.state.type.value, message=self.state.message,
             started_at=self.state.started_at, ended_at=self.state.ended_at,
             dashboard_link=self.dashboard_link,
