@@ -104,6 +104,11 @@ def chain(x: int = 0):
 
 
 @flow
+def one_task(x: int = 0):
+    return inc(x)
+
+
+@flow
 def diamond(x: int = 1):
     a = inc(x)
     return add(inc(a), inc(a))

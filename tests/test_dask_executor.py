@@ -434,3 +434,22 @@ def test_a_quick_tasks_start_and_end_in_one_batch_leave_as_its_end_only():
     assert _superseded_out(batch) == [log, ev("a", "SUCCESS"), ev("b", "RUNNING"),
                                       ev("c", "RUNNING", 1), ev("c", "RETRYING", 1),
                                       ev("c", "FAILED", 2), ev("a", "RUNNING", run="other")]
+
+
+def test_a_small_flows_terminal_tasks_bring_every_end_with_their_results(process_client,
+                                                                         monkeypatch):
+    from taskflow.executors import dask as dask_executor
+
+    complete: list[bool] = []
+    original = dask_executor._EndTracker.wait_flushed
+
+    def watched(self, client, topic, run_id, names, timeout):
+        complete.append(names <= self._final)  # every end there before any round trip
+        return original(self, client, topic, run_id, names, timeout)
+
+    monkeypatch.setattr(dask_executor._EndTracker, "wait_flushed", watched)
+    ex = DaskExecutor(client=process_client)
+    for _ in range(3):
+        run = flows.one_task.run(executor=ex, x=1)
+        assert run.state.is_successful(), run.state
+    assert complete == [True, True, True]

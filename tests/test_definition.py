@@ -182,3 +182,32 @@ def test_a_subflow_called_in_a_flow_embeds_its_tasks_with_prefixed_names():
 
     names = [n.name for n in outer.graph.nodes]
     assert names == ["chain/inc", "chain/inc-2", "chain/inc-3", "inc"]
+
+
+def _plain(a, b, c=1, *, d, e=2):  # a signature to check calls against
+    return a
+
+
+def _varargs(a, *rest, **named):
+    return a
+
+
+@pytest.mark.parametrize("fn", [_plain, _varargs])
+@pytest.mark.parametrize("args, kwargs", [
+    ((1, 2), {"d": 1}), ((1,), {"b": 2, "d": 1}), ((1, 2, 3), {"d": 4, "e": 5}),
+    ((1, 2), {}), ((1, 2, 3, 4), {"d": 1}), ((1,), {"a": 1, "b": 2, "d": 3}),
+    ((1, 2), {"d": 1, "x": 2}), ((), {"a": 1, "b": 2, "d": 3}), ((), {}),
+])
+def test_the_quick_call_check_never_accepts_a_call_the_signature_refuses(fn, args, kwargs):
+    from taskflow.arguments import binds
+
+    sig = inspect.signature(fn)
+    try:
+        sig.bind(*args, **kwargs)
+        fits = True
+    except TypeError:
+        fits = False
+    quick = binds(sig, args, kwargs)
+    assert not quick or fits
+    if fn is _plain:  # plain parameters: the quick check decides alone
+        assert quick == fits

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskflow.engine.events import StateEvent, is_state, peek
+from taskflow.engine.events import StateEvent, batch_of, events_of, is_state, peek
 from taskflow.states import State, StateType
 
 
@@ -32,3 +32,30 @@ def test_a_partial_message_reads_with_defaults_and_other_kinds_are_not_state_eve
     assert (ev.run, ev.key, ev.attempt, ev.worker, ev.exc) == ("", "", 0, "", None)
     assert peek({"kind": "log", "run": "r"}) is None and not is_state({"kind": "hold"})
     assert peek(StateEvent("r", "a", "RUNNING", attempt=1).to_msg()) == ("r", "a", 1, "RUNNING", "")
+
+
+def test_a_workers_packed_batch_reads_back_event_by_event_with_exceptions_and_log_records():
+    failed = StateEvent.of("r", "a", "a-k", State(StateType.FAILED, exception=ValueError("x"),
+                                                  attempts=1), worker="tcp://w").to_msg()
+    done = StateEvent.of("r", "b", "b-k", State(StateType.SUCCESS, attempts=1)).to_msg()
+    log = {"kind": "log", "run": "r", "task_run_name": "b", "msg": "hello", "worker": "tcp://w"}
+    batch = batch_of([failed, done, log])
+
+    assert batch["kind"] == "batch" and isinstance(batch["packed"], bytes)
+    back = events_of(batch)
+    assert back == [failed, done, log]
+    got = StateEvent.from_msg(back[0]).state()
+    assert isinstance(got.exception, ValueError) and got.exception.args == ("x",)
+    # the older plain form reads the same; anything else yields nothing
+    assert events_of({"kind": "batch", "events": [done, "junk"]}) == [done]
+    assert events_of({"kind": "batch", "packed": b"\xc1"}) == []
+
+
+def test_a_success_event_leaves_its_default_fields_off_the_wire():
+    msg = StateEvent.of("r", "a", "a-k", State(StateType.SUCCESS, attempts=1)).to_msg()
+
+    assert not {"map_index", "message", "exc", "exc_repr", "exc_type", "tb", "location"} & set(msg)
+    back = StateEvent.from_msg(msg)
+    assert (back.map_index, back.message, back.exc, back.tb, back.location) == (None, "", None,
+                                                                                None, None)
+    assert back.state().type is StateType.SUCCESS and back.state().attempts == 1
