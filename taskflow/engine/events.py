@@ -137,17 +137,16 @@ class StateEvent(NamedTuple):
         """The wire form (what ``log_event`` carries): fields at their default are left out.
 
         Every message is measured (``sizeof``) and msgpacked by Dask on the worker
-        and again on the scheduler, so a success event carries 10 fields, not 17.
+        and again on the scheduler, so a success event carries 11 fields, not 17.
         """
         msg = {
             "kind": KIND, "run": self.run, "name": self.name, "key": self.key,
-            "type": self.type, "attempt": self.attempt, "started": self.started,
-            "ended": self.ended, "time": self.time, "worker": self.worker,
+            "type": self.type, "message": self.message, "attempt": self.attempt,
+            "started": self.started, "ended": self.ended, "time": self.time,
+            "worker": self.worker,
         }
         if self.map_index is not None:
             msg["map_index"] = self.map_index
-        if self.message:
-            msg["message"] = self.message
         if self.exc_repr is not None:  # a failure: its exception, type and traceback
             msg.update(exc=self.exc, exc_repr=self.exc_repr, exc_type=self.exc_type, tb=self.tb)
         elif self.exc_type is not None or self.tb is not None:
