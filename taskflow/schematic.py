@@ -28,7 +28,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from taskflow.states import FINISHED_TYPES, SUCCESSFUL_TYPES, StateType
+from taskflow.records import mapped_state
+from taskflow.states import FINISHED_TYPES
 
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph
@@ -46,7 +47,6 @@ COLOURS = {
 DARK_INK = {"PENDING", "SKIPPED", "RETRYING"}
 _UNKNOWN = "#8d949c"
 _FINISHED = frozenset(t.value for t in FINISHED_TYPES)
-_GOOD = frozenset(t.value for t in SUCCESSFUL_TYPES) | {StateType.SKIPPED.value}
 
 
 def colour(state: str) -> str:
@@ -82,8 +82,8 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str
     """Graph nodes with their states, from task runs (objects with ``name``, ``state``,
     ``map_index``, ``message``, ``attempts``), e.g. the history's records.
 
-    A mapped node's children are counted by state; while any is unfinished it is
-    RUNNING.  Without a recorded graph, the nodes are the task runs that are not
+    A mapped node's children are counted by state; its own state is
+    :func:`taskflow.records.mapped_state` of theirs (RUNNING while any is unfinished).  Without a recorded graph, the nodes are the task runs that are not
     mapped children.
     """
     own: dict[str, Any] = {}
@@ -104,13 +104,10 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str
             counts[k.state] = counts.get(k.state, 0) + 1
         state = mine.state if mine is not None else "PENDING"
         message = mine.message if mine is not None else ""
-        if mapped and (mine is None or mine.state not in _FINISHED) and children:
-            if any(k.state not in _FINISHED for k in children):
-                state = "RUNNING"
-            elif any(k.state not in _GOOD for k in children):
-                state = "FAILED"
-            else:
-                state = "SUCCESS"
+        if mapped and children:
+            kind, message = mapped_state(mine.state if mine is not None else None, message,
+                                         [k.state for k in children])
+            state = kind.value
         done = sum(1 for k in children if k.state in _FINISHED) if mapped else int(state in _FINISHED)
         views.append({"name": name, "mapped": mapped, "state": state, "message": message,
                       "size": len(children) if mapped else 1, "done": done, "counts": counts,
