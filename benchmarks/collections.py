@@ -20,7 +20,10 @@ workers -> clean -> two aggregations by group -> a join of their outputs.  Ways:
     (``checkpoint=True``), to local disk and to a moto S3 server.
 
 For each run: wall time, client RSS peak growth, bytes the client received,
-and how many times each source partition was computed (1.00 = once).  Targets
+how many times each source partition was computed (1.00 = once), CPU seconds
+of the client, the scheduler and the workers, and the share of the machine
+other processes used meanwhile (wall times on a busy machine are noise; a way
+that costs more CPU than the other is not).  Targets
 (issue 13): taskflow within 1.1x of plain, client read under 1 MB, source once;
 with checkpoints within 1.2x of ``to_parquet``.
 """
@@ -42,21 +45,18 @@ import pandas as pd
 from distributed import Client
 
 from benchmarks import frames
-from benchmarks.core import PeakRss, SocketBytes, fmt_bytes, local_cluster, wait_idle
+from benchmarks.core import Meter, SocketBytes, busy_share, fmt_bytes, local_cluster, wait_idle
 from taskflow import Flow
 from taskflow.executors import DaskExecutor
 from taskflow.results import ResultStore
 
 
-def _measure(fn: Any, sockets: SocketBytes) -> dict[str, Any]:
+def _measure(fn: Any, meter: Meter) -> dict[str, Any]:
     gc.collect()
-    rss = PeakRss()
-    read0 = sockets.read
-    rss.start()
-    start = time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - start
-    return {"wall": wall, "rss": rss.stop(), "read": sockets.read - read0, "out": out}
+    out, s = meter.measure(fn)
+    return {"wall": s.seconds, "rss": s.rss_peak_growth, "read": s.read_bytes, "out": out,
+            "client_cpu": s.client_cpu, "scheduler_cpu": s.scheduler_cpu,
+            "workers_cpu": s.workers_cpu, "others": busy_share(s)}
 
 
 def _store(kind: str, tmp: str, endpoint: str | None) -> tuple[str, dict[str, Any]]:
@@ -74,12 +74,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "runs": {}}
     stores = ["local"] + ([] if args.no_s3 else ["s3"])
     endpoint_ctx: Any = _null() if args.no_s3 else _moto()
-    with endpoint_ctx as endpoint, local_cluster() as (address, _pid), Client(address) as client:
+    with endpoint_ctx as endpoint, local_cluster() as (address, pid), Client(address) as client:
         if endpoint is not None:
             import s3fs
 
             s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("bench-frames")
         executor = DaskExecutor(client=client)
+        meter = Meter(pid, sockets)
         ways: dict[str, Any] = {}
 
         def counter(name: str) -> str:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name in order:
                     wait_idle(client)
                     c = counter(name)
-                    m = _measure(lambda n=name, c=c: ways[n](c), sockets)
+                    m = _measure(lambda n=name, c=c: ways[n](c), meter)
                     out = m.pop("out").sort_index()
                     if expected is None:
                         expected = out
@@ -130,7 +131,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if rep:
                         doc["runs"][name].append(m)
                     print(f"  {'warm-up' if not rep else f'rep {rep}'} {name:28s} "
-                          f"{m['wall']:7.2f} s", file=sys.stderr, flush=True)
+                          f"{m['wall']:7.2f} s  (CPU client {m['client_cpu']:.2f} s, workers "
+                          f"{m['workers_cpu']:.2f} s; other processes {m['others']:.0%} of the "
+                          "machine)", file=sys.stderr, flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return doc
 
@@ -144,16 +147,20 @@ def format_table(doc: dict[str, Any]) -> str:
     lines = [f"pipeline on {doc['gb']:.2f} GB in memory ({doc['rows']:,} rows, "
              f"{doc['partitions']} partitions); medians of {len(runs['plain'])} run(s)", ""]
     head = f"{'way':30s} {'wall (s)':>9s} {'vs plain':>9s} {'client read':>12s} " \
-           f"{'client RSS':>11s} {'source x':>9s}"
+           f"{'client RSS':>11s} {'source x':>9s} {'CPU s: client / sched / workers':>32s} " \
+           f"{'others':>7s}"
     lines += [head, "-" * len(head)]
     for name, rs in runs.items():
         base = "plain" if ":" not in name else f"plain+parquet:{name.split(':')[1]}"
         ratio = _median(rs, "wall") / _median(runs[base], "wall")
+        cpu = " / ".join(f"{_median(rs, f'{who}_cpu'):.2f}" for who in ("client", "scheduler", "workers"))
         lines.append(f"{name:30s} {_median(rs, 'wall'):9.2f} {ratio:8.2f}x "
                      f"{fmt_bytes(_median(rs, 'read')):>12s} {fmt_bytes(_median(rs, 'rss')):>11s} "
-                     f"{_median(rs, 'source_computed'):9.2f}")
+                     f"{_median(rs, 'source_computed'):9.2f} {cpu:>32s} {_median(rs, 'others'):6.0%}")
     lines += ["", "targets: taskflow <= 1.1x plain, client read < 1 MB, source x 1.00; "
-              "taskflow+checkpoint <= 1.2x plain+parquet"]
+              "taskflow+checkpoint <= 1.2x plain+parquet",
+              "others: share of the machine's CPU used by other processes during the runs "
+              "(a loaded machine makes wall times noisy; CPU seconds are steadier)"]
     return "\n".join(lines)
 
 

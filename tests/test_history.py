@@ -230,6 +230,35 @@ def test_the_heartbeat_is_refreshed_while_a_run_goes_on(sqlite_url):
     assert result["run"].state.is_successful()
 
 
+def _thread_cpu(name: str) -> float:
+    """CPU seconds used so far by this process's thread called ``name``."""
+    thread = next(t for t in threading.enumerate() if t.name == name)
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def test_the_history_writer_does_not_spin_while_a_run_waits_without_events(sqlite_url):
+    # a long task (a persisted collection computing, say) sends no event for a while:
+    # the writer must sleep between its looks, not loop (it took a core from the workers)
+    history_flows.release.clear()
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault(
+        "run", history_flows.holding.run(executor=LocalExecutor())))
+    runner.start()
+    try:
+        with open_history() as history:
+            wait_until(lambda: history.runs(flow="holding"), what="the run's row")
+        time.sleep(0.5)  # past the first flush interval: the spin started there
+        before, start = _thread_cpu("taskflow-history"), time.monotonic()
+        time.sleep(2.0)
+        used = _thread_cpu("taskflow-history") - before
+        elapsed = time.monotonic() - start
+    finally:
+        history_flows.release.set()
+        runner.join(30)
+    assert result["run"].state.is_successful()
+    assert used < 0.1 * elapsed, f"the history writer used {used:.2f} s of CPU in {elapsed:.2f} s"
+
+
 @pytest.mark.slow
 def test_a_run_whose_process_was_killed_is_marked_crashed_when_the_history_is_opened(tmp_path):
     url = _sqlite(tmp_path)

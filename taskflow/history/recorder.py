@@ -267,6 +267,9 @@ class _Writer:
                 last_write = now
                 if beat:
                     next_beat = now + self._beat_every
+            elif not self._pending():
+                last_write = now  # nothing to write: the next look is a flush interval away
+                # (without this, a run going on with no events made the timeout 0: a busy loop)
             if self._runs and now >= next_cancel:
                 self._cancel_asked(store)
                 next_cancel = now + self._cancel_every

@@ -33,6 +33,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +120,7 @@ def write(store: ResultStore, path: str, value: Any, compute: Compute) -> str:
     ``compute`` runs the write tasks (on the cluster the task runs on).
     """
     kind = kind_of(value)
-    store.delete(f"{path}/{MARKER}")  # no reader may trust what follows until it is whole
-    store.delete(path)
+    _clear(store, path)
     url, opts = store.location(path), dict(store.storage_options)
     doc: dict[str, Any] = {"kind": kind, "npartitions": _npartitions(value)}
     try:
@@ -198,6 +198,17 @@ def load(store: ResultStore, path: str) -> Any:
 
         return db.from_delayed(parts)
     return parts[0]
+
+
+def _clear(store: ResultStore, path: str) -> None:
+    """Remove what an earlier writer left at ``path``: its marker first, then the rest.
+
+    One listing when there is nothing (a new checkpoint's folder): on S3,
+    removing the marker and the folder blindly cost ten requests.
+    """
+    if store.files_under(path) or (store.is_local and os.path.isdir(store.path(path))):
+        store.delete(f"{path}/{MARKER}")  # no reader may trust what follows until it is whole
+        store.delete(path)
 
 
 def _npartitions(value: Any) -> int:
