@@ -35,6 +35,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import dask.utils
@@ -78,9 +79,33 @@ class _Single:
     key: Key
 
 
+class _ChildKeys(Sequence[Key]):
+    """The keys of a mapped node's children, ``(base, 0)`` ... ``(base, n - 1)``, made
+    when read (a million children need no tuple of a million keys)."""
+
+    __slots__ = ("base", "n")
+
+    def __init__(self, base: str, n: int) -> None:
+        self.base, self.n = base, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [(self.base, j) for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return (self.base, i % self.n)
+
+    def __iter__(self) -> Iterator[Key]:
+        base = self.base
+        return ((base, i) for i in range(self.n))
+
+
 @dataclass(frozen=True)
 class _Children:
-    keys: tuple[Key, ...]
+    keys: Sequence[Key]
 
 
 @dataclass(frozen=True)
@@ -152,6 +177,7 @@ class Plan:
         self._reference_ids = [n.id for n in graph.terminal()]
         self._keep_ids = set(self._return_ids) | set(self._reference_ids)
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
+        self._open: list[Batch] = []  # batches whose steps are made as they are taken
 
     # -- driving --------------------------------------------------------------------
     def start(self) -> Batch:
@@ -159,16 +185,27 @@ class Plan:
         return self._advance()
 
     def add_lengths(self, facts: dict[Key, Any]) -> Batch:
-        """Record values of :class:`Length` steps; return the steps that became known."""
+        """Record values of :class:`Length` steps; return the steps that became known.
+
+        Batches handed out before and not wholly taken yet are made first (their
+        steps stay theirs): what they plan must not see the plan change under it.
+        """
+        self.force()
         for k, v in facts.items():
             self._facts[k] = v
             self.waiting.discard(k)
         return self._advance()
 
+    def force(self) -> None:
+        """Make every step of the batches handed out (taken or not)."""
+        open_batches, self._open = self._open, []
+        for batch in open_batches:
+            batch.force()
+
     @property
     def done(self) -> bool:
-        """True when every node has its steps (nothing waits for a length)."""
-        return not self._pending
+        """True when every node has its steps (nothing waits for a length, all are made)."""
+        return not self._pending and not any(b._source is not None for b in self._open)
 
     def needed_later(self) -> set[Key]:
         """Keys that nodes still pending will depend on: hold them until then."""
@@ -243,8 +280,20 @@ class Plan:
 
     # -- expansion ------------------------------------------------------------------
     def _advance(self) -> Batch:
+        """The steps that became known, made as the executor takes them."""
         batch = Batch()
+        batch._source = self._generate(batch)
+        self._open = [b for b in self._open if b._source is not None] + [batch]
+        return batch
+
+    def _generate(self, batch: Batch) -> Iterator[Step]:
+        """Each resolvable node's steps, upstream first; a mapped node's children one by one.
+
+        Until it ends, nodes not visited yet stay in ``_pending`` (so
+        :meth:`needed_later` errs on the side of holding).
+        """
         still: list[int] = []
+        out: list[Step] = []
         for nid in self._pending:
             node = self.graph.node(nid)
             if any(u not in self._out for u in node.upstream):
@@ -252,34 +301,40 @@ class Plan:
                 continue
             if not node.mapped:
                 self._out[nid] = _Single(self._emit_task(node, node.name, self._base[nid],
-                                                         node.args, node.kwargs, None, batch))
+                                                         node.args, node.kwargs, None, out))
+                yield from out
+                out.clear()
                 continue
-            length = self._length(node, batch)
+            length = self._length(node, out)
+            yield from out
+            out.clear()
             if length is None:
                 still.append(nid)
             elif isinstance(length, State):
                 self._out[nid] = _Broken(StateMarker(length))
                 self._parent(node, length, batch)
             else:
-                keys = tuple(self._emit_child(node, i, batch) for i in range(length))
-                self._out[nid] = _Children(keys)
+                self._out[nid] = _Children(_ChildKeys(self._base[nid], length))
                 self._parent(node, State(StateType.RUNNING, message=f"mapped over {length} elements"), batch)
+                for i in range(length):
+                    self._emit_child(node, i, out)
+                    yield from out
+                    out.clear()
         self._pending = still
-        return batch
 
     def _parent(self, node: TaskNode, state: State, batch: Batch) -> None:
         self.parents[node.name] = state
         batch.events.append(StateEvent.of(self.run.run_id, node.name, self._base[node.id], state).to_msg())
 
-    def _ask(self, key: Key, nested: bool, batch: Batch) -> Key:
+    def _ask(self, key: Key, nested: bool, out: list[Step]) -> Key:
         fact = _derived(key, "lens" if nested else "len")
         if fact not in self._asked:
             self._asked.add(fact)
             self.waiting.add(fact)
-            batch.steps.append(Length(fact, key, nested))
+            out.append(Length(fact, key, nested))
         return fact
 
-    def _length(self, node: TaskNode, batch: Batch) -> int | State | None:
+    def _length(self, node: TaskNode, out: list[Step]) -> int | State | None:
         """The node's length; a State when it cannot expand; None while waiting."""
         assert node.map_args is not None
         lengths: dict[str, int] = {}
@@ -302,7 +357,7 @@ class Plan:
                 if isinstance(o, _Broken):
                     broken[up.name] = o.marker.state
                     continue
-                facts = self._source_facts(o, arg.flatten, batch)
+                facts = self._source_facts(o, arg.flatten, out)
                 if facts is None:
                     waiting = True
                     continue
@@ -329,20 +384,20 @@ class Plan:
                            "zipped to the shortest: extra elements would be dropped unseen)")
         return next(iter(lengths.values()))
 
-    def _source_facts(self, o: _Out, flat: bool, batch: Batch) -> list[Any] | None:
+    def _source_facts(self, o: _Out, flat: bool, out: list[Step]) -> list[Any] | None:
         """Length facts of a map source; None while any is still unknown."""
         if isinstance(o, _Children) and not flat:
             return [len(o.keys)]
         if isinstance(o, _Children):  # flatten over children: each child's length
-            facts = [self._ask(k, False, batch) for k in o.keys]
+            facts = [self._ask(k, False, out) for k in o.keys]
         else:
             assert isinstance(o, _Single)
-            facts = [self._ask(o.key, flat, batch)]
+            facts = [self._ask(o.key, flat, out)]
         if any(f not in self._facts for f in facts):
             return None
         return [self._facts[f] for f in facts]
 
-    def _emit_child(self, node: TaskNode, i: int, batch: Batch) -> Key:
+    def _emit_child(self, node: TaskNode, i: int, out: list[Step]) -> Key:
         assert node.map_args is not None
         key: Key = (self._base[node.id], i)
 
@@ -365,14 +420,14 @@ class Plan:
                          *(index if isinstance(index, tuple) else (index,)))
             if item not in self._items:
                 self._items.add(item)
-                batch.steps.append(Item(item, of, index))
+                out.append(Item(item, of, index))
             return _KeyDep(item, name)
 
         def leaf(v: Any) -> Any:
             return element(v) if isinstance(v, MapArg) else v
 
         args, kwargs = substitute(node.args, leaf), substitute(node.kwargs, leaf)
-        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, batch)
+        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, out)
 
     def _locate(self, o: _Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int], int]:
         """Which key holds element ``i`` of a source, where inside it, and its size."""
@@ -393,7 +448,7 @@ class Plan:
         args: Any,
         kwargs: Any,
         map_index: int | None,
-        batch: Batch,
+        out: list[Step],
     ) -> Key:
         deps: list[Dep] = []
         names: list[str | Group] = []
@@ -436,7 +491,7 @@ class Plan:
                 continue
             keys = [o.key] if isinstance(o, _Single) else list(o.keys)
             if not up.task.engine_internal:
-                keys = [self._probe(k, batch) for k in keys]
+                keys = [self._probe(k, out) for k in keys]
             if isinstance(o, _Single):
                 slot(("order", u), keys[0], up.name)
             else:
@@ -451,13 +506,13 @@ class Plan:
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
         self.tasks[key] = planned
-        batch.steps.append(planned)
+        out.append(planned)
         return key
 
-    def _probe(self, key: Key, batch: Batch) -> Key:
+    def _probe(self, key: Key, out: list[Step]) -> Key:
         if key not in self._probes:
             self._probes[key] = _derived(key, "state")
-            batch.steps.append(Probe(self._probes[key], key))
+            out.append(Probe(self._probes[key], key))
         return self._probes[key]
 
 
