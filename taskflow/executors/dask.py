@@ -42,13 +42,13 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 import dask
-from distributed import Client, Future, as_completed, span, wait
+from distributed import Client, Future, span, wait
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
 from taskflow.engine.events import peek
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
-from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
+from taskflow.engine.plan import Item, Length, Plan, PlannedTask, Probe, Step
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
@@ -62,6 +62,7 @@ from taskflow.executors.dask_checks import (
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
+from taskflow.executors.dask_windows import Windows, window_sizes
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
@@ -306,11 +307,15 @@ class DaskExecutor(Executor):
         end_tracker = _EndTracker(on_event)
         holds = Holds(client, plan)
         on_event = holds.wrap(end_tracker.on_event)
-        router.add(plan.run.run_id, on_event)
+        windows = Windows(*window_sizes())
+        router.add(plan.run.run_id, _waking(on_event, windows.wake))
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                outcome = self._drive(client, plan, on_event)
+                outcome = self._drive(client, plan, on_event, windows)
+            plan.force()  # a run stopped early: its task runs not sent are known all the same
+            for event in windows.clear():
+                on_event(event)
             # workers batch their events: the last ones may still be on their way
             # (or never will: cancelled, lost): ask the workers to send what they hold;
             # none can come once the scheduler is gone
@@ -324,33 +329,34 @@ class DaskExecutor(Executor):
             router.remove(plan.run.run_id)
             holds.close()
 
-    def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
-        """Submit what is known; each time a length arrives, submit what it unlocks."""
+    def _drive(self, client: Client, plan: Plan, on_event: OnEvent, windows: Windows) -> Outcome:
+        """Submit what is known, a window at a time (:mod:`~taskflow.executors.dask_windows`);
+        each time a length arrives, queue what it unlocks."""
         held: dict[Any, Future] = {}
         kept: set[Any] = set()
-        facts = as_completed()
+        facts: list[Future] = []
         run_id = plan.run.run_id
         address = client.scheduler.address  # named if the scheduler goes away
         self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
 
-        def submit(batch: Batch) -> None:
-            for event in batch.events:
+        def submit(steps: list[Step], more: bool) -> None:
+            for event in windows.events():
                 on_event(event)
-            if not batch.steps or self.cancellations.reason(run_id) or scheduler_lost(client):
+            if not steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
-            check_workers_import(client, check_picklable(batch.steps))
-            check_resources(client, batch.steps, scales=self._scales())
-            check_local_stores(client, batch.steps)
+            check_workers_import(client, check_picklable(steps))
+            check_resources(client, steps, scales=self._scales())
+            check_local_stores(client, steps)
             later = plan.needed_later()
             wanted = []
-            for step in batch.steps:
-                if isinstance(step, Length) or step.key in later or (
+            for step in steps:  # with more windows to come, later ones may need any of these
+                if more or isinstance(step, Length) or step.key in later or (
                     isinstance(step, PlannedTask) and step.keep
                 ):
                     wanted.append(step.key)
                     if isinstance(step, PlannedTask) and step.keep:
                         kept.add(step.key)
-            graph = _named(_to_dask_graph(batch.steps, held))
+            graph = _named(_to_dask_graph(steps, held))
             try:
                 futures = client.get(graph, wanted, sync=False)
             except Exception as e:
@@ -361,23 +367,37 @@ class DaskExecutor(Executor):
             for step_key, future in zip(wanted, futures):
                 held[step_key] = future
                 if step_key in plan.waiting:
-                    facts.add(future)
-            if self.cancellations.reason(run_id):  # cancelled while this batch was sent
+                    facts.append(future)
+                    future.add_done_callback(windows.wake)
+            windows.sent(futures)
+            if self.cancellations.reason(run_id):  # cancelled while this window was sent
                 client.cancel(futures)
+            if more:
+                return
             for k in [k for k in held if k not in later and k not in kept and k not in plan.waiting]:
                 held.pop(k).release()
 
         try:
             check_versions(client)
-            submit(plan.start())
-            for future in facts:
-                if self.cancellations.reason(run_id):
+            windows.add(plan.start())
+            while not self.cancellations.reason(run_id):
+                for future in [f for f in facts if f.status != "pending"]:
+                    facts.remove(future)
+                    if future.status == "finished":
+                        fact = future.result()
+                    else:
+                        fact = StateMarker(crashed(loss(future)[0]))
+                    windows.add(plan.add_lengths({future.key: fact}))
+                while windows.pending and windows.has_room():
+                    steps = windows.take()
+                    submit(steps, more=windows.pending)
+                    if self.cancellations.reason(run_id) or scheduler_lost(client):
+                        break
+                for event in windows.events():
+                    on_event(event)
+                if not facts and not windows.pending or scheduler_lost(client):
                     break
-                if future.status == "finished":
-                    fact = future.result()
-                else:
-                    fact = StateMarker(crashed(loss(future)[0]))
-                submit(plan.add_lengths({future.key: fact}))
+                windows.wait(0.5)  # woken by task ends and facts; the bound is a safety net
             keep = [held[k] for k in kept]
             try:
                 wait(keep)
@@ -416,6 +436,18 @@ class DaskExecutor(Executor):
 
 _routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKeyDictionary()
 _routers_lock = threading.Lock()
+
+
+def _waking(on_event: OnEvent, wake: Any) -> OnEvent:
+    """``on_event``, and ``wake()`` after each event that ends a task run."""
+
+    def handle(msg: dict[str, Any]) -> None:
+        on_event(msg)
+        seen = peek(msg)
+        if seen is not None and seen[3] in FINISHED_TYPES:
+            wake()
+
+    return handle
 
 
 def _snapshot(held: dict[Any, Future]) -> list[Future]:
