@@ -234,6 +234,18 @@ class Plan:
                 out[node.name] = [node.name]
         return out
 
+    def task_run_count(self) -> int:
+        """How many task runs the run has as far as known now: one per task, one per
+        mapped child (made or not yet), one per mapped task without children (yet).
+
+        Cheap (one look per graph node), so a progress bar may ask often.
+        """
+        total = 0
+        for node in self.graph.nodes:
+            o = self._out.get(node.id)
+            total += len(o.keys) or 1 if isinstance(o, _Children) else 1
+        return total
+
     def childless(self) -> list[str]:
         """Mapped nodes with no child task runs: not expanded yet, unable to, or empty.
 
