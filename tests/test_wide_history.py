@@ -1,0 +1,83 @@
+"""The history of wide runs: every task run recorded, read a page at a time."""
+from __future__ import annotations
+
+import random
+import time
+
+import dask
+import pytest
+from click.testing import CliRunner
+
+from taskflow.cli import cli
+from taskflow.history.paging import task_runs_page
+from taskflow.history.store import HistoryStore, WriteBatch
+from tests import wide_flows as wf
+
+
+def _row(name, seq, map_index=None, state="SUCCESS"):
+    return dict(run_id="r" * 32, name=name, seq=seq, key="", map_index=map_index, state=state,
+                attempts=1, message="", started_at=None, ended_at=None, worker="",
+                traceback=None, result_location=None, updated_at=time.time())
+
+
+def _mixed_run(store):
+    """Two maps reporting interleaved with plain tasks, children in no index order."""
+    rng = random.Random(7)
+    names = ["load"] + [f"sq[{i}]" for i in range(40)] + ["mid"] + [f"inc[{i}]" for i in range(25)]
+    names += ["sq", "inc", "end"]
+    rng.shuffle(names)
+    rows = [_row(n, seq, int(n[n.index("[") + 1:-1]) if "[" in n else None)
+            for seq, n in enumerate(names)]
+    rows.append(_row("odd[name]x", len(rows)))  # brackets in a plain name stay plain
+    store.write(WriteBatch(started=[dict(id="r" * 32, flow_name="mixed", parameters="{}",
+                                         state="SUCCESS", started_at=1.0, heartbeat=1.0)],
+                           tasks=rows))
+    return len(rows)
+
+
+def test_pages_of_task_runs_are_the_whole_list_cut_in_order(tmp_path):
+    with HistoryStore(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        n = _mixed_run(store)
+        whole = [t.name for t in store.task_runs("r" * 32)]
+        assert len(whole) == n
+        for limit in (1, 7, 40, 1000):
+            paged = []
+            for offset in range(0, n, limit):
+                page, total = task_runs_page(store, "r" * 32, offset=offset, limit=limit)
+                assert total == n
+                paged += [t.name for t in page]
+            assert paged == whole, limit
+        assert task_runs_page(store, "r" * 32, offset=n + 5, limit=3) == ([], n)
+        with pytest.raises(ValueError, match="limit must be 1 or more"):
+            task_runs_page(store, "r" * 32, limit=0)
+
+
+def test_show_prints_one_page_and_says_where_the_next_starts(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with HistoryStore(url) as store:
+        n = _mixed_run(store)
+        whole = [t.name for t in store.task_runs("r" * 32)]
+    result = CliRunner().invoke(cli, ["--history", url, "show", "rrrr", "--limit", "5",
+                                      "--offset", "3"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.splitlines()
+              if line.split() and line.split()[0] in whole]
+    assert listed == whole[3:8]
+    assert f"task runs 4 to 8 of {n}; next: taskflow show rrrrrrrr --offset 8" in result.output
+    bad = CliRunner().invoke(cli, ["--history", url, "show", "rrrr", "--limit", "0"])
+    assert bad.exit_code != 0 and "--limit" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_map_of_ten_thousand_children_records_every_task_run(process_executor, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wide.db'}"
+    with dask.config.set({"taskflow.history.url": url}):  # two windows and a bit
+        run = wf.wide.run(n=10_000, executor=process_executor)
+    assert run.state.is_successful(), run.state
+    with HistoryStore(url) as store:
+        counts = store.task_counts(run.run_id)
+        page, total = task_runs_page(store, run.run_id, offset=10_000, limit=10)
+    assert counts == {"SUCCESS": 10_003}  # numbers, double, its 10,000 children, total
+    assert total == 10_003
+    assert [t.name for t in page] == ["double[9998]", "double[9999]", "total"]
