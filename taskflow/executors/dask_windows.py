@@ -5,8 +5,8 @@ made as they are taken (a map of a million children is planned a window at a
 time).  :class:`Windows` keeps the batches not wholly sent, in order, and says
 what to send next:
 
-* the **first window** is small (``taskflow.dask.first-window`` steps), so the
-  first tasks of any flow, however wide, start at once;
+* the **first window** of each batch is small (``taskflow.dask.first-window``
+  steps), so the first tasks of any flow or map, however wide, start at once;
 * later windows have ``taskflow.dask.submit-window`` steps, and at most two
   windows are unfinished at a time: the next goes when the oldest unfinished
   one has finished (every step of a window ends in some state: done, failed,
@@ -92,6 +92,7 @@ class Windows:
         self._cursor = 0  # futures of the oldest window seen finished, in order
         self._wake = threading.Event()
         self._events: list[dict[str, Any]] = []  # of batches sent wholly, not yet asked for
+        self._started: Batch | None = None  # the batch whose first window went last
         self.windows = 0  # windows sent so far
 
     def add(self, batch: Batch) -> None:
@@ -130,11 +131,18 @@ class Windows:
         return len(self._sent) < _UNFINISHED_WINDOWS
 
     def take(self) -> list[Step]:
-        """The next window's steps (empty when nothing is queued)."""
-        n = (self.first if self.windows == 0 else self.size) if self.size else None
+        """The next window's steps (empty when nothing is queued).
+
+        A window that starts a batch is ``first`` steps at most: a map learning
+        its length of a million sends its first children at once.
+        """
         out: list[Step] = []
+        n: int | None = None
         while self.pending:
             batch = self._batches[0]
+            if n is None and self.size:
+                n = self.first if batch is not self._started else self.size
+                self._started = batch
             if n is None:
                 out.extend(batch.steps)
                 batch.take(len(batch.steps))

@@ -129,6 +129,8 @@ def _task_row(run_id: str, name: str, seq: int, ev: StateEvent) -> dict[str, Any
     }
 
 
+_PAIRS: dict[tuple[str, int], tuple[str, int]] = {}  # (state, attempts) tuples, shared by runs
+
 _ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
                            StateType.TIMED_OUT.value})
 
@@ -321,19 +323,19 @@ class _Writer:
             if not row["key"]:
                 row["key"], row["map_index"] = prev["key"], prev["map_index"]
         self._tasks[(run_id, name)] = row
-        buf.latest[name] = (row["state"], row["attempts"])
+        pair = (row["state"], row["attempts"])
+        buf.latest[name] = _PAIRS.setdefault(pair, pair)  # one tuple per (state, attempts), shared
 
     def _take_finish(self, item: _Finish) -> None:
         buf = self._runs.get(item.run_id)
         if buf is not None and item.run is not None:
             # States only the flow runner knows: mapped parents, lost tasks.
-            keys = None
-            for name, state in item.run.task_states.items():
-                if buf.latest.get(name) == (state.type.value, state.attempts):
-                    continue
-                if keys is None:
-                    keys = {t.name: (str(t.key), t.spec.map_index)
-                            for t in (item.plan.tasks.values() if item.plan else [])}
+            differ = {name: state for name, state in item.run.task_states.items()
+                      if buf.latest.get(name) != (state.type.value, state.attempts)}
+            keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
+                    for t in (item.plan.tasks.values() if item.plan and differ else [])
+                    if t.name in differ}
+            for name, state in differ.items():
                 key, index = keys.get(name, ("", None))
                 self._take_state(item.run_id, name, _final_event(item.run_id, name, state, key, index))
             st = item.run.state
