@@ -180,21 +180,27 @@ class Plan:
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
 
     # -- driving --------------------------------------------------------------------
-    def start(self) -> Batch:
-        """The steps known before anything runs."""
-        return self._advance()
+    def start(self, lazy: bool = False) -> Batch:
+        """The steps known before anything runs.
 
-    def add_lengths(self, facts: dict[Key, Any]) -> Batch:
+        With ``lazy``, the batch makes its steps as they are taken
+        (:meth:`Batch.take`): an executor sending a wide flow in windows plans a
+        window at a time.  Otherwise every step is made (and in :attr:`tasks`) now.
+        """
+        return self._advance(lazy)
+
+    def add_lengths(self, facts: dict[Key, Any], lazy: bool = False) -> Batch:
         """Record values of :class:`Length` steps; return the steps that became known.
 
         Batches handed out before and not wholly taken yet are made first (their
         steps stay theirs): what they plan must not see the plan change under it.
+        ``lazy`` as in :meth:`start`.
         """
         self.force()
         for k, v in facts.items():
             self._facts[k] = v
             self.waiting.discard(k)
-        return self._advance()
+        return self._advance(lazy)
 
     def force(self) -> None:
         """Make every step of the batches handed out (taken or not)."""
@@ -291,11 +297,14 @@ class Plan:
         return out
 
     # -- expansion ------------------------------------------------------------------
-    def _advance(self) -> Batch:
-        """The steps that became known, made as the executor takes them."""
+    def _advance(self, lazy: bool) -> Batch:
+        """The steps that became known, made now or (``lazy``) as they are taken."""
         batch = Batch()
         batch._source = self._generate(batch)
-        self._open = [b for b in self._open if b._source is not None] + [batch]
+        if lazy:
+            self._open = [b for b in self._open if b._source is not None] + [batch]
+        else:
+            batch.force()
         return batch
 
     def _generate(self, batch: Batch) -> Iterator[Step]:

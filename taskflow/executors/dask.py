@@ -379,7 +379,7 @@ class DaskExecutor(Executor):
 
         try:
             check_versions(client)
-            windows.add(plan.start())
+            windows.add(plan.start(lazy=True))
             while not self.cancellations.reason(run_id):
                 for future in [f for f in facts if f.status != "pending"]:
                     facts.remove(future)
@@ -387,7 +387,7 @@ class DaskExecutor(Executor):
                         fact = future.result()
                     else:
                         fact = StateMarker(crashed(loss(future)[0]))
-                    windows.add(plan.add_lengths({future.key: fact}))
+                    windows.add(plan.add_lengths({future.key: fact}, lazy=True))
                 while windows.pending and windows.has_room():
                     steps = windows.take()
                     submit(steps, more=windows.pending)
