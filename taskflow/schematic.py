@@ -78,19 +78,23 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     }
 
 
-def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str, Any]]:
+def node_views(graph: dict[str, Any], task_runs: Iterable[Any],
+               child_counts: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """Graph nodes with their states, from task runs (objects with ``name``, ``state``,
     ``map_index``, ``message``, ``attempts``), e.g. the history's records.
 
     A mapped node's children are counted by state; while any is unfinished it is
     RUNNING.  Without a recorded graph, the nodes are the task runs that are not
-    mapped children.
+    mapped children.  ``child_counts`` (mapped task name to its children's counts
+    by state) stands for children not among ``task_runs``: a run of a million
+    task runs is summed by the database, not read row by row.
     """
     own: dict[str, Any] = {}
-    kids: dict[str, list[Any]] = {}
+    kids: dict[str, dict[str, int]] = {p: dict(c) for p, c in (child_counts or {}).items()}
     for t in task_runs:
         if t.map_index is not None:
-            kids.setdefault(t.name.rpartition("[")[0], []).append(t)
+            counted = kids.setdefault(t.name.rpartition("[")[0], {})
+            counted[t.state] = counted.get(t.state, 0) + 1
         else:
             own[t.name] = t
     nodes = graph.get("nodes") or [{"name": n, "mapped": n in kids} for n in own]
@@ -98,22 +102,20 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str
     for n in nodes:
         name, mapped = n["name"], bool(n.get("mapped"))
         mine = own.get(name)
-        children = kids.get(name, [])
-        counts: dict[str, int] = {}
-        for k in children:
-            counts[k.state] = counts.get(k.state, 0) + 1
+        counts = kids.get(name, {})
+        size = sum(counts.values())
         state = mine.state if mine is not None else "PENDING"
         message = mine.message if mine is not None else ""
-        if mapped and (mine is None or mine.state not in _FINISHED) and children:
-            if any(k.state not in _FINISHED for k in children):
+        if mapped and (mine is None or mine.state not in _FINISHED) and size:
+            if any(s not in _FINISHED for s in counts):
                 state = "RUNNING"
-            elif any(k.state not in _GOOD for k in children):
+            elif any(s not in _GOOD for s in counts):
                 state = "FAILED"
             else:
                 state = "SUCCESS"
-        done = sum(1 for k in children if k.state in _FINISHED) if mapped else int(state in _FINISHED)
+        done = sum(c for s, c in counts.items() if s in _FINISHED) if mapped else int(state in _FINISHED)
         views.append({"name": name, "mapped": mapped, "state": state, "message": message,
-                      "size": len(children) if mapped else 1, "done": done, "counts": counts,
+                      "size": size if mapped else 1, "done": done, "counts": dict(counts),
                       "attempts": mine.attempts if mine is not None else 0})
     return views
 

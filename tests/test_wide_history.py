@@ -14,8 +14,8 @@ from taskflow.history.store import HistoryStore, WriteBatch
 from tests import wide_flows as wf
 
 
-def _row(name, seq, map_index=None, state="SUCCESS"):
-    return dict(run_id="r" * 32, name=name, seq=seq, key="", map_index=map_index, state=state,
+def _row(name, seq, map_index=None, state="SUCCESS", run_id="r" * 32):
+    return dict(run_id=run_id, name=name, seq=seq, key="", map_index=map_index, state=state,
                 attempts=1, message="", started_at=None, ended_at=None, worker="",
                 traceback=None, result_location=None, updated_at=time.time())
 
@@ -81,3 +81,40 @@ def test_a_map_of_ten_thousand_children_records_every_task_run(process_executor,
     assert counts == {"SUCCESS": 10_003}  # numbers, double, its 10,000 children, total
     assert total == 10_003
     assert [t.name for t in page] == ["double[9998]", "double[9999]", "total"]
+
+
+def _big_run(store, n_children=6000):
+    b = "b" * 32
+    rows = [_row("load", 0, run_id=b)] + [
+        _row(f"sq[{i}]", 1 + i, i, "FAILED" if i == 17 else "SUCCESS", run_id=b)
+        for i in range(n_children)]
+    rows += [_row("sq", n_children + 1, None, "FAILED", b),
+             _row("end", n_children + 2, None, "TRIGGER_FAILED", b)]
+    graph = {"nodes": [{"name": "load", "mapped": False}, {"name": "sq", "mapped": True},
+                       {"name": "end", "mapped": False}],
+             "edges": [["load", "sq", "data"], ["sq", "end", "data"]]}
+    import json
+    store.write(WriteBatch(started=[dict(id="b" * 32, flow_name="big", parameters="{}",
+                                         state="FAILED", started_at=1.0, heartbeat=1.0,
+                                         graph=json.dumps(graph))],
+                           tasks=rows))
+    return len(rows)
+
+
+def test_the_server_page_of_a_big_run_reads_one_page_and_sums_the_rest(tmp_path):
+    from taskflow.server import views
+
+    with HistoryStore(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        n = _big_run(store)
+        page = views.run_view(store, "b" * 32, task_offset=500, task_limit=500, svg=False)
+        assert page["task_total"] == n
+        assert [t["name"] for t in page["tasks"]][:2] == ["sq[498]", "sq[499]"]  # load, sq first
+        assert page["counts"] == {"SUCCESS": 5999 + 1, "FAILED": 1, "TRIGGER_FAILED": 1}
+        sq = next(v for v in page["nodes"] if v["name"] == "sq")
+        assert sq["size"] == 6000 and sq["done"] == 6000 and sq["counts"]["FAILED"] == 1
+        states = views.run_states(store, "b" * 32, task_offset=5990)
+        assert states["task_total"] == n and "end" in states["tasks"]
+        whole = views.run_view(store, "b" * 32, task_limit=None, svg=False)  # the API's "all"
+        assert [t["name"] for t in whole["tasks"]][500:1000] == [t["name"] for t in page["tasks"]]
+        assert whole["counts"] == page["counts"]
+        assert [v["state"] for v in whole["nodes"]] == [v["state"] for v in page["nodes"]]

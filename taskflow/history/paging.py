@@ -35,7 +35,7 @@ from taskflow.history.records import AttemptRecord, TaskRunRecord
 if TYPE_CHECKING:
     from taskflow.history.store import HistoryStore
 
-__all__ = ["attempts_of", "task_runs_page"]
+__all__ = ["attempts_of", "overview", "task_runs_page", "task_run_total"]
 
 _CHUNK = 500  # names per IN (...) list
 
@@ -69,10 +69,14 @@ def _groups(conn: Any, run_id: str) -> list[_Group]:
 
 
 def task_runs_page(store: HistoryStore, run_id: str, offset: int = 0,
-                   limit: int | None = None) -> tuple[list[TaskRunRecord], int]:
+                   limit: int | None = None, nodes: list[str] | None = None
+                   ) -> tuple[list[TaskRunRecord], int]:
     """``limit`` task runs of ``run_id`` from ``offset`` (None: to the end), in the
     order of ``task_runs``, and how many the run has.
 
+    With ``nodes`` (the graph's node names, in order), in graph order instead:
+    each node's own task run, then its children by index; task runs of no node
+    last, in the order they first reported (as the server's run page lists them).
     ``run_id`` is a whole id (see :meth:`~taskflow.history.store.HistoryStore.get_run`).
 
     Raises
@@ -87,6 +91,11 @@ def task_runs_page(store: HistoryStore, run_id: str, offset: int = 0,
     tr = schema.task_runs
     with store.engine.connect() as conn:
         groups = _groups(conn, run_id)
+        if nodes is not None:
+            at_node = {n: i for i, n in enumerate(nodes)}
+            last = len(at_node)
+            groups.sort(key=lambda g: (at_node[g.name], int(g.children), 0, "") if g.name in at_node
+                        else (last, 0, g.first, g.name))
         total = sum(g.size for g in groups)
         end = total if limit is None else min(total, offset + limit)
         parts: list[tuple[_Group, int, int]] = []  # group, skip, take
@@ -131,3 +140,42 @@ def attempts_of(store: HistoryStore, run_id: str, names: list[str]) -> list[Atte
             found.extend(to_record(AttemptRecord, r) for r in rows)
     order = {n: i for i, n in enumerate(names)}
     return sorted(found, key=lambda a: (order.get(a.name, len(order)), a.attempt))
+
+
+def task_run_total(store: HistoryStore, run_id: str) -> int:
+    """How many task runs ``run_id`` has (one count, no rows read)."""
+    tr = schema.task_runs
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(tr)
+                                .where(tr.c.run_id == run_id)).scalar() or 0)
+
+
+def overview(store: HistoryStore, run_id: str) -> tuple[list[Any], dict[str, dict[str, int]]]:
+    """A run's task runs that are not mapped children (name, state, attempts,
+    map_index, message), and each mapped task's children counted by state."""
+    from taskflow.history.store import TaskBrief
+
+    tr = schema.task_runs
+    with store.engine.connect() as conn:
+        own = [TaskBrief(*row) for row in conn.execute(
+            sa.select(tr.c.name, tr.c.state, tr.c.attempts, tr.c.map_index, tr.c.message)
+            .where(tr.c.run_id == run_id, tr.c.map_index.is_(None)).order_by(tr.c.seq, tr.c.name))]
+        parent = sa.func.substr(tr.c.name, 1, sa.func.length(tr.c.name)
+                                - sa.func.length(sa.cast(tr.c.map_index, sa.String)) - 2)
+        counts: dict[str, dict[str, int]] = {}
+        for name, state, n in conn.execute(
+                sa.select(parent, tr.c.state, sa.func.count())
+                .where(tr.c.run_id == run_id, tr.c.map_index.is_not(None))
+                .group_by(parent, tr.c.state)):
+            counts.setdefault(name, {})[state] = int(n)
+    return own, counts
+
+
+def result_locations(store: HistoryStore, run_id: str, limit: int) -> list[tuple[str, str]]:
+    """``(task run, location)`` of at most ``limit`` task runs that stored a result."""
+    tr = schema.task_runs
+    with store.engine.connect() as conn:
+        return [(n, loc) for n, loc in conn.execute(
+            sa.select(tr.c.name, tr.c.result_location)
+            .where(tr.c.run_id == run_id, tr.c.result_location.is_not(None))
+            .order_by(tr.c.seq, tr.c.name).limit(limit))]
