@@ -17,6 +17,10 @@ Defaults are not checked (the author wrote them), parameters without a hint
 (or hinted ``Any``) take anything, and a hint pydantic cannot read is skipped
 rather than guessed at.  Builder-style flows (``Parameter("n")``) have no hints.
 
+Where the flow cannot be imported (``taskflow server``), the same check runs on
+the JSON schemas of the hints that its serve process recorded:
+:mod:`taskflow.parameter_schemas`.
+
 Examples
 --------
 >>> def etl(count: int, label="x"): ...
@@ -41,9 +45,29 @@ from typing import Any
 from taskflow.exceptions import ParameterError
 from taskflow.secrets import MASK, is_secret
 
-__all__ = ["coerce_parameters", "coerce_value", "parameter_hints"]
+__all__ = ["coerce_parameters", "coerce_value", "json_default", "parameter_hints", "refused", "type_name"]
 
 _SKIP: Any = object()
+
+
+def json_default(value: Any) -> Any:
+    """A parameter value JSON cannot hold, as JSON: ``json.dumps(..., default=json_default)``.
+
+    Dates, enums, sets, pydantic models... become what pydantic would write for
+    them (so a server, the CLI and a schema check read them back as the flow
+    would); anything else its ``repr``.
+
+    Examples
+    --------
+    >>> import datetime, json
+    >>> json.dumps({"day": datetime.date(2026, 11, 1), "tags": {"a"}}, default=json_default)
+    '{"day": "2026-11-01", "tags": ["a"]}'
+    >>> json.dumps({"fn": len}, default=json_default)
+    '{"fn": "<built-in function len>"}'
+    """
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=repr)
 
 
 def parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -95,11 +119,12 @@ def type_name(hint: Any) -> str:
 
 
 def coerce_value(flow_name: str, name: str, value: Any, hint: Any, *, text: str | None = None,
-                 adapter: Any = _SKIP) -> Any:
+                 adapter: Any = _SKIP, expected: str | None = None) -> Any:
     """``value`` checked against ``hint``: kept, converted, or refused (see the module).
 
     ``text`` is the value as it was typed on a command line, tried when ``value``
     (its JSON reading) does not fit, so ``-p label=123`` gives ``label: str`` ``"123"``.
+    ``expected`` names the type in the error (default: :func:`type_name` of ``hint``).
     """
     from pydantic import ValidationError
 
@@ -121,9 +146,10 @@ def coerce_value(flow_name: str, name: str, value: Any, hint: Any, *, text: str 
         except ValidationError as e:
             first = first or e
         except Exception as e:  # noqa: BLE001 - a hint's own validator raised
-            raise _refused(flow_name, name, value, hint, f"{type(e).__name__}: {e}") from None
+            raise refused(flow_name, name, value, expected or type_name(hint),
+                          f"{type(e).__name__}: {e}") from None
     assert first is not None
-    raise _refused(flow_name, name, value, hint, _reason(first)) from None
+    raise refused(flow_name, name, value, expected or type_name(hint), _reason(first)) from None
 
 
 def _reason(error: Any) -> str:
@@ -136,14 +162,15 @@ def _reason(error: Any) -> str:
     return f"{where + ': ' if where else ''}{e.get('msg', '')}{more}"
 
 
-def _refused(flow_name: str, name: str, value: Any, hint: Any, reason: str) -> ParameterError:
+def refused(flow_name: str, name: str, value: Any, expected: str, reason: str) -> ParameterError:
+    """The one-line error for a value of parameter ``name`` that is not a valid ``expected``."""
     shown = MASK if is_secret(name) else repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
     reason = " ".join(reason.split())
     return ParameterError(
-        f"flow {flow_name!r}: parameter {name}={shown} is not a valid {type_name(hint)} ({reason})",
-        flow=flow_name, parameter=name, expected=type_name(hint),
+        f"flow {flow_name!r}: parameter {name}={shown} is not a valid {expected} ({reason})",
+        flow=flow_name, parameter=name, expected=expected,
     )
 
 

@@ -1,6 +1,7 @@
 """Flows used by the history and graph tests (importable, so workers load them by reference)."""
 from __future__ import annotations
 
+import datetime
 import os
 import threading
 import time
@@ -57,6 +58,11 @@ def partly_failing(x: int = 1):
 @flow
 def with_secret(n: int = 1, api_token: str = "", options: dict | None = None):
     return inc(n)
+
+
+@flow
+def dated(day: datetime.date = datetime.date(2026, 1, 1), tags: frozenset = frozenset()):
+    return noisy(1)
 
 
 @flow

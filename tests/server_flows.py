@@ -1,8 +1,10 @@
 """Flows the server tests serve through real `taskflow serve` agents (importable by workers)."""
 from __future__ import annotations
 
+import datetime
 import os
 import time
+from typing import Literal
 
 from taskflow import flow, task
 from tests.flows import bump
@@ -65,3 +67,15 @@ def brittle(counts: str = ""):
     """Fails (three attempts) until an ``ok`` file exists in ``counts``; its first task is
     checkpointed (the agent's taskflow.results.store), so Resume runs only the failed part."""
     return fragile(prepare(counts), counts)
+
+
+@task
+def describe(day: datetime.date, count: int, tags: list[str], mode: str, limit: int | None) -> str:
+    return f"{day.isoformat()} {count * 2} {tags} {mode} {limit}"
+
+
+@flow
+def typed(day: datetime.date = datetime.date(2026, 1, 1), count: int = 1, tags: list[str] = ["a"],  # noqa: B006 - never mutated
+          mode: Literal["fast", "slow"] = "fast", limit: int | None = None):
+    """Typed parameters: the server checks Quick Run values against their recorded schemas."""
+    return describe(day, count, tags, mode, limit)

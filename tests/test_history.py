@@ -145,6 +145,14 @@ def test_secret_parameters_are_not_stored(sqlite_url):
                              "options": {"password": "********", "user": "me"}}
 
 
+def test_parameters_are_stored_as_json_a_reader_can_take_back(sqlite_url):
+    # a date as pydantic writes it (what the server's form and schema check read), not its repr
+    run = history_flows.dated.run(day="2026-11-01", tags=["b"], executor=LocalExecutor())
+    with open_history() as history:
+        record = history.get_run(run.run_id)
+    assert record.params == {"day": "2026-11-01", "tags": ["b"]}
+
+
 def test_history_can_be_turned_off(tmp_path):
     url = _sqlite(tmp_path)
     with dask.config.set({"taskflow.history.url": url, "taskflow.history.enabled": False}):

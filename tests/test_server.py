@@ -164,8 +164,12 @@ def finished(history_url: str, run_id: str) -> Any:
     return r if r is not None and r.state not in ("RUNNING", "PENDING") else None
 
 
-GREET = [{"name": "name", "type": "str", "default": "world", "required": False},
-         {"name": "times", "type": "int", "default": 2, "required": False}]
+GREET = [{"name": "name", "type": "str", "schema": {"type": "string"}, "default": "world",
+          "required": False},
+         {"name": "times", "type": "int", "schema": {"type": "integer"}, "default": 2,
+          "required": False}]
+# as a serve process of an older taskflow recorded it: type names, no schemas
+GREET_OLD = [{k: v for k, v in p.items() if k != "schema"} for p in GREET]
 
 
 # -- the API ---------------------------------------------------------------------------
@@ -190,7 +194,9 @@ def test_the_api_needs_the_token_names_bad_parameters_and_knows_unknown_flows(
     assert status == 422 and body["parameter"] == "nme" and "'nme'" in body["error"]
     status, body = call(f"{base}/api/flows/greet/runs", "POST",
                         {"parameters": {"times": "many"}}, token=TOKEN)
-    assert status == 422 and body["parameter"] == "times" and "int" in body["error"]
+    assert status == 422 and body["parameter"] == "times"
+    assert body["error"] == ("flow 'greet': parameter times='many' is not a valid int (Input "
+                             "should be a valid integer, unable to parse string as an integer)")
     status, body = call(f"{base}/api/flows/nope/runs", "POST", {"parameters": {}}, token=TOKEN)
     assert status == 404 and "nope" in body["error"]
     assert call(f"{base}/api/flows/nope", token=TOKEN)[0] == 404
@@ -424,8 +430,9 @@ def test_a_history_file_written_before_the_server_is_read_and_gains_what_the_ser
     with open_history(f"sqlite:///{path}") as h:
         old = h.get_run("ab")
         assert (old.state, old.params, old.graph_dict["nodes"]) == ("SUCCESS", {"n": 3}, [])
-        serving.register(h, [{"name": "etl", "signature": GREET, "scheduled": False}])
-        assert serving.served_flows(h)[0].signature_list == GREET
+        serving.register(h, [{"name": "etl", "signature": GREET_OLD, "scheduled": False}])
+        assert serving.served_flows(h)[0].signature_list == [{**p, "schema": None}
+                                                             for p in GREET_OLD]
     with sqlite3.connect(path) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"ix_taskflow_flow_runs_flow", "ix_taskflow_task_runs_seq"} <= indexes
@@ -572,5 +579,131 @@ def test_a_served_flow_records_its_signature_schedule_and_next_due_time(history_
             thread.join(30)
     assert tick.schedule == "every 1s" and tick.next_due > time.time() - 5
     assert tick.signature_list == [
-        {"name": "path", "type": "str", "default": "", "required": False},
-        {"name": "note", "type": "str", "default": "from the test", "required": False}]
+        {"name": "path", "type": "str", "schema": {"type": "string"}, "default": "",
+         "required": False},
+        {"name": "note", "type": "str", "schema": {"type": "string"}, "default": "from the test",
+         "required": False}]
+
+
+# -- typed parameters: the flow's own check, on the schemas its serve process recorded ------
+def _in_process_error(**given: Any) -> str:
+    """What the flow itself says of ``given`` (the check a run of it makes)."""
+    from taskflow import ParameterError
+    from tests.server_flows import typed
+
+    with pytest.raises(ParameterError) as e:
+        typed.check_parameters(given)
+    return str(e.value)
+
+
+def test_quick_run_form_text_is_read_by_type_and_a_row_without_schemas_keeps_str_text():
+    from taskflow.server.views import ParameterProblem, check_parameters
+
+    for sig in (GREET, GREET_OLD):
+        assert check_parameters("greet", sig, {"name": "123", "times": "5"}, from_form=True) == {
+            "name": "123", "times": 5}
+        assert check_parameters("greet", sig, {"name": "", "times": ""}, from_form=True) == {
+            "name": ""}  # an emptied str field is the empty string; others keep the default
+    with pytest.raises(ParameterProblem) as e:
+        check_parameters("greet", GREET, {"times": "5x"}, from_form=True)
+    assert e.value.parameter == "times" and "parameter times='5x' is not a valid int" in str(e.value)
+    assert check_parameters("greet", GREET_OLD, {"times": "5x"}, from_form=True) == {"times": "5x"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_quick_run_values_are_checked_by_the_flows_own_check_on_the_recorded_schemas_and_old_rows_take_any_value(
+        history_url, process_client, tmp_path, start):
+    agent = start(Agent, history_url, process_client.scheduler.address, "typed")
+    server = start(ServerProcess, history_url, "--token", TOKEN)
+    runs = f"{server.url}/api/flows/typed/runs"
+
+    status, flow = call(f"{server.url}/api/flows/typed", token=TOKEN)
+    sig = {p["name"]: p for p in flow["served"]["signature"]}
+    assert {n: p["type"] for n, p in sig.items()} == {
+        "day": "date", "count": "int", "tags": "list[str]", "mode": "'fast' | 'slow'",
+        "limit": "int | None"}
+    assert sig["day"]["schema"] == {"format": "date", "type": "string"}
+    assert (sig["day"]["hint"], sig["day"]["default"]) == ("datetime.date", "2026-01-01")
+
+    # a value that does not fit: 422 naming it, in the words of the flow's own check
+    for bad in ({"count": "many"}, {"day": "2026-13-01"}, {"mode": "medium"},
+                {"tags": ["a", 1]}, {"limit": 2.5}, {"tags": "a,b"}):
+        status, body = call(runs, "POST", {"parameters": bad}, token=TOKEN)
+        (name,) = bad
+        assert status == 422 and body["parameter"] == name, body
+        assert body["error"] == _in_process_error(**bad)
+    with open_history(history_url) as h:
+        assert h.runs() == [] and serving.request_for_run(h, "") is None  # nothing asked
+
+    # values that fit are converted as the flow converts them, and the run goes through
+    status, body = call(runs, "POST", {"parameters": {"day": "2026-11-01", "count": "3",
+                                                      "limit": "7", "mode": "slow"}}, token=TOKEN)
+    assert status == 201, body
+    with open_history(history_url) as h:
+        asked = serving.request_for_run(h, body["id"]).parameters_dict
+    assert asked == {"day": "2026-11-01", "count": 3, "limit": 7, "mode": "slow"}
+    run = until(lambda: finished(history_url, body["id"]), 60, "the typed run", agent.log)
+    assert run.state == "SUCCESS" and run.params["count"] == 3
+
+    # a row recorded before schemas were (type names only): any value is asked for, and the
+    # serve process's own check converts it, or refuses it with the same words
+    with open_history(history_url) as h, h._writes.begin() as conn:
+        import sqlalchemy as sa
+
+        from taskflow.history import schema as tables
+
+        old = [{k: v for k, v in p.items() if k not in ("schema", "hint", "secret")}
+               | {"type": p["hint"]} for p in flow["served"]["signature"]]
+        conn.execute(sa.update(tables.served_flows).where(tables.served_flows.c.name == "typed")
+                     .values(signature=json.dumps(old)))
+    status, body = call(runs, "POST", {"parameters": {"count": "4", "day": "2026-11-02"}},
+                        token=TOKEN)
+    assert status == 201, body
+    run = until(lambda: finished(history_url, body["id"]), 60, "the old-row run", agent.log)
+    assert run.state == "SUCCESS" and run.params["count"] == 4
+    status, body = call(runs, "POST", {"parameters": {"count": "many"}}, token=TOKEN)
+    assert status == 201, body  # no schema: the server cannot tell
+    refused = until(lambda: (lambda r: r if r["state"] == "FAILED" else None)(
+        call(f"{server.url}/api/runs/{body['id']}", token=TOKEN)[1]), 60, "the refusal",
+        agent.log)
+    assert _in_process_error(count="many") in refused["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_in_a_browser_the_quick_run_form_shows_types_from_the_schemas_refuses_a_bad_value_in_the_flows_words_and_converts_good_text(
+        history_url, process_client, tmp_path, start, chromium):  # noqa: F811
+    agent = start(Agent, history_url, process_client.scheduler.address, "typed")
+    server = start(ServerProcess, history_url, "--token", TOKEN)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server.url)
+    page.goto(f"{server.url}/flows/typed")
+    page.wait_for_selector("#quick-run")
+    shown = page.eval_on_selector_all("#quick-run .form-grid span",
+                                      "spans => spans.map(s => s.textContent)")
+    assert shown == ["date", "int", "list[str]", "'fast' | 'slow'", "int | None"]
+    assert [page.input_value(f"#p_{n}") for n in ("day", "count", "tags", "mode", "limit")] == [
+        "2026-01-01", "1", '["a"]', "fast", ""]
+
+    page.fill("#p_count", "many")
+    page.fill("#p_tags", '["x", "y"]')
+    page.click("#quick-run-button")
+    page.wait_for_selector("#run-error")
+    assert page.inner_text("#run-error") == _in_process_error(count="many")
+    assert page.input_value("#p_count") == "many" and page.input_value("#p_tags") == '["x", "y"]'
+    page.screenshot(path=str(tmp_path / "flow-bad-value.png"), full_page=True)
+    with open_history(history_url) as h:
+        assert h.runs() == []
+
+    page.fill("#p_count", "3")
+    page.fill("#p_day", "2026-11-01")
+    page.fill("#p_mode", "slow")
+    page.click("#quick-run-button")
+    page.wait_for_selector("#run")
+    until(lambda: _state(page) == "SUCCESS", 60, "the run page to say SUCCESS", agent.log)
+    run_id = page.get_attribute("#run", "data-run")
+    with open_history(history_url) as h:
+        asked = serving.request_for_run(h, run_id).parameters_dict
+    assert asked == {"day": "2026-11-01", "count": 3, "tags": ["x", "y"], "mode": "slow"}
+    page.screenshot(path=str(tmp_path / "typed-run.png"), full_page=True)

@@ -448,58 +448,46 @@ def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: s
 
 
 def signature(d: Deployment) -> list[dict[str, Any]]:
-    """The parameters of a deployment's flow: name, type (from its hints), default, required.
+    """The parameters of a deployment's flow: name, type, JSON schema, default, required.
 
-    The deployment's own values stand in for the defaults.  Kept in the history
-    with the served flow, so a server can build a form and check values without
-    importing the flow.
+    ``type`` is the hint as written (:func:`taskflow.parameters.type_name`; for a
+    parameter without one, the type of its default), ``schema`` the JSON schema
+    pydantic makes of the hint (None: any value; see
+    :mod:`taskflow.parameter_schemas`).  The deployment's own values stand in for
+    the defaults.  Kept in the history with the served flow, so a server can build
+    a form and check values as the flow would, without importing the flow.
 
     Examples
     --------
     >>> from taskflow import flow, task
     >>> @flow
-    ... def etl(n: int = 10, name: str = "x"):
+    ... def etl(n: int = 10, name: str = "x", tag=None):
     ...     pass
-    >>> [(p["name"], p["type"], p["default"]) for p in signature(Deployment(etl))]
-    [('n', 'int', 10), ('name', 'str', 'x')]
+    >>> [(p["name"], p["type"], p["schema"], p["default"]) for p in signature(Deployment(etl))]
+    [('n', 'int', {'type': 'integer'}, 10), ('name', 'str', {'type': 'string'}, 'x'), ('tag', '', None, None)]
     """
-    import inspect
     import json
 
-    hints: dict[str, Any] = {}
-    fn = getattr(d.flow, "fn", None)
-    if fn is not None:
-        try:
-            hints = {n: p.annotation for n, p in inspect.signature(fn).parameters.items()
-                     if p.annotation is not inspect.Parameter.empty}
-            import typing
+    from taskflow.parameter_schemas import parameter_schema
+    from taskflow.parameters import json_default, parameter_hints, type_name
 
-            hints.update(typing.get_type_hints(fn))
-        except Exception:  # unresolvable hints: keep the raw annotations
-            pass
+    fn = getattr(d.flow, "fn", None)
+    hints = parameter_hints(fn) if fn is not None else {}
     out = []
     for name, p in d.flow.graph.parameters.items():
         default = d.parameters.get(name, None if p.required else p.default)
         try:
             json.dumps(default)
-        except (TypeError, ValueError):
-            default = repr(default)
+        except (TypeError, ValueError):  # a date, a set...: as JSON where pydantic knows how
+            default = json_default(default)
         hint = hints.get(name)
-        if hint is None and default is not None and not p.required:
-            hint = type(default)
-        out.append({"name": name, "type": _type_name(hint), "default": default,
+        if hint is not None:
+            shown, schema = type_name(hint), parameter_schema(hint)
+        else:  # no hint: any value, as in the flow's own check; its default's type is shown
+            shown, schema = ("" if p.required or default is None else type(default).__name__), None
+        out.append({"name": name, "type": shown, "schema": schema, "default": default,
                     "required": p.required and name not in d.parameters})
     return out
-
-
-def _type_name(hint: Any) -> str:
-    if hint is None:
-        return ""
-    if isinstance(hint, str):
-        return hint
-    if isinstance(hint, type) and not getattr(hint, "__args__", None):
-        return hint.__name__
-    return str(hint).replace("typing.", "")
 
 
 def _open_history() -> HistoryStore | None:

@@ -68,6 +68,7 @@ from taskflow.engine.events import StateEvent, is_state
 from taskflow.engine.observers import RunObserver, add_observer
 from taskflow.history.urls import resolve_url
 from taskflow.logs import TASK_LOGGER
+from taskflow.parameters import json_default
 from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
 from taskflow.states import State, StateType
@@ -471,7 +472,7 @@ class HistoryRecorder(RunObserver):
         now = kwargs.get("started_at") or time.time()  # the run's start, as its log line says
         row = {
             "id": plan.run.run_id, "flow_name": flow.name,
-            "parameters": json.dumps(mask_secrets(plan.parameters), default=repr),
+            "parameters": json.dumps(mask_secrets(plan.parameters), default=json_default),
             "state": StateType.RUNNING.value, "message": "", "started_at": now,
             "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
             "address": address, "dashboard_link": dashboard_link,

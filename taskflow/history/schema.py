@@ -153,7 +153,7 @@ served_flows = Table(
     Column("started_at", Double),
     Column("heartbeat", Double),
     Column("last_due", Double),
-    # The flow's parameters as JSON: [{name, type, default, required}] (type from its hints).
+    # The flow's parameters as JSON: [{name, type, schema, default, required}] (type as written, schema: its JSON schema).
     Column("signature", Text),
     # When its next scheduled run is due (epoch seconds), as its server last computed it.
     Column("next_due", Double),

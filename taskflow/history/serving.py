@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from taskflow.history import schema
 from taskflow.history.records import HistoryError
 from taskflow.history.store import HistoryStore, insert_row, to_record
+from taskflow.parameters import json_default
 
 __all__ = [
     "RunRequestRecord", "ServeProcessRecord", "ServedFlowRecord", "beat", "cancel_run",
@@ -71,9 +72,17 @@ class ServedFlowRecord:
 
     @property
     def signature_list(self) -> list[dict[str, Any]]:
-        """The flow's parameters: ``{"name", "type", "default", "required"}`` each."""
+        """The flow's parameters: ``{"name", "type", "schema", "default", "required"}`` each.
+
+        ``schema`` is the JSON schema of the parameter's type hint (see
+        :mod:`taskflow.parameter_schemas`); None takes any value, as do rows written
+        by a taskflow that recorded only the type's name.
+        """
         value = json.loads(self.signature) if self.signature else []
-        return list(value) if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return []
+        return [{"type": "", "default": None, "required": False, **p, "schema": p.get("schema")}
+                for p in value if isinstance(p, dict) and "name" in p]
 
     def alive(self, within: float, now: float | None = None) -> bool:
         """Whether its server's heartbeat is at most ``within`` seconds old."""
@@ -132,8 +141,8 @@ def register(store: HistoryStore, flows: Iterable[Mapping[str, Any]],
     now = time.time()
     flows = list(flows)
     rows = [{"name": f["name"], "target": f.get("target", ""), "schedule": f.get("schedule", ""),
-             "parameters": json.dumps(f.get("parameters") or {}, default=repr),
-             "signature": json.dumps(f.get("signature") or [], default=repr),
+             "parameters": json.dumps(f.get("parameters") or {}, default=json_default),
+             "signature": json.dumps(f.get("signature") or [], default=json_default),
              "host": _HOST, "pid": os.getpid(), "started_at": now, "heartbeat": now}
             for f in flows]
     with store._writes.begin() as conn:

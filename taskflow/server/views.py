@@ -9,19 +9,27 @@ wherever they come from: the history masks a run's parameters when it records
 them, but a run request still waiting for a serve process holds them as given.
 
 Quick Run values are checked here against the parameter signature the serve
-process recorded for its flow (:func:`check_parameters`), so a wrong name or a
-value that does not fit the type is refused before anything is asked of an agent.
+process recorded for its flow (:func:`check_parameters`), by the flow's own check
+run on the recorded JSON schemas (:mod:`taskflow.parameter_schemas`), so a wrong
+name or a value that does not fit the type is refused, in the words a run of the
+flow would use, before anything is asked of an agent.
 
 Examples
 --------
->>> sig = [{"name": "n", "type": "int", "default": 3, "required": False}]
+>>> sig = [{"name": "n", "type": "int", "schema": {"type": "integer"}, "default": 3,
+...         "required": False}]
 >>> check_parameters("etl", sig, {"n": "5"}, from_form=True)
 {'n': 5}
+>>> try:
+...     check_parameters("etl", sig, {"n": "five"}, from_form=True)
+... except ParameterProblem as e:
+...     print(e.parameter, "|", e)
+n | flow 'etl': parameter n='five' is not a valid int (Input should be a valid integer, unable to parse string as an integer)
 >>> try:
 ...     check_parameters("etl", sig, {"m": 1})
 ... except ParameterProblem as e:
 ...     print(e.parameter, "|", e)
-m | flow 'etl' has no parameter 'm'; its parameters are: n
+m | flow 'etl' has no parameter 'm'; its parameters are: n=3
 """
 from __future__ import annotations
 
@@ -72,103 +80,64 @@ def _alive_within() -> float:
 
 
 # -- parameters ---------------------------------------------------------------------------
-def _base_type(type_name: str) -> tuple[str, bool]:
-    """``"list[int] | None"`` -> ``("list", True)``: the outer type and whether None fits."""
-    text = (type_name or "").replace(" ", "")
-    optional = False
-    if text.startswith("Optional[") and text.endswith("]"):
-        text, optional = text[len("Optional["):-1], True
-    parts = [p for p in text.split("|") if p]
-    if "None" in parts:
-        optional = True
-        parts.remove("None")
-    base = parts[0] if len(parts) == 1 else ""
-    base = base.split("[", 1)[0].lower()
-    return {"list": "list", "tuple": "list", "sequence": "list", "dict": "dict",
-            "mapping": "dict"}.get(base, base), optional
-
-
-def _from_text(text: str, base: str) -> Any:
-    if base == "str":
-        return text
-    if base == "bool":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1", "yes", "on"):
-            return True
-        if lowered in ("false", "0", "no", "off", ""):
-            return False
-        raise ValueError(text)
-    if base == "int":
-        return int(text.strip())
-    if base == "float":
-        return float(text.strip())
+def _read_text(text: str) -> Any:
+    """A form field's text read as JSON when it is JSON (``3``, ``[1, 2]``), else the text."""
     try:
         return json.loads(text)
     except ValueError:
-        if base in ("list", "dict"):
-            raise
         return text
-
-
-def _fits(value: Any, base: str, optional: bool) -> bool:
-    if value is None:
-        return optional
-    checks: dict[str, Any] = {
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
-        "list": lambda v: isinstance(v, list), "dict": lambda v: isinstance(v, dict),
-    }
-    check = checks.get(base)
-    return True if check is None else bool(check(value))
 
 
 def check_parameters(flow_name: str, signature: list[dict[str, Any]], given: dict[str, Any],
                      *, from_form: bool = False) -> dict[str, Any]:
     """The values of ``given`` that differ from the defaults, checked against ``signature``.
 
-    ``from_form``: values are the text of form fields, converted by type (JSON for
-    lists, dicts and untyped parameters).
+    The check is :func:`taskflow.parameter_schemas.check_with_schemas`: the flow's
+    own check, against the JSON schemas its serve process recorded (a parameter
+    recorded without one takes any value).  ``from_form``: values are the text of
+    form fields, read as JSON where that fits the type and as text where not (as
+    ``taskflow run -p`` reads them); an empty field keeps the default (None for
+    an optional parameter without one).
 
     Raises
     ------
     ParameterProblem
-        Naming the first parameter the flow lacks, or whose value does not fit.
+        Naming the first parameter the flow lacks, or whose value does not fit, in
+        the words of the flow's own check.
     """
+    from taskflow.exceptions import ParameterError
+    from taskflow.parameter_schemas import accepts_none, check_with_schemas
+
     params = {p["name"]: p for p in signature}
-    valid = ", ".join(params) or "none"
-    for name in given:
-        if name not in params:
-            raise ParameterProblem(f"flow {flow_name!r} has no parameter {name!r}; its "
-                                   f"parameters are: {valid}", parameter=name)
-    out: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for name, value in given.items():
-        p = params[name]
-        base, optional = _base_type(str(p.get("type") or ""))
-        if from_form:
-            if value == "" and is_secret(name) and not p.get("required"):
-                continue  # a secret's field is never filled in: empty keeps the default
-            if value == "" and optional:
-                value = None
-            elif value == "" and not p.get("required") and base != "str":
-                continue  # left empty: the default
+        p = params.get(name)
+        if from_form and p is not None:
+            text = str(value)
+            schema = p.get("schema") or {}
+            # a str parameter (of a row without a schema: named so) takes its text as typed
+            plain_text = schema.get("type") == "string" if schema else p.get("type") == "str"
+            if text == "" and not p.get("required"):
+                if is_secret(name):
+                    continue  # a secret's field is never filled in: empty keeps the default
+                if schema and accepts_none(schema):
+                    value = None
+                elif plain_text:
+                    value = ""
+                else:
+                    continue  # left empty: the default
+            elif plain_text and not schema:
+                value = text
             else:
-                try:
-                    value = _from_text(str(value), base)
-                except ValueError:
-                    raise ParameterProblem(
-                        f"parameter {name!r} of flow {flow_name!r} takes {p.get('type')}, "
-                        f"not {value!r}", parameter=name) from None
-        if not _fits(value, base, optional):
-            raise ParameterProblem(f"parameter {name!r} of flow {flow_name!r} takes "
-                                   f"{p.get('type')}, not {value!r}", parameter=name)
-        if from_form and not p.get("required") and value == p.get("default"):
-            continue
-        out[name] = value
-    missing = [n for n, p in params.items() if p.get("required") and n not in out]
-    if missing:
-        raise ParameterProblem(f"flow {flow_name!r} needs a value for parameter {missing[0]!r}",
-                               parameter=missing[0])
+                value, texts[name] = _read_text(text), text
+        values[name] = value
+    try:
+        out = check_with_schemas(flow_name, signature, values, texts=texts)
+    except ParameterError as e:
+        raise ParameterProblem(str(e), parameter=getattr(e, "parameter", "")) from None
+    if from_form:  # only what differs from the defaults is asked for
+        out = {n: v for n, v in out.items() if params[n].get("required") or v != params[n].get("default")}
     return out
 
 
@@ -191,7 +160,7 @@ def _served_view(record: serving.ServedFlowRecord | None,
     return {"target": record.target, "schedule": record.schedule,
             "next_due": getattr(record, "next_due", None), "last_due": record.last_due,
             "parameters": mask_secrets(json.loads(record.parameters or "{}")),
-            "signature": mask_secrets_in_signature(record.signature_list),
+            "signature": _signature_view(record.signature_list),
             "agents": procs, "alive": any(p["alive"] for p in procs)
             or (not procs and record.alive(within, now))}
 
@@ -200,6 +169,16 @@ def mask_secrets_in_signature(signature: list[dict[str, Any]]) -> list[dict[str,
     """The signature with the defaults of secret-named parameters masked."""
     return [{**p, "default": mask_secrets({p["name"]: p.get("default")})[p["name"]],
              "secret": mask_secrets({p["name"]: 1})[p["name"]] != 1} for p in signature]
+
+
+def _signature_view(signature: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The signature as pages show it: secrets masked, ``type`` read from the schema
+    (``hint``: the type as the flow's author wrote it)."""
+    from taskflow.parameter_schemas import schema_label
+
+    return [{**p, "hint": p.get("type") or "",
+             "type": schema_label(p["schema"]) if p.get("schema") else p.get("type") or ""}
+            for p in mask_secrets_in_signature(signature)]
 
 
 def flows_view(h: HistoryStore) -> list[dict[str, Any]]:
