@@ -118,3 +118,31 @@ def test_the_server_page_of_a_big_run_reads_one_page_and_sums_the_rest(tmp_path)
         assert [t["name"] for t in whole["tasks"]][500:1000] == [t["name"] for t in page["tasks"]]
         assert whole["counts"] == page["counts"]
         assert [v["state"] for v in whole["nodes"]] == [v["state"] for v in page["nodes"]]
+
+
+def _book_event(run, name, typ, index=None, t=2.0):
+    return {"kind": "state", "run": run, "name": name, "type": typ, "map_index": index,
+            "attempt": 1, "started": 1.5, "ended": t if typ != "RUNNING" else None, "time": t}
+
+
+def test_the_dashboard_book_folds_succeeded_children_past_its_budget_and_keeps_counts():
+    from taskflow.dashboard.model import RunBook
+
+    book = RunBook(max_task_runs=50)
+    book.add({"kind": "run", "phase": "started", "run": "w", "flow_name": "f", "time": 1.0,
+              "client": "c", "nodes": [{"name": "sq", "task": "sq", "mapped": True}],
+              "edges": [], "reference": ["sq"], "parameters": {}})
+    book.add(_book_event("w", "sq", "RUNNING"))
+    for i in range(1000):
+        book.add(_book_event("w", f"sq[{i}]", "RUNNING", i))
+        book.add(_book_event("w", f"sq[{i}]", "FAILED" if i == 500 else "SUCCESS", i, t=2.0 + i))
+    book.add(_book_event("w", "sq[3]", "RUNNING", 3))  # late and stale: 3 was folded away
+    live = book.run("w", task_limit=20, task_offset=0)
+    (sq,) = live["nodes"]
+    assert sq["size"] == 1000 and sq["done"] == 1000
+    assert sq["counts"] == {"SUCCESS": 999, "FAILED": 1} and sq["state"] == "FAILED"
+    assert sq["duration"] == 2.0 + 999 - 1.5
+    assert len(live["tasks"]) == 20 and live["task_total"] <= 52  # records kept: about 50
+    assert "sq[500]" in [t["name"] for t in book.run("w")["tasks"]]  # failures are kept
+    book.add({"kind": "run", "phase": "finished", "run": "w", "time": 1100.0, "lost": {}})
+    assert book.runs()[0]["state"] == "FAILED" and book.runs()[0]["total"] == 1000
