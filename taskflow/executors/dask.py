@@ -6,6 +6,9 @@ How a flow run goes through Dask:
    sent with a single ``client.get(..., sync=False)``.  A task's dependencies are
    its upstreams' keys, so Dask moves outputs from worker to worker; the client
    never sees them.  Tasks with resources or a priority go in annotated layers.
+   A wide plan goes in windows of ``taskflow.dask.submit-window`` steps, planned as
+   they are sent, the next when an earlier one has finished
+   (:mod:`~taskflow.executors.dask_windows`).
 2. **Raw outputs.**  Each key runs :func:`run_on_worker`, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
