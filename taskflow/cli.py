@@ -57,6 +57,7 @@ from taskflow.cli_common import (
 from taskflow.cli_serve import not_served, run_served, serve, served_flow_named
 from taskflow.cli_server import cancel, server
 from taskflow.exceptions import TaskflowError
+from taskflow.records import TaskRunRecord
 from taskflow.states import StateType
 
 __all__ = ["cli", "main", "parse_parameters"]
@@ -181,7 +182,7 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
         if executor is not None:
             executor.close()
     if bar is None:  # the bar's last line says the same
-        click.echo(_summary(result.task_states), err=True)
+        click.echo(_summary(result.task_records), err=True)
     state = result.state
     click.echo(f"state: {format_state(state.type.value)}" + (f": {state.message}" if state.message else ""))
     if state.is_successful():
@@ -199,13 +200,13 @@ def run(target: str, params: tuple[str, ...], address: str | None, cluster_class
     sys.exit(1)
 
 
-def _summary(task_states: dict[str, Any]) -> str:
+def _summary(records: list[TaskRunRecord]) -> str:
     """``tasks: 7/7 done, 1 failed``: every task of the flow, a mapped one by its children."""
-    parents = {n.rpartition("[")[0] for n in task_states if n.endswith("]") and "[" in n}
-    states = [s for n, s in task_states.items() if n not in parents]
-    done = sum(1 for s in states if s.is_finished())
-    failed = sum(1 for s in states if s.is_failed())
-    return f"tasks: {done}/{len(states)} done, {failed} failed"
+    parents = {r.node for r in records if r.map_index is not None}
+    ones = [r for r in records if r.name not in parents]
+    done = sum(1 for r in ones if r.finished)
+    failed = sum(1 for r in ones if r.failed)
+    return f"tasks: {done}/{len(ones)} done, {failed} failed"
 
 
 def _full_run_id(run_id: str) -> str:

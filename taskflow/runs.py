@@ -1,17 +1,22 @@
-"""A flow run's record: plain data, importable without the engine.
+"""A flow run's outcome: plain data, importable without the engine.
 
 :class:`FlowRun` is what ``flow.run()`` returns; observers, the history and the
-dashboard read it.  It is made by :func:`taskflow.engine.flow_runner.run_flow`
+dashboard read it, and it gives its facts as the one model of a run
+(:attr:`FlowRun.record`, :attr:`FlowRun.task_records`, from :mod:`taskflow.records`).  It is made by :func:`taskflow.engine.flow_runner.run_flow`
 but knows nothing of it; :class:`RunnableFlow` is what every layer above the
 graph needs of a flow.  :func:`page_link` is the one place a run's page on
 the Dask dashboard is spelled.
 """
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskflow.config import run_url
 from taskflow.exceptions import FlowRunError
+from taskflow.parameters import json_default
+from taskflow.records import FlowRunRecord, TaskRunRecord
+from taskflow.secrets import mask_secrets
 from taskflow.states import State
 
 if TYPE_CHECKING:
@@ -113,6 +118,36 @@ class FlowRun:
         return self.task_states
 
     @property
+    def record(self) -> FlowRunRecord:
+        """The run as the one model of a run has it (as the history keeps it: the state
+        as its type's value, the parameters as JSON with secrets masked).
+
+        Examples
+        --------
+        >>> run = etl.run(n=100)  # doctest: +SKIP
+        >>> run.record.state, run.record.duration  # doctest: +SKIP
+        ('SUCCESS', 0.41)
+        """
+        return FlowRunRecord(
+            id=self.run_id, flow_name=self.flow_name,
+            parameters=json.dumps(mask_secrets(self.parameters), default=json_default),
+            state=self.state.type.value, message=self.state.message,
+            started_at=self.state.started_at, ended_at=self.state.ended_at,
+            dashboard_link=self.dashboard_link,
+        )
+
+    @property
+    def task_records(self) -> list[TaskRunRecord]:
+        """Each task run's final State as a :class:`~taskflow.records.TaskRunRecord`
+        (a mapped task's own record, then its children's, as in :attr:`task_states`)."""
+        return [
+            TaskRunRecord(run_id=self.run_id, name=name, map_index=_map_index(name),
+                          state=s.type.value, attempts=s.attempts, message=s.message,
+                          started_at=s.started_at, ended_at=s.ended_at)
+            for name, s in self.task_states.items()
+        ]
+
+    @property
     def run_page(self) -> str | None:
         """This run's page: on the taskflow server when ``taskflow.server.url`` is set
         (``<url>/runs/<run_id>``, there as long as the history is), else on the Dask
@@ -141,3 +176,11 @@ class FlowRun:
 
     def __repr__(self) -> str:
         return f"<FlowRun {self.flow_name!r} {self.run_id[:8]} {self.state!r}>"
+
+
+def _map_index(name: str) -> int | None:
+    """``3`` for a mapped child's name ``load[3]``; None for any other task run."""
+    head, bracket, tail = name.rpartition("[")
+    if bracket and head and tail.endswith("]") and tail[:-1].isdigit():
+        return int(tail[:-1])
+    return None

@@ -28,7 +28,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from taskflow.states import FINISHED_TYPES, SUCCESSFUL_TYPES, StateType
+from taskflow.records import mapped_state
+from taskflow.states import FINISHED_TYPES
 
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph
@@ -46,7 +47,6 @@ COLOURS = {
 DARK_INK = {"PENDING", "SKIPPED", "RETRYING"}
 _UNKNOWN = "#8d949c"
 _FINISHED = frozenset(t.value for t in FINISHED_TYPES)
-_GOOD = frozenset(t.value for t in SUCCESSFUL_TYPES) | {StateType.SKIPPED.value}
 
 
 def colour(state: str) -> str:
@@ -83,11 +83,12 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any],
     """Graph nodes with their states, from task runs (objects with ``name``, ``state``,
     ``map_index``, ``message``, ``attempts``), e.g. the history's records.
 
-    A mapped node's children are counted by state; while any is unfinished it is
-    RUNNING.  Without a recorded graph, the nodes are the task runs that are not
-    mapped children.  ``child_counts`` (mapped task name to its children's counts
-    by state) stands for children not among ``task_runs``: a run of a million
-    task runs is summed by the database, not read row by row.
+    A mapped node's children are counted by state; its own state is
+    :func:`taskflow.records.mapped_state` of theirs (RUNNING while any is unfinished).
+    Without a recorded graph, the nodes are the task runs that are not mapped
+    children.  ``child_counts`` (mapped task name to its children's counts by
+    state) stands for children not among ``task_runs``: a run of a million task
+    runs is summed by the database, not read row by row.
     """
     own: dict[str, Any] = {}
     kids: dict[str, dict[str, int]] = {p: dict(c) for p, c in (child_counts or {}).items()}
@@ -106,13 +107,10 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any],
         size = sum(counts.values())
         state = mine.state if mine is not None else "PENDING"
         message = mine.message if mine is not None else ""
-        if mapped and (mine is None or mine.state not in _FINISHED) and size:
-            if any(s not in _FINISHED for s in counts):
-                state = "RUNNING"
-            elif any(s not in _GOOD for s in counts):
-                state = "FAILED"
-            else:
-                state = "SUCCESS"
+        if mapped and size:
+            states = [st for st, c in counts.items() for _ in range(c)]
+            kind, message = mapped_state(mine.state if mine is not None else None, message, states)
+            state = kind.value
         done = sum(c for s, c in counts.items() if s in _FINISHED) if mapped else int(state in _FINISHED)
         views.append({"name": name, "mapped": mapped, "state": state, "message": message,
                       "size": size if mapped else 1, "done": done, "counts": dict(counts),

@@ -3,10 +3,12 @@
 The same behaviour tests run on LocalExecutor, on a LocalCluster of threads and
 on a LocalCluster of worker processes.  Clusters are session-scoped (a process
 cluster takes a second or two to start); tests that kill workers or need a clean
-cluster start their own.
+cluster start their own with ``own_cluster`` (tests/clusters.py: closed after the
+test, leaks checked).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -15,6 +17,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from taskflow.executors import DaskExecutor, LocalExecutor
+from tests.clusters import CLUSTER_KW, no_leaks, start_cluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -33,7 +36,13 @@ def _history_in_a_temp_dir(tmp_path_factory):
         yield url
 
 
-CLUSTER_KW = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+@pytest.fixture
+def own_cluster():
+    """Start clusters of the test's own: ``own_cluster(n_workers=1, threads=1,
+    processes=True, **LocalCluster_kwargs)`` gives a Client.  They close when the test
+    ends; then the test fails if it left threads, processes or clients behind."""
+    with no_leaks(), contextlib.ExitStack() as stack:
+        yield start_cluster(stack)
 
 
 @pytest.fixture(scope="session")

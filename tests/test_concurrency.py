@@ -126,35 +126,34 @@ def test_tasks_with_two_limited_tags_take_them_in_one_order_and_never_deadlock(w
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_a_killed_worker_gives_its_slot_back_within_the_lease_timeout(tmp_path):
+def test_a_killed_worker_gives_its_slot_back_within_the_lease_timeout(tmp_path, own_cluster):
     # a cluster of its own, with a short lease timeout (workers inherit the config)
     locks = {"distributed.scheduler.locks.lease-timeout": "3s",
              "distributed.scheduler.locks.lease-validation-interval": "500ms"}
     with dask.config.set(locks):
-        with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, **CLUSTER_KW) as cluster:
-            with Client(cluster) as client:
-                concurrency.limit("lease", 1)
-                try:
-                    nap = hf.nap.with_options(tags=["lease"])
-                    # a worker holds the tag's only slot, then dies
-                    holder = client.submit(_take_and_hold, "lease", 1, pure=False)
-                    wait_for(lambda: _leases(client, "lease") == 1, 30, "the slot to be taken")
-                    pid = holder.result(timeout=30)
-                    holder.release()  # nobody wants it back: Dask will not run it again
-                    wait_for(lambda: not client.who_has(), 30, "the holder's result to go")
-                    os.kill(pid, signal.SIGKILL)
-                    from taskflow import flow
+        with own_cluster(n_workers=1, threads=2) as client:
+            concurrency.limit("lease", 1)
+            try:
+                nap = hf.nap.with_options(tags=["lease"])
+                # a worker holds the tag's only slot, then dies
+                holder = client.submit(_take_and_hold, "lease", 1, pure=False)
+                wait_for(lambda: _leases(client, "lease") == 1, 30, "the slot to be taken")
+                pid = holder.result(timeout=30)
+                holder.release()  # nobody wants it back: Dask will not run it again
+                wait_for(lambda: not client.who_has(), 30, "the holder's result to go")
+                os.kill(pid, signal.SIGKILL)
+                from taskflow import flow
 
-                    @flow
-                    def after_death():
-                        return nap(0.1)
+                @flow
+                def after_death():
+                    return nap(0.1)
 
-                    started = time.monotonic()
-                    run = after_death.run(executor=DaskExecutor(client=client))
-                    assert run.state.is_successful(), run.state
-                    assert time.monotonic() - started < 30  # nothing waits forever
-                finally:
-                    concurrency.clear()
+                started = time.monotonic()
+                run = after_death.run(executor=DaskExecutor(client=client))
+                assert run.state.is_successful(), run.state
+                assert time.monotonic() - started < 30  # nothing waits forever
+            finally:
+                concurrency.clear()
 
 
 def _take_and_hold(tag: str, n: int) -> int:

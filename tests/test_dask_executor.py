@@ -19,7 +19,7 @@ import dask
 import psutil
 import pytest
 from dask.utils import key_split
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from taskflow import (
     SchedulerUnreachableError,
@@ -55,14 +55,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def own_cluster(n_workers: int = 2, threads: int = 1, **kw):
-    with LocalCluster(
-        n_workers=n_workers, threads_per_worker=threads, processes=True, **{**CLUSTER_KW, **kw}
-    ) as cluster, Client(cluster) as client:
-        yield client
 
 
 def run_in_thread(fn, *args, **kwargs) -> concurrent.futures.Future:
@@ -192,7 +184,7 @@ _wait_for = wait_for  # poll a condition with a deadline (tests/polling.py)
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_a_task_whose_worker_is_killed_runs_again_elsewhere_and_the_flow_succeeds(tmp_path):
+def test_a_task_whose_worker_is_killed_runs_again_elsewhere_and_the_flow_succeeds(tmp_path, own_cluster):
     workdir = str(tmp_path)
     with own_cluster(n_workers=2) as client:
         ex = DaskExecutor(client=client)
@@ -213,7 +205,7 @@ def test_a_task_whose_worker_is_killed_runs_again_elsewhere_and_the_flow_succeed
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_a_task_dask_gives_up_on_ends_crashed_and_its_dependent_trigger_failed():
+def test_a_task_dask_gives_up_on_ends_crashed_and_its_dependent_trigger_failed(own_cluster):
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with own_cluster(n_workers=2) as client:
             run = df.gives_up.run(executor=DaskExecutor(client=client), x=1)
@@ -273,7 +265,7 @@ def test_two_executors_sharing_one_client_each_see_their_own_runs_states(process
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_a_task_waiting_to_retry_does_not_hold_the_only_worker_thread(tmp_path):
+def test_a_task_waiting_to_retry_does_not_hold_the_only_worker_thread(tmp_path, own_cluster):
     workdir = str(tmp_path)
     with own_cluster(n_workers=1, threads=1) as client:
         run = df.retry_and_other.run(executor=DaskExecutor(client=client), workdir=workdir)

@@ -116,16 +116,16 @@ def _tasks_seen(dask_scheduler) -> int:
 
 
 @pytest.mark.timeout(60)
-def test_a_task_asking_for_a_resource_no_worker_has_is_refused_before_anything_is_sent():
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster, \
-            DaskExecutor(address=cluster.scheduler_address) as ex:
+def test_a_task_asking_for_a_resource_no_worker_has_is_refused_before_anything_is_sent(own_cluster):
+    address = own_cluster(n_workers=1).scheduler.address
+    with DaskExecutor(address=address) as ex:
         start = time.monotonic()
         with pytest.raises(ResourcesUnavailableError) as info:
             ff.needs_gpu.run(executor=ex)
         assert time.monotonic() - start < 20
         msg = str(info.value)
         assert "task 'on_gpu' asks for resources {'GPU': 1}" in msg
-        assert cluster.scheduler_address in msg
+        assert address in msg
         assert "workers offer: 1 with no resources" in msg
         assert '--resources "GPU=1"' in msg
         assert info.value.task == "on_gpu" and info.value.resources == {"GPU": 1}
@@ -154,9 +154,8 @@ def test_on_an_adaptive_cluster_a_task_waits_for_its_resource_at_most_the_set_ti
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_a_client_closed_during_a_run_ends_it_crashed_without_hiding_why(store_url, counts):
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster, \
-            Client(cluster) as client:
+def test_a_client_closed_during_a_run_ends_it_crashed_without_hiding_why(store_url, counts, own_cluster):
+    with own_cluster(n_workers=1) as client:
 
         class CloseWhenHeldRuns(RunObserver):
             def event(self, *, event, **kwargs):

@@ -10,14 +10,13 @@ import sys
 import dask
 import psutil
 import pytest
-from distributed import Client, LocalCluster
 
 from taskflow import Flow, ParameterError, StateType
 from taskflow.executors import DaskExecutor, LocalExecutor
 from taskflow.results import ResultError, ResultStore, RunNotFoundError
 from taskflow.results.local import TMP as _TMP
 from tests import result_flows as rf
-from tests.conftest import CLUSTER_KW, ROOT
+from tests.conftest import ROOT
 from tests.flows import count
 from tests.polling import wait_for
 from tests.s3_fixtures import moto_endpoint_fixture, s3_fixture  # noqa: F401
@@ -173,16 +172,14 @@ def _half_written(folder) -> str | None:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_worker_killed_while_writing_a_large_checkpoint_leaves_nothing_a_later_run_reads(
-    tmp_path, counts
+    tmp_path, counts, own_cluster
 ):
     size = 256 * 2**20
     url = f"file://{tmp_path}/store"
     folder = tmp_path / "store" / "big"
     expected = (size, hashlib.sha256(b"0123456789abcdef" * (size // 16)).hexdigest())
     config = {"taskflow.results.store": url, "distributed.scheduler.allowed-failures": 0}
-    with dask.config.set(config), \
-            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **CLUSTER_KW) as cluster, \
-            Client(cluster) as client, \
+    with dask.config.set(config), own_cluster(n_workers=1) as client, \
             concurrent.futures.ThreadPoolExecutor(1) as pool:
         executor = DaskExecutor(client=client)
         (worker_pid,) = client.run(os.getpid).values()

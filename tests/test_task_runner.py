@@ -1,10 +1,15 @@
 """The plan and the worker-side runner, without a cluster: plain calls, plain values."""
 from __future__ import annotations
 
-from taskflow import FAIL, flow, task
+import uuid
+
+from taskflow import FAIL, SKIP, flow, task
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.plan import Length, PlannedTask, build_plan
+from taskflow.engine.setup import decide_persistence
 from taskflow.engine.task_runner import run_task
+from taskflow.results.policy import PersistSettings
+from taskflow.results.store import ResultStore
 
 
 @task
@@ -28,6 +33,36 @@ def flaky(calls: list[int]) -> int:
 @task
 def refuse() -> int:
     raise FAIL("no")
+
+
+@task
+def nothing_today() -> int:
+    raise SKIP("nothing to do today")
+
+
+@task(retries=1, retry_delay=0.5)
+def always_fails() -> int:
+    raise ValueError("still broken")
+
+
+@task(checkpoint=True)
+def kept(x: int) -> int:
+    return 10 * x
+
+
+@flow
+def skipping_then_inc():
+    return inc(nothing_today())
+
+
+@flow
+def failing():
+    return always_fails()
+
+
+@flow
+def mapped_kept(n: int = 3):
+    return kept.map(numbers(n))
 
 
 @flow
@@ -116,3 +151,72 @@ def test_a_downstream_of_a_failed_run_ends_trigger_failed_without_running():
     assert isinstance(out, StateMarker)
     assert [e["type"] for e in events] == ["TRIGGER_FAILED"]
     assert "refuse" in events[0]["message"]
+
+
+def test_a_task_raising_skip_ends_skipped_and_its_downstream_is_skipped_without_running():
+    plan = build_plan(skipping_then_inc.graph, {}, "r1")
+    values: dict = {}
+    events: list = []
+    first, second = _tasks(plan.start())
+    marker = _run(first, values, events)
+    assert isinstance(marker, StateMarker) and marker.state.type.value == "SKIPPED"
+    assert [(e["type"], e["message"]) for e in events][-1] == ("SKIPPED", "nothing to do today")
+    events.clear()
+    assert isinstance(_run(second, values, events), StateMarker)
+    assert [e["type"] for e in events] == ["SKIPPED"]
+
+
+def test_a_task_failing_every_attempt_ends_failed_after_its_retries_with_the_error():
+    (planned,) = _tasks(build_plan(failing.graph, {}, "r1").start())
+    events: list = []
+    waits: list = []
+    marker = _run(planned, {}, events, waits)
+    assert isinstance(marker, StateMarker) and marker.state.type.value == "FAILED"
+    assert waits == [0.5]
+    assert [(e["type"], e["attempt"]) for e in events] == [
+        ("RUNNING", 1), ("RETRYING", 1), ("RUNNING", 2), ("FAILED", 2)]
+    assert "still broken" in events[-1]["message"]
+    assert "ValueError" in (events[-1].get("tb") or "")
+
+
+def test_the_plan_takes_what_a_node_persists_from_set_up_and_only_names_each_child_s_path():
+    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
+    results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
+    assert results.nodes is not None
+    assert results.nodes["numbers"] is None and results.nodes["kept"].checkpoint
+    plan = build_plan(mapped_kept.graph, {"n": 2}, "r1", results)
+    first = plan.start()
+    (length,) = [s for s in first.steps if isinstance(s, Length)]
+    assert [t.spec.persist for t in _tasks(first)] == [None]
+    children = _tasks(plan.add_lengths({length.key: (2, 100)}))
+    specs = [t.spec.persist for t in children]
+    assert [s.write for s in specs] == ["mapped_kept/r1/kept/0.pkl", "mapped_kept/r1/kept/1.pkl"]
+    assert all(s.store is store for s in specs)
+
+
+def test_a_plan_whose_set_up_decided_a_node_stores_nothing_plans_it_storing_nothing():
+    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
+    results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
+    nothing = PersistSettings(store=store, nodes={name: None for name in results.nodes or {}})
+    plan = build_plan(mapped_kept.graph, {"n": 1}, "r1", nothing)
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    (child,) = _tasks(plan.add_lengths({length.key: (1, 100)}))
+    assert child.spec.persist is None
+
+
+def test_run_task_writes_a_checkpoint_where_the_plan_said():
+    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
+    results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
+    plan = build_plan(mapped_kept.graph, {"n": 2}, "r1", results)
+    values: dict = {}
+    events: list = []
+    first = plan.start()
+    (numbers_run,) = _tasks(first)
+    (length,) = [s for s in first.steps if isinstance(s, Length)]
+    assert _run(numbers_run, values, events) == [0, 1]
+    children = _tasks(plan.add_lengths({length.key: (2, 100)}))
+    child = children[1]
+    assert _run(child, values, events) == 10  # it picks element 1 of the list upstream
+    assert store.load(child.spec.persist.write) == 10
+    assert [e["type"] for e in events][-1] == "SUCCESS"
+    assert events[-1]["location"]

@@ -44,10 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskflow.engine.events import StateEvent, is_state
-from taskflow.engine.transitions import flow_state, mapped_parent
-from taskflow.states import FINISHED_TYPES, RUNNING_TYPES, SUCCESSFUL_TYPES, State, StateType
+from taskflow.engine.transitions import flow_state
+from taskflow.records import TaskRunRecord, duration, mapped_state
+from taskflow.states import FINISHED_TYPES, SUCCESSFUL_TYPES, State, StateType
 
-__all__ = ["RunBook", "RunRecord", "TaskRecord"]
+__all__ = ["RunBook", "RunRecord", "TaskRecord", "apply_event", "task_view"]
 
 _KNOWN = {t.value: t for t in StateType}
 _GOOD = SUCCESSFUL_TYPES | {StateType.SKIPPED}
@@ -63,57 +64,39 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-@dataclass(slots=True)
-class TaskRecord:
-    """The latest state of one task run (or of a mapped task as a whole)."""
+TaskRecord = TaskRunRecord  # the live model's record of a task run is the one model's
 
-    name: str
-    node: str
-    key: str = ""
-    map_index: int | None = None
-    state: str = StateType.PENDING.value
-    message: str = ""
-    attempts: int = 0
-    started: float | None = None
-    ended: float | None = None
-    worker: str = ""
-    error: str = ""
-    traceback: str = ""
-    location: str = ""
-    updated: float = 0.0
 
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED_TYPES
+def apply_event(rec: TaskRunRecord, ev: StateEvent) -> None:
+    """Take the fields of a state event into ``rec`` (a stale non-final one never undoes a final one)."""
+    state = str(ev.type or StateType.PENDING.value)
+    at = _num(ev.time) or 0.0
+    if rec.finished and state not in FINISHED_TYPES and at <= (rec.updated_at or 0.0):
+        return
+    rec.state = sys.intern(state)
+    rec.key = _text(ev.key, 300) or rec.key
+    rec.message = _text(ev.message)
+    rec.attempts = int(ev.attempt or rec.attempts or 0)
+    rec.started_at = _num(ev.started) or rec.started_at
+    rec.ended_at = _num(ev.ended)
+    rec.worker = sys.intern(_text(ev.worker, 300)) or rec.worker
+    rec.error = _text(ev.exc_repr) if state not in _GOOD else ""
+    rec.traceback = _text(ev.tb) if state not in _GOOD else ""
+    rec.result_location = _text(ev.location, 1000)
+    rec.updated_at = at
 
-    def apply(self, ev: StateEvent) -> None:
-        """Take the fields of a state event (a stale non-final one never undoes a final one)."""
-        state = str(ev.type or StateType.PENDING.value)
-        at = _num(ev.time) or 0.0
-        if self.finished and state not in FINISHED_TYPES and at <= self.updated:
-            return
-        self.state = sys.intern(state)
-        self.key = _text(ev.key, 300) or self.key
-        self.message = _text(ev.message)
-        self.attempts = int(ev.attempt or self.attempts or 0)
-        self.started = _num(ev.started) or self.started
-        self.ended = _num(ev.ended)
-        self.worker = sys.intern(_text(ev.worker, 300)) or self.worker
-        self.error = _text(ev.exc_repr) if state not in _GOOD else ""
-        self.traceback = _text(ev.tb) if state not in _GOOD else ""
-        self.location = _text(ev.location, 1000)
-        self.updated = at
 
-    def to_dict(self, now: float) -> dict[str, Any]:
-        end = self.ended if self.finished else now
-        duration = end - self.started if self.started is not None and end is not None else None
-        return {
-            "name": self.name, "node": self.node, "key": self.key, "map_index": self.map_index,
-            "state": self.state, "message": self.message, "attempts": self.attempts,
-            "started": self.started, "ended": self.ended if self.finished else None,
-            "duration": duration, "worker": self.worker, "error": self.error,
-            "traceback": self.traceback, "location": self.location,
-        }
+def task_view(rec: TaskRunRecord, now: float) -> dict[str, Any]:
+    """A task run for the page: a live one's duration runs to ``now``."""
+    finished = rec.finished
+    return {
+        "name": rec.name, "node": rec.node, "key": rec.key, "map_index": rec.map_index,
+        "state": rec.state, "message": rec.message, "attempts": rec.attempts,
+        "started": rec.started_at, "ended": rec.ended_at if finished else None,
+        "duration": duration(rec.started_at, rec.ended_at if finished else now),
+        "worker": rec.worker, "error": rec.error, "traceback": rec.traceback or "",
+        "location": rec.result_location or "",
+    }
 
 
 @dataclass(slots=True)
@@ -131,7 +114,7 @@ class _Folded:
         byte = index >> 3
         return byte < len(self.bits) and bool(self.bits[byte] & (1 << (index & 7)))
 
-    def add(self, rec: TaskRecord) -> None:
+    def add(self, rec: TaskRunRecord) -> None:
         index = rec.map_index or 0
         byte = index >> 3
         if byte >= len(self.bits):
@@ -139,10 +122,10 @@ class _Folded:
         self.bits[byte] |= 1 << (index & 7)
         self.counts[rec.state] = self.counts.get(rec.state, 0) + 1
         self.n += 1
-        if rec.started is not None:
-            self.started = rec.started if self.started is None else min(self.started, rec.started)
-        if rec.ended is not None:
-            self.ended = rec.ended if self.ended is None else max(self.ended, rec.ended)
+        if rec.started_at is not None:
+            self.started = rec.started_at if self.started is None else min(self.started, rec.started_at)
+        if rec.ended_at is not None:
+            self.ended = rec.ended_at if self.ended is None else max(self.ended, rec.ended_at)
         self.attempts = max(self.attempts, rec.attempts)
 
 
@@ -163,7 +146,7 @@ class RunRecord:
     edges: list[tuple[str, str, str]] = field(default_factory=list)
     reference: list[str] = field(default_factory=list)
     span: list[str] = field(default_factory=list)
-    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    tasks: dict[str, TaskRunRecord] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     lost: dict[str, str] = field(default_factory=dict)
     cancelled: str = ""  # why the run was stopped early, if it was
@@ -211,14 +194,13 @@ class RunRecord:
         if rec is None:
             index = ev.map_index
             index = int(index) if isinstance(index, int) else None
-            node = sys.intern(name.rpartition("[")[0]) if index is not None else name
-            folded = self.folded.get(node) if index is not None else None
+            folded = self.folded.get(name.rpartition("[")[0]) if index is not None else None
             if folded is not None and folded.has(index):  # type: ignore[arg-type]
                 return  # a late event of a child folded away: it had ended
-            rec = self.tasks[name] = TaskRecord(name=name, node=node, map_index=index)
-        rec.apply(ev)
+            rec = self.tasks[name] = TaskRunRecord(run_id=self.run_id, name=name, map_index=index)
+        apply_event(rec, ev)
         if self.started is None:
-            self.started = rec.started or _num(ev.time)
+            self.started = rec.started_at or _num(ev.time)
         if rec.map_index is not None and len(self.tasks) > self.keep and rec.state in _GOOD:
             self.folded.setdefault(rec.node, _Folded()).add(rec)
             del self.tasks[name]
@@ -251,14 +233,14 @@ class RunRecord:
             return [n["name"] for n in self.nodes]
         return list(dict.fromkeys(t.node for t in self.tasks.values()))
 
-    def children(self) -> dict[str, list[TaskRecord]]:
-        out: dict[str, list[TaskRecord]] = {}
+    def children(self) -> dict[str, list[TaskRunRecord]]:
+        out: dict[str, list[TaskRunRecord]] = {}
         for t in self.tasks.values():
             if t.map_index is not None:
                 out.setdefault(t.node, []).append(t)
         return out
 
-    def node_view(self, name: str, mapped: bool, kids: list[TaskRecord], now: float) -> dict[str, Any]:
+    def node_view(self, name: str, mapped: bool, kids: list[TaskRunRecord], now: float) -> dict[str, Any]:
         """A graph node: its state, and for a mapped task its children's progress."""
         own = self.tasks.get(name)
         folded = self.folded.get(name) if mapped else None
@@ -277,8 +259,8 @@ class RunRecord:
             state, message = StateType.CANCELLED.value, self.cancelled
         elif self.done and state not in FINISHED_TYPES:
             state, message = StateType.CRASHED.value, self._lost_reason(name)
-        starts = [t.started for t in ([own] if own and not mapped else kids) if t.started]
-        ends = [t.ended for t in ([own] if own and not mapped else kids) if t.ended]
+        starts = [t.started_at for t in ([own] if own and not mapped else kids) if t.started_at]
+        ends = [t.ended_at for t in ([own] if own and not mapped else kids) if t.ended_at]
         if folded is not None:
             starts += [folded.started] if folded.started is not None else []
             ends += [folded.ended] if folded.ended is not None else []
@@ -290,24 +272,16 @@ class RunRecord:
             "size": size, "done": done, "counts": counts,
             "attempts": max([t.attempts for t in ([own] if own and not mapped else kids)]
                             + [folded.attempts if folded else 0]),
-            "duration": end - start if start is not None and end is not None else None,
+            "duration": duration(start, end),
         }
 
-    def _mapped_state(self, own: TaskRecord | None, kids: list[TaskRecord], size: int,
+    def _mapped_state(self, own: TaskRunRecord | None, kids: list[TaskRunRecord], size: int,
                       folded: _Folded | None = None) -> tuple[str, str]:
-        if own is not None and own.finished:
-            return own.state, own.message  # it could not expand
-        n_folded = folded.n if folded else 0
-        if own is None and not kids and not n_folded:
-            return StateType.PENDING.value, ""
-        if len(kids) + n_folded < size or any(not k.finished for k in kids):
-            running = any(k.state in RUNNING_TYPES for k in kids) or own is not None or n_folded > 0
-            return (StateType.RUNNING.value if running else StateType.PENDING.value,
-                    own.message if own else "")
         states = [k.state for k in kids]
         for st, c in (folded.counts.items() if folded else ()):
-            states += [st] * c
-        kind, message = mapped_parent(states)
+            states += [st] * c  # folded children all ended (they succeeded)
+        kind, message = mapped_state(own.state if own else None, own.message if own else "",
+                                     states, size)
         return kind.value, message
 
     def _lost_reason(self, name: str) -> str:
@@ -365,7 +339,7 @@ class RunRecord:
         out: dict[str, Any] = {
             "run_id": self.run_id, "flow_name": self.flow_name, "state": state,
             "message": message, "started": self.started, "ended": self.ended if self.done else None,
-            "duration": end - self.started if self.started is not None and end is not None else None,
+            "duration": duration(self.started, end),
             "live": not self.done, "client": self.client, "host": self.host,
             "total": total, "done": done, "counts": counts, "parameters": dict(self.parameters),
         }
@@ -404,8 +378,8 @@ class RunRecord:
             view = views[name]
             own = self.tasks.get(name)
             if own is not None:
-                def make_own(own: TaskRecord = own, view: dict[str, Any] = view) -> dict[str, Any]:
-                    d = own.to_dict(now)
+                def make_own(own: TaskRunRecord = own, view: dict[str, Any] = view) -> dict[str, Any]:
+                    d = task_view(own, now)
                     if view["mapped"]:
                         d.update(state=view["state"], message=view["message"],
                                  duration=view["duration"], attempts=view["attempts"],
@@ -419,11 +393,11 @@ class RunRecord:
                 listed.update(k.name for k in mine)
                 continue
             for k in sorted(mine, key=lambda t: t.map_index or 0):
-                put(lambda k=k: k.to_dict(now))
+                put(lambda k=k: task_view(k, now))
                 listed.add(k.name)
         for t in self.tasks.values():
             if t.name not in listed:
-                put(lambda t=t: t.to_dict(now))
+                put(lambda t=t: task_view(t, now))
         return out, at
 
 

@@ -23,7 +23,7 @@ from taskflow import hooks, logs
 from taskflow.engine import observers, transitions
 from taskflow.engine.events import StateEvent
 from taskflow.engine.plan import Group, Plan, build_plan
-from taskflow.engine.setup import begin_run, prepare_run
+from taskflow.engine.setup import begin_run, decide_persistence, prepare_run
 from taskflow.results.manifests import load_refs
 from taskflow.runs import FlowRun, RunnableFlow
 from taskflow.secrets import mask_secrets
@@ -135,6 +135,7 @@ def run_flow(
     logs.install_handler()
     graph = flow.graph
     params, results = prepare_run(flow, parameters, resume)
+    results = decide_persistence(graph, results)  # once per node; the plan asks the nodes
     run_id = run_id or uuid.uuid4().hex
     plan = build_plan(graph, params, run_id, results)
     begin_run(graph, params, run_id, results)  # store checked before any task runs

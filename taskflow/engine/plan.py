@@ -62,7 +62,7 @@ from taskflow.engine.steps import (
 )
 from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant
 from taskflow.nesting import substitute
-from taskflow.results.policy import PersistSettings, persist_spec
+from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -170,6 +170,7 @@ class Plan:
         self.waiting: set[Key] = set()
         self._asked: set[Key] = set()
         self._probes: dict[Key, Key] = {}
+        self._decided: dict[str, NodePersistence | None] = {}
         self._items: set[Key] = set()
         self.tasks: dict[Key, PlannedTask] = {}
         self.parents: dict[str, State] = {}
@@ -517,9 +518,10 @@ class Plan:
                 slot(("order", u), keys[0], up.name)
             else:
                 slot(("order", u), keys, Group(up.name, len(keys)))
-        persist = persist_spec(
-            node.task, flow_name=self.run.flow_name, task_run_name=name, run_id=self.run.run_id,
-            map_index=map_index, parameters=self.parameters, results=self.results,
+        decided = self._persistence(node)
+        persist = None if decided is None else decided.spec(
+            task_run_name=name, run_id=self.run.run_id, map_index=map_index,
+            parameters=self.parameters, results=self.results,
         )
         spec = TaskRunSpec(
             run=self.run, name=name, key=key, task=node.task, args=args, kwargs=kwargs,
@@ -529,6 +531,16 @@ class Plan:
         self.tasks[key] = planned
         out.append(planned)
         return key
+
+    def _persistence(self, node: TaskNode) -> NodePersistence | None:
+        """What the node persists: decided at set-up (``results.nodes``), else here, once."""
+        nodes = self.results.nodes
+        if nodes is not None and node.name in nodes:
+            return nodes[node.name]
+        if node.name not in self._decided:
+            self._decided[node.name] = node_persistence(
+                node.task, flow_name=self.run.flow_name, mapped=node.mapped, results=self.results)
+        return self._decided[node.name]
 
     def _probe(self, key: Key, out: list[Step]) -> Key:
         if key not in self._probes:

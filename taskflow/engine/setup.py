@@ -2,7 +2,8 @@
 
 Before a flow run is planned, :func:`prepare_run` binds its parameters (or,
 to resume a run, reads them from that run's manifest) and settles where and
-what it may persist (:class:`~taskflow.results.policy.PersistSettings`).
+what it may persist (:class:`~taskflow.results.policy.PersistSettings`);
+:func:`decide_persistence` then decides, once per node, what each node persists.
 Once planned, :func:`begin_run` checks the result store and writes the run's
 manifest when anything of the run may be stored, before any task runs.
 
@@ -28,14 +29,14 @@ from taskflow import config
 from taskflow.exceptions import ParameterError
 from taskflow.results import manifests
 from taskflow.results.errors import ResultError, RunNotFoundError
-from taskflow.results.policy import PersistSettings, persist_spec
+from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
 from taskflow.results.store import ResultStore, as_store
 
 if TYPE_CHECKING:
     from taskflow.graph import FlowGraph
     from taskflow.runs import RunnableFlow
 
-__all__ = ["asks_storage", "begin_run", "prepare_run"]
+__all__ = ["asks_storage", "begin_run", "decide_persistence", "prepare_run"]
 
 
 def _flow_store(flow: RunnableFlow) -> ResultStore | None:
@@ -74,6 +75,21 @@ def prepare_run(
     _refuse_differences(flow.name, resume, params, given)
     resumed = manifests.recorded(store, resume)
     return params, PersistSettings(store, flow_checkpoint, config_checkpoint, resumed, resume)
+
+
+def decide_persistence(graph: FlowGraph, results: PersistSettings) -> PersistSettings:
+    """``results`` with what each node of ``graph`` persists (``results.nodes``), decided once.
+
+    Raises FlowDefinitionError, before anything runs, when a task asks for
+    storage and there is no store (or is mapped with a target lacking ``{map_index}``).
+    """
+    if results.nodes is not None:
+        return results
+    nodes: dict[str, NodePersistence | None] = {
+        node.name: node_persistence(node.task, flow_name=graph.name, mapped=node.mapped, results=results)
+        for node in graph.nodes
+    }
+    return dataclasses.replace(results, nodes=nodes)
 
 
 def _refuse_differences(flow_name: str, resume: str, params: dict[str, Any],
@@ -115,13 +131,16 @@ def asks_storage(graph: FlowGraph, parameters: dict[str, Any], run_id: str,
     Raises FlowDefinitionError, before anything runs, when a task asks for
     storage and there is no store, or its target cannot be formatted.
     """
+    results = decide_persistence(graph, results)
+    assert results.nodes is not None
     asks = results.resumed_from is not None
     plain = dataclasses.replace(results, resumed={})
     for node in graph.nodes:
-        spec = persist_spec(node.task, flow_name=graph.name, task_run_name=node.name,
-                            run_id=run_id, map_index=0 if node.mapped else None,
-                            parameters=parameters, results=plain)
-        asks = asks or spec is not None
+        decided = results.nodes.get(node.name)
+        if decided is not None and decided.asks:  # formats its target: a bad one fails now
+            decided.spec(task_run_name=node.name, run_id=run_id, map_index=0 if node.mapped else None,
+                         parameters=parameters, results=plain)
+            asks = True
     return asks
 
 

@@ -13,7 +13,8 @@ for retries, a delay), so every rule is tested without a cluster:
 * :func:`crashed` -- the worker died under the task and Dask gave up.
 * :func:`flow_state` -- a flow run's state from its reference tasks' states, or
   CRASHED when the infrastructure running it went away.
-* :func:`mapped_parent` -- a mapped task's own end, from its children's.
+* :func:`mapped_parent` -- a mapped task's own end, from its children's (defined in
+  :mod:`taskflow.records`, with the runs' other derived facts).
 * :data:`ALLOWED` / :func:`check_transition` -- which changes of state are
   possible at all; the task runner refuses any other one.
 """
@@ -24,8 +25,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskflow.exceptions import FAIL, SKIP, InvalidTransition, TaskTimeoutError
+from taskflow.records import mapped_parent
 from taskflow.retries import RetryPolicy, retry_delay
-from taskflow.states import SUCCESSFUL_TYPES, State, StateType
+from taskflow.states import State, StateType
 
 __all__ = [
     "RetryPolicy",
@@ -306,35 +308,6 @@ def flow_state(
     )
 
 
-def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
-    """A mapped task's own end, from its children's (final) state types.
-
-    The one rule for the flow runner and the dashboard: FAILED when a child did
-    not succeed; SKIPPED when every child was skipped (nothing ran: as in Prefect 1,
-    and a mapped task downstream, whose children are skipped by theirs, ends
-    SKIPPED too); else SUCCESS, with a message counting them.
-
-    Examples
-    --------
-    >>> mapped_parent([StateType.SUCCESS, StateType.SKIPPED])
-    (<StateType.SUCCESS: 'SUCCESS'>, '2 mapped children, 1 skipped')
-    >>> mapped_parent(["SUCCESS", "FAILED", "CRASHED"])
-    (<StateType.FAILED: 'FAILED'>, '2 of 3 mapped children did not succeed')
-    >>> mapped_parent(["SKIPPED", "SKIPPED"])
-    (<StateType.SKIPPED: 'SKIPPED'>, 'all 2 mapped children were skipped')
-    """
-    n = len(children)
-    bad = sum(1 for c in children if c not in _SUCCESS_OR_SKIPPED)
-    if bad:
-        return StateType.FAILED, f"{bad} of {n} mapped children did not succeed"
-    skipped = sum(1 for c in children if c == StateType.SKIPPED)
-    if n and skipped == n:
-        return StateType.SKIPPED, f"all {n} mapped children were skipped"
-    also = f", {skipped} skipped" if skipped else ""
-    return StateType.SUCCESS, f"{n} mapped children{also}"
-
-
-_SUCCESS_OR_SKIPPED = SUCCESSFUL_TYPES | {StateType.SKIPPED}
 
 
 def _verb(state: State) -> str:

@@ -7,8 +7,10 @@ Pure decisions, no I/O, each a small function tested alone:
 * :func:`checkpoint_path`, :func:`cache_path`, :func:`record_path` -- where
   things live inside a store;
 * :func:`cache_hit` -- is a cache entry written at ``t`` still fresh?
-* :func:`persist_spec` -- the :class:`PersistSpec` of one task run (or None
-  when nothing is asked, which is the common case and costs nothing).
+* :func:`node_persistence` -- what one node persists, decided once per run
+  (or None when nothing is asked, which is the common case and costs nothing);
+  its :meth:`~NodePersistence.spec` is the :class:`PersistSpec` of one task run;
+  :func:`persist_spec` is the two in one call.
 
 Layout of a store::
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_FIELDS",
+    "NodePersistence",
     "PersistSpec",
     "PersistSettings",
     "cache_hit",
@@ -45,6 +48,7 @@ __all__ = [
     "checkpoint_path",
     "format_target",
     "manifest_path",
+    "node_persistence",
     "persist_spec",
     "record_path",
     "resolve_checkpoint",
@@ -218,7 +222,9 @@ class PersistSettings:
     """A flow run's persistence settings, resolved on the client before planning.
 
     ``resumed`` maps task-run names of the run being resumed to the store paths
-    of their persisted results.
+    of their persisted results.  ``nodes`` is what each node of the flow (by
+    name) persists, decided once at set-up (:func:`node_persistence`); None
+    until decided (a plan then decides each node itself, once).
     """
 
     store: ResultStore | None = None
@@ -227,6 +233,7 @@ class PersistSettings:
     resumed: Mapping[str, str] = field(default_factory=dict)
     resumed_from: str | None = None
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    nodes: Mapping[str, NodePersistence | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,120 @@ class PersistSpec:
     cache_dir: str = ""
 
 
+@dataclass(frozen=True)
+class NodePersistence:
+    """What one node of a flow persists, decided once per run at set-up.
+
+    :func:`node_persistence` makes it (checking the node's options against the
+    flow's store); :meth:`spec` gives each task run of the node its
+    :class:`PersistSpec`, doing per run only what depends on the run's name and
+    map index: the target's formatting, the checkpoint path, the resumed result.
+
+    Examples
+    --------
+    >>> from taskflow import task
+    >>> from taskflow.results.store import ResultStore
+    >>> @task(checkpoint=True)
+    ... def load(i: int) -> int:
+    ...     return i
+    >>> node = node_persistence(load, flow_name="etl", mapped=True,
+    ...                         results=PersistSettings(store=ResultStore("memory://p")))
+    >>> node.spec(task_run_name="load[2]", run_id="r1", map_index=2, parameters={},
+    ...           results=PersistSettings()).write
+    'etl/r1/load/2.pkl'
+    """
+
+    flow_name: str
+    task_name: str
+    store: ResultStore
+    serializer: Any
+    asks: bool
+    checkpoint: bool
+    target: str | None
+    cache_key_fn: Callable[..., str | None] | None
+    cache_for: float | None
+    cache_dir: str
+
+    def spec(
+        self,
+        *,
+        task_run_name: str,
+        run_id: str,
+        map_index: int | None,
+        parameters: Mapping[str, Any],
+        results: PersistSettings,
+    ) -> PersistSpec | None:
+        """The PersistSpec of one task run of the node (None when it stores nothing).
+
+        Raises FlowDefinitionError when the target cannot be formatted.
+        """
+        resume = results.resumed.get(task_run_name)
+        if not (self.asks or resume):
+            return None
+        target_path = None
+        if self.target:
+            fields = target_fields(flow_name=self.flow_name, task_name=self.task_name, run_id=run_id,
+                                   map_index=map_index, parameters=parameters, now=results.started)
+            target_path = format_target(self.target, fields, task=task_run_name)
+        write = target_path
+        if write is None and self.checkpoint and not self.cache_key_fn:
+            write = checkpoint_path(self.flow_name, run_id, task_run_name, extension(self.serializer))
+        return PersistSpec(
+            store=self.store,
+            serializer=self.serializer,
+            run_id=run_id,
+            write=write,
+            target=target_path,
+            resume=resume,
+            resumed_from=results.resumed_from if resume else None,
+            cache_key_fn=self.cache_key_fn,
+            cache_for=self.cache_for,
+            cache_dir=self.cache_dir,
+        )
+
+
+def node_persistence(
+    task: Task[..., Any], *, flow_name: str, mapped: bool, results: PersistSettings
+) -> NodePersistence | None:
+    """What a node of ``task`` persists in a run, or None when none of its runs can store
+    anything (the common case: no store, or nothing asked and nothing to resume).
+
+    Raises FlowDefinitionError when the task asks for storage and the flow has
+    no result store, or it is mapped and its target has no ``{map_index}``.
+    """
+    if task.engine_internal:
+        return None
+    checkpoint = resolve_checkpoint(getattr(task, "checkpoint", None), results.flow_checkpoint,
+                                    results.config_checkpoint)
+    target = getattr(task, "target", None)
+    cache_fn = getattr(task, "cache_key_fn", None)
+    asks = bool(checkpoint or target or cache_fn)
+    store = results.store
+    if not asks and (store is None or not results.resumed):
+        return None
+    if store is None:
+        asked = "target=" if target else "cache_key_fn=" if cache_fn else "checkpoint=True"
+        raise FlowDefinitionError(
+            f"task {task.name!r} asks for {asked} but flow {flow_name!r} has no result store: "
+            "give the flow result_store=... (a URL or a ResultStore) or set "
+            "taskflow.results.store", task=task.name, flow=flow_name,
+        )
+    ser_opt = getattr(task, "serializer", None)
+    serializer = store.serializer if ser_opt is None else get_serializer(ser_opt)
+    if target and mapped and "map_index" not in template_fields(target):
+        raise FlowDefinitionError(
+            f"task {task.name!r} is mapped, so its target {target!r} must use {{map_index}} "
+            "(else every child would write the same place)", task=task.name,
+        )
+    cache_for = getattr(task, "cache_for", None)
+    return NodePersistence(
+        flow_name=flow_name, task_name=task.name, store=store, serializer=serializer, asks=asks,
+        checkpoint=bool(checkpoint), target=target, cache_key_fn=cache_fn,
+        cache_for=cache_for.total_seconds() if isinstance(cache_for, dt.timedelta) else cache_for,
+        cache_dir=getattr(task, "cache_scope", None) or task.key_prefix,
+    )
+
+
 def persist_spec(
     task: Task[..., Any],
     *,
@@ -262,51 +383,13 @@ def persist_spec(
 ) -> PersistSpec | None:
     """The PersistSpec of one task run, or None when nothing about it is stored.
 
+    :func:`node_persistence` then :meth:`NodePersistence.spec`, for one task run
+    alone (a run decides each node once, at set-up, and the plan asks the node).
     Raises FlowDefinitionError when the task asks for storage and the flow has
     no result store, or its target cannot be formatted.
     """
-    if task.engine_internal:
+    node = node_persistence(task, flow_name=flow_name, mapped=map_index is not None, results=results)
+    if node is None:
         return None
-    checkpoint = resolve_checkpoint(getattr(task, "checkpoint", None), results.flow_checkpoint,
-                                    results.config_checkpoint)
-    target = getattr(task, "target", None)
-    cache_fn = getattr(task, "cache_key_fn", None)
-    resume = results.resumed.get(task_run_name)
-    if not (checkpoint or target or cache_fn or resume):
-        return None
-    store = results.store
-    if store is None:
-        asked = "target=" if target else "cache_key_fn=" if cache_fn else "checkpoint=True"
-        raise FlowDefinitionError(
-            f"task {task.name!r} asks for {asked} but flow {flow_name!r} has no result store: "
-            "give the flow result_store=... (a URL or a ResultStore) or set "
-            "taskflow.results.store", task=task.name, flow=flow_name,
-        )
-    ser_opt = getattr(task, "serializer", None)
-    serializer = store.serializer if ser_opt is None else get_serializer(ser_opt)
-    target_path = None
-    if target and map_index is not None and "map_index" not in template_fields(target):
-        raise FlowDefinitionError(
-            f"task {task.name!r} is mapped, so its target {target!r} must use {{map_index}} "
-            "(else every child would write the same place)", task=task.name,
-        )
-    if target:
-        fields = target_fields(flow_name=flow_name, task_name=task.name, run_id=run_id,
-                               map_index=map_index, parameters=parameters, now=results.started)
-        target_path = format_target(target, fields, task=task_run_name)
-    write = target_path
-    if write is None and checkpoint and not cache_fn:
-        write = checkpoint_path(flow_name, run_id, task_run_name, extension(serializer))
-    cache_for = getattr(task, "cache_for", None)
-    return PersistSpec(
-        store=store,
-        serializer=serializer,
-        run_id=run_id,
-        write=write,
-        target=target_path,
-        resume=resume,
-        resumed_from=results.resumed_from if resume else None,
-        cache_key_fn=cache_fn,
-        cache_for=cache_for.total_seconds() if isinstance(cache_for, dt.timedelta) else cache_for,
-        cache_dir=getattr(task, "cache_scope", None) or task.key_prefix,
-    )
+    return node.spec(task_run_name=task_run_name, run_id=run_id, map_index=map_index,
+                     parameters=parameters, results=results)

@@ -191,7 +191,7 @@ def flows_view(h: HistoryStore) -> list[dict[str, Any]]:
     out = []
     for name in sorted(set(h.flow_names()) | set(served)):
         recent = h.runs(flow=name, limit=_RECENT)
-        finished = [r for r in recent if r.state in FINISHED]
+        finished = [r for r in recent if r.finished]
         out.append({
             "name": name,
             "last_run": _run_summary(recent[0]) if recent else None,
@@ -321,7 +321,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
     logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
              "task": lg.task, "message": lg.message, "worker": lg.worker}
             for lg in h.logs(r.id) if lg.level >= log_level]
-    live = r.state not in FINISHED
+    live = not r.finished
     asked = serving.request_for_run(h, r.id)  # asked through the history (Quick Run, Resume)?
     return {
         **_run_summary(r), "executor": r.executor or "", "address": r.address or "",
@@ -408,7 +408,7 @@ def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
     nodes = node_views(graph, records)
     end = task_offset + task_limit if task_limit is not None else None
     shown = _ordered_tasks(graph, records)[task_offset:end]
-    return {"id": r.id, "state": r.state, "message": r.message, "live": r.state not in FINISHED,
+    return {"id": r.id, "state": r.state, "message": r.message, "live": not r.finished,
             "duration": r.duration, "started": r.started_at, "recorded": True,
             "nodes": [{k: n[k] for k in ("name", "state", "done", "size", "mapped")} for n in nodes],
             "tasks": {t.name: [t.state, t.attempts] for t in shown}, "task_total": len(records)}
