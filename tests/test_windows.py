@@ -103,3 +103,19 @@ def test_cancelling_mid_map_stops_sending_windows(process_executor):
     cancelled = [n for n, s in children.items() if s.type is StateType.CANCELLED]
     assert len(ran) + len(cancelled) == 200
     assert len(ran) < 60  # two windows of 10 in flight when it stopped, not all 200
+
+
+def test_a_lazy_plan_knows_a_maps_width_before_its_children_are_made():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+
+    plan = build_plan(wf.doubled_total.graph, {"n": 5000}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    batch = plan.add_lengths({length.key: (5000, 8 * 5000)}, lazy=True)
+    first = batch.take(10)
+    assert all(isinstance(s, PlannedTask) for s in first)
+    assert len(plan.tasks) < 20  # numbers and the first children only
+    assert plan.widths() == {"double": 5000}
+    assert plan.task_run_count() == 5002  # numbers, 5,000 children, total
+    assert not plan.done
+    rest = batch.steps
+    assert rest[-1].name == "total" and len(plan.tasks) == 5002 and plan.done

@@ -253,6 +253,16 @@ class Plan:
             total += len(o.keys) or 1 if isinstance(o, _Children) else 1
         return total
 
+    def widths(self) -> dict[str, int]:
+        """How many children each mapped task has, for those whose length is known
+        (their children may not all be made yet: see :meth:`start`)."""
+        out: dict[str, int] = {}
+        for node in self.graph.nodes:
+            o = self._out.get(node.id)
+            if node.mapped and isinstance(o, _Children):
+                out[node.name] = len(o.keys)
+        return out
+
     def childless(self) -> list[str]:
         """Mapped nodes with no child task runs: not expanded yet, unable to, or empty.
 
