@@ -63,8 +63,22 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     """What a schematic needs of a traced flow: JSON-ready nodes, edges, reference tasks.
 
     ``nodes``: ``{"name", "task", "mapped"}``; ``edges``: ``[upstream, downstream,
-    "data" | "order"]``; ``reference``: the names of the terminal tasks.
+    "data" | "order"]``; ``reference``: the names of the terminal tasks.  Made once
+    per traced graph (the history and the dashboard page both ask, as a run
+    starts; a fan-out of 100,000 takes seconds to describe): do not change it.
     """
+    made = getattr(graph, "_taskflow_drawn", None)
+    if made is not None:
+        return made
+    made = _graph_data(graph)
+    try:
+        graph._taskflow_drawn = made  # type: ignore[attr-defined]
+    except AttributeError:  # a graph-like object without a __dict__
+        pass
+    return made
+
+
+def _graph_data(graph: FlowGraph) -> dict[str, Any]:
     names = {n.id: n.name for n in graph.nodes}
     edges: list[list[str]] = []
     for n in graph.nodes:

@@ -301,6 +301,8 @@ class _Writer:
             self._take_finish(item)
         elif isinstance(item, tuple) and item[0] == "start":
             row = item[1]
+            if not isinstance(row["graph"], str):  # a wide flow's graph takes seconds to describe
+                row["graph"] = json.dumps(graph_data(row["graph"]))
             self._runs[row["id"]] = _RunBuffer(executor=item[2])
             self._started.append(row)
         elif isinstance(item, tuple) and item[0] == "log":
@@ -477,7 +479,7 @@ class HistoryRecorder(RunObserver):
             "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
             "address": address, "dashboard_link": dashboard_link,
             "host": socket.gethostname(), "pid": os.getpid(),
-            "graph": json.dumps(graph_data(plan.graph)),
+            "graph": plan.graph,  # described by the writer, off the run's path (see _take)
         }
         with self._lock:  # with _retire: a writer never ends with a run queued for it
             writer = self._writer(resolve_url(self.url))
