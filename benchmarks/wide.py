@@ -21,10 +21,14 @@ thread each, in a helper process so the scheduler is not measured as the client)
 
 Every task returns the time it started (``time.time()``); the final task returns
 the earliest, so **time to first task** is that minus the moment the run was asked
-for.  **Client growth** is the peak RSS of this process over the run minus its RSS
-before it (the kernel's high-water mark), and per task that divided by ``n``.
-Targets (issue 13): growth under 1 GB and under 0.5x of plain Dask's, first task
-within 1 s, whatever the width.
+for.  **Client growth** is the peak RSS of the client process over the run minus
+its RSS before it (the kernel's high-water mark), and per task that divided by
+``n``.  Each measurement runs in a fresh client process (after a warm-up of 100
+tasks there), so memory one way freed is not reused by the next.  **Scheduler
+peak** is the same high-water mark of the process holding the scheduler (the
+LocalCluster's helper process; workers are separate processes), over the run.
+Targets (issue 13): client growth under 1 GB and under 0.5x of plain Dask's,
+first task within 1 s, whatever the width, scheduler within 1.2x of ``client.map``'s.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ import argparse
 import gc
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from typing import Any
@@ -114,14 +120,53 @@ def measure(client: Client, executor: DaskExecutor, way: str, n: int,
             "growth": growth, "per_task": growth / n, "read": sockets.read - read0}
 
 
+def _hwm(pid: int, reset: bool = False) -> int:
+    """The peak RSS (bytes) of process ``pid`` since its last reset; ``reset`` starts anew."""
+    if reset:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    with open(f"/proc/{pid}/status") as f:
+        found = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def measure_apart(address: str, scheduler_pid: int, way: str, n: int) -> dict[str, Any]:
+    """:func:`measure` in a fresh client process, with the scheduler's peak around it."""
+    cmd = [sys.executable, "-m", "benchmarks.wide", "--one", way, "--sizes", str(n),
+           "--address", address]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # "ready": warmed up, about to measure
+    if line.strip() != "ready":
+        raise RuntimeError(f"benchmark client for {way} said {line!r}")
+    before = _hwm(scheduler_pid, reset=True)
+    out, _ = proc.communicate(timeout=7200)
+    row = json.loads(out)
+    row["scheduler"] = max(0, _hwm(scheduler_pid) - before)
+    return row
+
+
+def _one(address: str, way: str, n: int) -> int:
+    """The body of :func:`measure_apart`'s client process: warm up, measure, print JSON."""
+    sockets = SocketBytes()
+    with dask.config.set({"taskflow.logging.level": "warning"}), Client(address) as client:
+        executor = DaskExecutor(client=client)
+        measure(client, executor, way, 100, sockets)
+        wait_idle(client, timeout=600)
+        print("ready", flush=True)
+        row = measure(client, executor, way, n, sockets)
+    print(json.dumps(row), flush=True)
+    return 0
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'tasks':>9s}  {'way':16s} {'wall (s)':>9s} {'first task (s)':>15s} "
-            f"{'client growth':>14s} {'per task':>9s} {'client read':>12s}")
+            f"{'client growth':>14s} {'per task':>9s} {'client read':>12s} {'scheduler peak':>15s}")
     lines = [head, "-" * len(head)]
     for r in rows:
+        sched = fmt_bytes(r["scheduler"]) if "scheduler" in r else "-"
         lines.append(f"{r['n']:9,d}  {r['way']:16s} {r['wall']:9.2f} {r['first_task']:15.2f} "
                      f"{fmt_bytes(r['growth']):>14s} {fmt_bytes(r['per_task']):>9s} "
-                     f"{fmt_bytes(r['read']):>12s}")
+                     f"{fmt_bytes(r['read']):>12s} {sched:>15s}")
     return "\n".join(lines)
 
 
@@ -132,19 +177,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--million", action="store_true", help="also 1,000,000 (slow)")
     p.add_argument("--ways", default=",".join(WAYS), help=f"among: {', '.join(WAYS)}")
     p.add_argument("--out", default=os.path.join("benchmarks", "results", "wide.json"))
+    p.add_argument("--together", action="store_true",
+                   help="measure every way in this process (no scheduler peak; faster)")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--address", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
+    if args.one:
+        return _one(args.address, args.one, sizes[0])
     ways = [w for w in args.ways.split(",") if w]
+    unknown = [w for w in ways if w not in WAYS]
+    if unknown:
+        p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}")
     sockets = SocketBytes()
     rows: list[dict[str, Any]] = []
     with dask.config.set({"taskflow.logging.level": "warning"}), \
-            local_cluster() as (address, _pid), Client(address) as client:
+            local_cluster() as (address, pid), Client(address) as client:
         executor = DaskExecutor(client=client)
-        for w in ways:  # warm-up: imports on the workers, connections
-            measure(client, executor, w, 100, sockets)
+        if args.together:
+            for w in ways:  # warm-up: imports on the workers, connections
+                measure(client, executor, w, 100, sockets)
         for n in sizes:
             for w in ways:
-                rows.append(measure(client, executor, w, n, sockets))
+                wait_idle(client, timeout=600)
+                row = (measure(client, executor, w, n, sockets) if args.together
+                       else measure_apart(address, pid, w, n))
+                rows.append(row)
                 print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(format_table(rows))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -7,7 +7,7 @@
     taskflow run etl -p n=10          (an ad hoc run of a flow a serve process serves)
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
     taskflow runs [--flow NAME] [--state FAILED] [--limit N]
-    taskflow show RUN_ID [--traceback]
+    taskflow show RUN_ID [--traceback] [--limit N] [--offset M]
     taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
     taskflow server [--host 127.0.0.1] [--port 8080] [--token TOKEN]   (web UI and JSON API)
@@ -247,15 +247,22 @@ def runs(flow_name: str | None, state: str | None, limit: int) -> None:
 @click.argument("run_id")
 @click.option("--traceback", "-t", "show_tb", is_flag=True,
               help="Print the traceback of each failed task run and retried attempt.")
-def show(run_id: str, show_tb: bool) -> None:
-    """Show a flow run and its task runs.
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Show at most this many task runs (a page; only those are read).")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many task runs first (the next page: --offset 1000).")
+def show(run_id: str, show_tb: bool, limit: int, offset: int) -> None:
+    """Show a flow run and its task runs, a page at a time.
 
-    RUN_ID may be shortened to any unique prefix.
+    RUN_ID may be shortened to any unique prefix.  Task runs are listed in the
+    order they first reported, each mapped task's children together by index.
     """
+    from taskflow.history.paging import attempts_of, task_runs_page
+
     with open_history() as history:
         r = history.get_run(run_id)
-        tasks = history.task_runs(r.id)
-        attempts = history.task_attempts(r.id)
+        tasks, total = task_runs_page(history, r.id, offset=offset, limit=limit)
+        attempts = attempts_of(history, r.id, [t.name for t in tasks])
     head = [
         ("flow run", r.id),
         ("flow", r.flow_name),
@@ -273,11 +280,16 @@ def show(run_id: str, show_tb: bool) -> None:
         click.echo(f"{label:<11}{value}")
     click.echo()
     if not tasks:
-        click.echo("no task runs recorded")
+        click.echo("no task runs recorded" if not total else
+                   f"no task runs from offset {offset}: the run has {total:,}")
         return
     rows = [(t.name, format_state(t.state), t.attempts, format_took(t.duration), t.worker or "-",
              oneline(t.message)) for t in tasks]
     click.echo(format_table(["TASK", "STATE", "ATTEMPTS", "DURATION", "WORKER", "MESSAGE"], rows))
+    if len(tasks) < total:
+        after = offset + len(tasks)
+        more = f"; next: taskflow show {r.id[:8]} --offset {after}" if after < total else ""
+        click.echo(f"\ntask runs {offset + 1:,} to {after:,} of {total:,}{more}")
     retried = [a for a in attempts if a.state == StateType.RETRYING.value]
     _echo_attempts(retried)
     if show_tb:

@@ -63,8 +63,22 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     """What a schematic needs of a traced flow: JSON-ready nodes, edges, reference tasks.
 
     ``nodes``: ``{"name", "task", "mapped"}``; ``edges``: ``[upstream, downstream,
-    "data" | "order"]``; ``reference``: the names of the terminal tasks.
+    "data" | "order"]``; ``reference``: the names of the terminal tasks.  Made once
+    per traced graph (the history and the dashboard page both ask, as a run
+    starts; a fan-out of 100,000 takes seconds to describe): do not change it.
     """
+    made = getattr(graph, "_taskflow_drawn", None)
+    if made is not None:
+        return made
+    made = _graph_data(graph)
+    try:
+        graph._taskflow_drawn = made  # type: ignore[attr-defined]
+    except AttributeError:  # a graph-like object without a __dict__
+        pass
+    return made
+
+
+def _graph_data(graph: FlowGraph) -> dict[str, Any]:
     names = {n.id: n.name for n in graph.nodes}
     edges: list[list[str]] = []
     for n in graph.nodes:
@@ -78,19 +92,24 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     }
 
 
-def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str, Any]]:
+def node_views(graph: dict[str, Any], task_runs: Iterable[Any],
+               child_counts: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """Graph nodes with their states, from task runs (objects with ``name``, ``state``,
     ``map_index``, ``message``, ``attempts``), e.g. the history's records.
 
     A mapped node's children are counted by state; its own state is
-    :func:`taskflow.records.mapped_state` of theirs (RUNNING while any is unfinished).  Without a recorded graph, the nodes are the task runs that are not
-    mapped children.
+    :func:`taskflow.records.mapped_state` of theirs (RUNNING while any is unfinished).
+    Without a recorded graph, the nodes are the task runs that are not mapped
+    children.  ``child_counts`` (mapped task name to its children's counts by
+    state) stands for children not among ``task_runs``: a run of a million task
+    runs is summed by the database, not read row by row.
     """
     own: dict[str, Any] = {}
-    kids: dict[str, list[Any]] = {}
+    kids: dict[str, dict[str, int]] = {p: dict(c) for p, c in (child_counts or {}).items()}
     for t in task_runs:
         if t.map_index is not None:
-            kids.setdefault(t.name.rpartition("[")[0], []).append(t)
+            counted = kids.setdefault(t.name.rpartition("[")[0], {})
+            counted[t.state] = counted.get(t.state, 0) + 1
         else:
             own[t.name] = t
     nodes = graph.get("nodes") or [{"name": n, "mapped": n in kids} for n in own]
@@ -98,19 +117,17 @@ def node_views(graph: dict[str, Any], task_runs: Iterable[Any]) -> list[dict[str
     for n in nodes:
         name, mapped = n["name"], bool(n.get("mapped"))
         mine = own.get(name)
-        children = kids.get(name, [])
-        counts: dict[str, int] = {}
-        for k in children:
-            counts[k.state] = counts.get(k.state, 0) + 1
+        counts = kids.get(name, {})
+        size = sum(counts.values())
         state = mine.state if mine is not None else "PENDING"
         message = mine.message if mine is not None else ""
-        if mapped and children:
-            kind, message = mapped_state(mine.state if mine is not None else None, message,
-                                         [k.state for k in children])
+        if mapped and size:
+            states = [st for st, c in counts.items() for _ in range(c)]
+            kind, message = mapped_state(mine.state if mine is not None else None, message, states)
             state = kind.value
-        done = sum(1 for k in children if k.state in _FINISHED) if mapped else int(state in _FINISHED)
+        done = sum(c for s, c in counts.items() if s in _FINISHED) if mapped else int(state in _FINISHED)
         views.append({"name": name, "mapped": mapped, "state": state, "message": message,
-                      "size": len(children) if mapped else 1, "done": done, "counts": counts,
+                      "size": size if mapped else 1, "done": done, "counts": dict(counts),
                       "attempts": mine.attempts if mine is not None else 0})
     return views
 

@@ -99,7 +99,7 @@ UNFINISHED_TYPES = frozenset(StateType) - FINISHED_TYPES  # PENDING, RUNNING, RE
 RUNNING_TYPES = frozenset({StateType.RUNNING, StateType.RETRYING})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run of a million task runs holds a million
 class State:
     """The state of one task run or flow run.
 

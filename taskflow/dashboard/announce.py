@@ -120,7 +120,6 @@ class RunAnnouncer:
         self.client = client
         self.plan = plan
         self.enabled = enabled
-        self._seen = 0
         self._sizes: dict[str, int] = {}
 
     @classmethod
@@ -151,14 +150,10 @@ class RunAnnouncer:
         self._send(events.finished_event(self.plan.run.run_id, lost, why, cancelled))
 
     def _new_sizes(self) -> dict[str, int]:
-        """Child counts of mapped tasks, updated with the task runs planned since last time."""
-        tasks = list(self.plan.tasks.values())
-        changed: dict[str, int] = {}
-        for t in tasks[self._seen:]:
-            if t.spec.map_index is not None:
-                parent = t.name.rpartition("[")[0]
-                changed[parent] = self._sizes[parent] = self._sizes.get(parent, 0) + 1
-        self._seen = len(tasks)
+        """Child counts of mapped tasks that changed since last time (from the lengths
+        the plan knows: a wide map's children are planned as they are sent)."""
+        changed = {name: n for name, n in self.plan.widths().items() if self._sizes.get(name) != n}
+        self._sizes.update(changed)
         return changed
 
     def _send(self, msg: dict[str, Any]) -> None:

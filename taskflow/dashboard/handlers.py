@@ -87,7 +87,7 @@ class RunPage(_Handler):
 
     def get(self, run_id: str) -> None:
         book = self._book()
-        run = book.run(run_id) if book is not None else None
+        run = book.run(run_id, task_limit=render.MAX_ROWS) if book is not None else None
         if run is None:
             self.set_status(404)
             self._html(render.not_found_page(run_id, base=self._base, dask_root=self.prefix))
@@ -109,7 +109,15 @@ class RunAPI(_Handler):
 
     def get(self, run_id: str) -> None:
         book = self._book()
-        run = book.run(run_id) if book is not None else None
+        try:  # every task run kept, or with tasks_limit= a page of them (from tasks_from=)
+            offset = max(int(self.get_query_argument("tasks_from", "0")), 0)
+            given = self.get_query_argument("tasks_limit", "")
+            limit = max(int(given), 1) if given else None
+        except ValueError:
+            self.set_status(400)
+            self._json({"error": "tasks_from and tasks_limit must be whole numbers"})
+            return
+        run = book.run(run_id, task_limit=limit, task_offset=offset) if book is not None else None
         if run is None:
             self.set_status(404)
             self._json({"error": f"no flow run {run_id!r} is kept on this scheduler"})

@@ -9,7 +9,12 @@ page and its API.  It is plain Python, no Dask, no I/O, so it is tested alone.
 Memory is bounded: at most ``max_runs`` runs and about ``max_task_runs``
 task-run records over all runs (when a new run comes, the oldest finished runs
 go, or the oldest of all when none has finished), and at most ``max_logs`` log
-records per run.  An ended run's summary is computed once.  Events are copied field by field, never kept
+records per run.  A run wider than ``max_task_runs`` keeps its records up to
+that many; past it, each mapped child that succeeds is folded into its mapped
+task's tallies (counts by state, first start, last end) and its record
+dropped, one bit remembering it, so a map of a million children costs the
+scheduler a few hundred bytes per child it still shows.  A run's detail is
+asked a page of task runs at a time (``task_limit``, ``task_offset``).  An ended run's summary is computed once.  Events are copied field by field, never kept
 whole; pickled exceptions are never unpickled here.
 
 A run's state is derived, as the client derives it: RUNNING until the client
@@ -32,6 +37,7 @@ Examples
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -67,13 +73,13 @@ def apply_event(rec: TaskRunRecord, ev: StateEvent) -> None:
     at = _num(ev.time) or 0.0
     if rec.finished and state not in FINISHED_TYPES and at <= (rec.updated_at or 0.0):
         return
-    rec.state = state
+    rec.state = sys.intern(state)
     rec.key = _text(ev.key, 300) or rec.key
     rec.message = _text(ev.message)
     rec.attempts = int(ev.attempt or rec.attempts or 0)
     rec.started_at = _num(ev.started) or rec.started_at
     rec.ended_at = _num(ev.ended)
-    rec.worker = _text(ev.worker, 300) or rec.worker
+    rec.worker = sys.intern(_text(ev.worker, 300)) or rec.worker
     rec.error = _text(ev.exc_repr) if state not in _GOOD else ""
     rec.traceback = _text(ev.tb) if state not in _GOOD else ""
     rec.result_location = _text(ev.location, 1000)
@@ -91,6 +97,36 @@ def task_view(rec: TaskRunRecord, now: float) -> dict[str, Any]:
         "worker": rec.worker, "error": rec.error, "traceback": rec.traceback or "",
         "location": rec.result_location or "",
     }
+
+
+@dataclass(slots=True)
+class _Folded:
+    """The mapped children of one task folded out of a wide run's records."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    n: int = 0
+    started: float | None = None
+    ended: float | None = None
+    attempts: int = 0
+    bits: bytearray = field(default_factory=bytearray)  # bit i: child i is folded
+
+    def has(self, index: int) -> bool:
+        byte = index >> 3
+        return byte < len(self.bits) and bool(self.bits[byte] & (1 << (index & 7)))
+
+    def add(self, rec: TaskRunRecord) -> None:
+        index = rec.map_index or 0
+        byte = index >> 3
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(byte + 1 - len(self.bits)))
+        self.bits[byte] |= 1 << (index & 7)
+        self.counts[rec.state] = self.counts.get(rec.state, 0) + 1
+        self.n += 1
+        if rec.started_at is not None:
+            self.started = rec.started_at if self.started is None else min(self.started, rec.started_at)
+        if rec.ended_at is not None:
+            self.ended = rec.ended_at if self.ended is None else max(self.ended, rec.ended_at)
+        self.attempts = max(self.attempts, rec.attempts)
 
 
 @dataclass
@@ -116,6 +152,8 @@ class RunRecord:
     cancelled: str = ""  # why the run was stopped early, if it was
     logs: deque[dict[str, Any]] = field(default_factory=deque)
     version: int = 0
+    keep: int = 100_000  # task-run records kept before succeeded children are folded
+    folded: dict[str, _Folded] = field(default_factory=dict)
     _summary: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
 
     # -- feeding --------------------------------------------------------------
@@ -156,10 +194,16 @@ class RunRecord:
         if rec is None:
             index = ev.map_index
             index = int(index) if isinstance(index, int) else None
+            folded = self.folded.get(name.rpartition("[")[0]) if index is not None else None
+            if folded is not None and folded.has(index):  # type: ignore[arg-type]
+                return  # a late event of a child folded away: it had ended
             rec = self.tasks[name] = TaskRunRecord(run_id=self.run_id, name=name, map_index=index)
         apply_event(rec, ev)
         if self.started is None:
             self.started = rec.started_at or _num(ev.time)
+        if rec.map_index is not None and len(self.tasks) > self.keep and rec.state in _GOOD:
+            self.folded.setdefault(rec.node, _Folded()).add(rec)
+            del self.tasks[name]
 
     def on_log(self, ev: dict[str, Any], keep: int) -> None:
         self.version += 1
@@ -199,36 +243,45 @@ class RunRecord:
     def node_view(self, name: str, mapped: bool, kids: list[TaskRunRecord], now: float) -> dict[str, Any]:
         """A graph node: its state, and for a mapped task its children's progress."""
         own = self.tasks.get(name)
-        counts: dict[str, int] = {}
+        folded = self.folded.get(name) if mapped else None
+        counts: dict[str, int] = dict(folded.counts) if folded else {}
         for k in kids:
             counts[k.state] = counts.get(k.state, 0) + 1
-        size = self.sizes.get(name, len(kids)) if mapped else 1
+        size = self.sizes.get(name, len(kids) + (folded.n if folded else 0)) if mapped else 1
         if not mapped:
             state = own.state if own else StateType.PENDING.value
             message = own.message if own else ""
             done = int(bool(own and own.finished))
         else:
-            state, message = self._mapped_state(own, kids, size)
-            done = sum(1 for k in kids if k.finished)
+            state, message = self._mapped_state(own, kids, size, folded)
+            done = sum(1 for k in kids if k.finished) + (folded.n if folded else 0)
         if self.done and state not in FINISHED_TYPES and self.cancelled:
             state, message = StateType.CANCELLED.value, self.cancelled
         elif self.done and state not in FINISHED_TYPES:
             state, message = StateType.CRASHED.value, self._lost_reason(name)
         starts = [t.started_at for t in ([own] if own and not mapped else kids) if t.started_at]
         ends = [t.ended_at for t in ([own] if own and not mapped else kids) if t.ended_at]
+        if folded is not None:
+            starts += [folded.started] if folded.started is not None else []
+            ends += [folded.ended] if folded.ended is not None else []
         finished = state in FINISHED_TYPES
         start = min(starts) if starts else None
         end = (max(ends) if ends else None) if finished else now
         return {
             "name": name, "mapped": mapped, "state": state, "message": message,
             "size": size, "done": done, "counts": counts,
-            "attempts": max([t.attempts for t in ([own] if own and not mapped else kids)] or [0]),
+            "attempts": max([t.attempts for t in ([own] if own and not mapped else kids)]
+                            + [folded.attempts if folded else 0]),
             "duration": duration(start, end),
         }
 
-    def _mapped_state(self, own: TaskRunRecord | None, kids: list[TaskRunRecord], size: int) -> tuple[str, str]:
+    def _mapped_state(self, own: TaskRunRecord | None, kids: list[TaskRunRecord], size: int,
+                      folded: _Folded | None = None) -> tuple[str, str]:
+        states = [k.state for k in kids]
+        for st, c in (folded.counts.items() if folded else ()):
+            states += [st] * c  # folded children all ended (they succeeded)
         kind, message = mapped_state(own.state if own else None, own.message if own else "",
-                                     [k.state for k in kids], size)
+                                     states, size)
         return kind.value, message
 
     def _lost_reason(self, name: str) -> str:
@@ -262,7 +315,8 @@ class RunRecord:
             self._summary = (self.version, out)
         return out
 
-    def to_dict(self, now: float, detail: bool) -> dict[str, Any]:
+    def to_dict(self, now: float, detail: bool, task_limit: int | None = None,
+                task_offset: int = 0) -> dict[str, Any]:
         mapped = {n["name"]: n["mapped"] for n in self.nodes}
         kids = self.children()
         names = self.node_names()
@@ -293,35 +347,58 @@ class RunRecord:
             out["span"] = list(self.span)
             out["nodes"] = list(views.values())
             out["edges"] = [list(e) for e in self.edges]
-            out["tasks"] = self._task_list(names, views, now)
+            out["tasks"], out["task_total"] = self._task_list(names, views, now, task_limit,
+                                                               task_offset)
+            out["task_offset"] = task_offset
             out["logs"] = list(self.logs)
         return out
 
 
-    def _task_list(self, names: list[str], views: dict[str, dict[str, Any]], now: float
-                   ) -> list[dict[str, Any]]:
-        """Task runs in graph order, each mapped task followed by its children by index.
+    def _task_list(self, names: list[str], views: dict[str, dict[str, Any]], now: float,
+                   limit: int | None = None, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Task runs in graph order, each mapped task followed by its children by index:
+        ``limit`` of them from ``offset`` (None: all), and how many are kept.
 
         A mapped task's own entry carries its derived state and child count.
+        Only the entries of the page are built.
         """
         kids = self.children()
+        end = None if limit is None else offset + limit
         out: list[dict[str, Any]] = []
+        at = 0
         listed: set[str] = set()
+
+        def put(make: Any) -> None:
+            nonlocal at
+            if at >= offset and (end is None or at < end):
+                out.append(make())
+            at += 1
+
         for name in names:
             view = views[name]
             own = self.tasks.get(name)
             if own is not None:
-                d = task_view(own, now)
-                if view["mapped"]:
-                    d.update(state=view["state"], message=view["message"], duration=view["duration"],
-                             attempts=view["attempts"], mapped=True, size=view["size"])
-                out.append(d)
+                def make_own(own: TaskRunRecord = own, view: dict[str, Any] = view) -> dict[str, Any]:
+                    d = task_view(own, now)
+                    if view["mapped"]:
+                        d.update(state=view["state"], message=view["message"],
+                                 duration=view["duration"], attempts=view["attempts"],
+                                 mapped=True, size=view["size"])
+                    return d
+                put(make_own)
                 listed.add(name)
-            for k in sorted(kids.get(name, []), key=lambda t: t.map_index or 0):
-                out.append(task_view(k, now))
+            mine = kids.get(name, [])
+            if end is not None and (at >= end or at + len(mine) <= offset):
+                at += len(mine)  # wholly outside the page: not sorted, not built
+                listed.update(k.name for k in mine)
+                continue
+            for k in sorted(mine, key=lambda t: t.map_index or 0):
+                put(lambda k=k: task_view(k, now))
                 listed.add(k.name)
-        out.extend(task_view(t, now) for t in self.tasks.values() if t.name not in listed)
-        return out
+        for t in self.tasks.values():
+            if t.name not in listed:
+                put(lambda t=t: task_view(t, now))
+        return out, at
 
 
 class RunBook:
@@ -336,7 +413,8 @@ class RunBook:
     max_task_runs : int
         How many task-run records to keep over all runs (a rough memory budget,
         a few hundred bytes each): when a new run comes, finished runs go, oldest first,
-        until the others fit.  A single live run is never cut.
+        until the others fit.  A single live run is never cut; past this many
+        records, its mapped children that succeed are folded into tallies.
     """
 
     def __init__(self, max_runs: int = 100, max_logs: int = 200, max_task_runs: int = 100_000) -> None:
@@ -352,7 +430,7 @@ class RunBook:
         rec = self._runs.get(run_id)
         if rec is None:
             self._evict(room_for=1)
-            rec = self._runs[run_id] = RunRecord(run_id=run_id)
+            rec = self._runs[run_id] = RunRecord(run_id=run_id, keep=self.max_task_runs)
         return rec
 
     def _evict(self, room_for: int) -> None:
@@ -398,7 +476,15 @@ class RunBook:
         recs = sorted(self._runs.values(), key=lambda r: r.started or 0.0, reverse=True)
         return [r.summary(now) for r in recs]
 
-    def run(self, run_id: str, now: float | None = None) -> dict[str, Any] | None:
-        """Everything about one run, or None when it is not (or no longer) kept."""
+    def run(self, run_id: str, now: float | None = None, task_limit: int | None = None,
+            task_offset: int = 0) -> dict[str, Any] | None:
+        """Everything about one run, or None when it is not (or no longer) kept.
+
+        ``task_limit`` task runs from ``task_offset`` (None: every one kept);
+        ``task_total`` says how many are kept.
+        """
         rec = self._runs.get(run_id)
-        return rec.to_dict(time.time() if now is None else now, detail=True) if rec else None
+        if rec is None:
+            return None
+        return rec.to_dict(time.time() if now is None else now, detail=True,
+                           task_limit=task_limit, task_offset=task_offset)

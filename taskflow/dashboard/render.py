@@ -23,9 +23,9 @@ from taskflow.config import get, run_url
 from taskflow.schematic import graph_svg
 from taskflow.server.templating import templates
 
-__all__ = ["not_found_page", "run_page", "runs_page"]
+__all__ = ["MAX_ROWS", "not_found_page", "run_page", "runs_page"]
 
-_MAX_ROWS = 500
+MAX_ROWS = 500  # task runs a run's page shows (the JSON API pages with tasks_limit=)
 
 
 def _render(name: str, **values: Any) -> str:
@@ -48,7 +48,7 @@ def run_page(run: dict[str, Any], *, base: str, dask_root: str, refresh_ms: int,
     name = "dashboard_run_part.html" if partial else "dashboard_run.html"
     return _render(name, title=f"{run['flow_name']} {run['run_id'][:8]} {run['state']}",
                    run=run, svg=graph_svg(run["nodes"], run["edges"]), base=base,
-                   dask_root=dask_root, refresh_ms=refresh_ms, max_rows=_MAX_ROWS,
+                   dask_root=dask_root, refresh_ms=refresh_ms, max_rows=MAX_ROWS,
                    server_page=run_url(run["run_id"]))
 
 

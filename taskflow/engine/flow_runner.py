@@ -63,8 +63,8 @@ class StateCollector:
 
 def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dict[str, State]:
     """Every task run's final State, filling in those the executor lost."""
-    states = dict(recorder.states)
-    names = plan.names()
+    states = recorder.states  # the run is over: filled in place (a million entries are not copied)
+    names = plan.names() if outcome.lost else {}
     origins = {names[o]: reason for reason, o in outcome.lost.values() if o in names}
     reasons = [reason for reason, _ in outcome.lost.values()]
     filled: set[str] = set()  # task runs whose end we had to infer: they never reported one

@@ -31,12 +31,11 @@ The worker receives a :class:`TaskRunSpec`; the client keeps the rest.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import dask.utils
 
@@ -44,6 +43,17 @@ from taskflow import concurrency, config, hooks
 from taskflow.engine import transitions
 from taskflow.engine.events import StateEvent
 from taskflow.engine.markers import NotSized, StateMarker
+from taskflow.engine.outputs import (
+    Broken,
+    ChildKeys,
+    Children,
+    KeyDep,
+    Out,
+    Single,
+    derived,
+    keys_of,
+    token,
+)
 from taskflow.engine.steps import (
     Batch,
     Dep,
@@ -71,43 +81,6 @@ __all__ = [  # the steps are re-exported: executors and runners import them from
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
     "RunInfo", "Slot", "Step", "TaskRunSpec", "build_plan",
 ]
-
-# How a resolved node's output is reached.
-@dataclass(frozen=True)
-class _Single:
-    key: Key
-
-
-@dataclass(frozen=True)
-class _Children:
-    keys: tuple[Key, ...]
-
-
-@dataclass(frozen=True)
-class _Broken:
-    marker: StateMarker
-
-
-_Out = Union[_Single, _Children, _Broken]
-
-
-@dataclass(frozen=True)
-class _KeyDep:
-    """Inside a child's template: depend on ``key`` directly (an item or sibling child),
-    taking its element ``index`` inside the task when given."""
-
-    key: Key
-    name: str
-    index: int | tuple[int, int] | None = None
-
-
-def _derived(key: Key, suffix: str) -> Key:
-    """A key next to ``key``: ``load-abc`` -> ``load_len-abc`` (dashboard groups by prefix)."""
-    base, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-    prefix, _, token = base.rpartition("-")
-    new = f"{prefix}_{suffix}-{token}"
-    return (new, *rest) if rest else new
-
 
 class Plan:
     """A flow run's plan; grows as map lengths become known.
@@ -138,9 +111,9 @@ class Plan:
             limits=tuple(sorted(concurrency.limits().items())),
             hook_timeout=hooks.hook_timeout(),
         )
-        self._base = {n.id: f"{n.task.key_prefix}-{_token(run_id, n.name)}" for n in graph.nodes}
+        self._base = {n.id: f"{n.task.key_prefix}-{token(run_id, n.name)}" for n in graph.nodes}
         self._pending = [n.id for n in graph.nodes]
-        self._out: dict[int, _Out] = {}
+        self._out: dict[int, Out] = {}
         self._facts: dict[Key, Any] = {}
         self.waiting: set[Key] = set()
         self._asked: set[Key] = set()
@@ -153,23 +126,41 @@ class Plan:
         self._reference_ids = [n.id for n in graph.terminal()]
         self._keep_ids = set(self._return_ids) | set(self._reference_ids)
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
+        self._open: list[Batch] = []  # batches whose steps are made as they are taken
 
     # -- driving --------------------------------------------------------------------
-    def start(self) -> Batch:
-        """The steps known before anything runs."""
-        return self._advance()
+    def start(self, lazy: bool = False) -> Batch:
+        """The steps known before anything runs.
 
-    def add_lengths(self, facts: dict[Key, Any]) -> Batch:
-        """Record values of :class:`Length` steps; return the steps that became known."""
+        With ``lazy``, the batch makes its steps as they are taken
+        (:meth:`Batch.take`): an executor sending a wide flow in windows plans a
+        window at a time.  Otherwise every step is made (and in :attr:`tasks`) now.
+        """
+        return self._advance(lazy)
+
+    def add_lengths(self, facts: dict[Key, Any], lazy: bool = False) -> Batch:
+        """Record values of :class:`Length` steps; return the steps that became known.
+
+        Batches handed out before and not wholly taken yet are made first (their
+        steps stay theirs): what they plan must not see the plan change under it.
+        ``lazy`` as in :meth:`start`.
+        """
+        self.force()
         for k, v in facts.items():
             self._facts[k] = v
             self.waiting.discard(k)
-        return self._advance()
+        return self._advance(lazy)
+
+    def force(self) -> None:
+        """Make every step of the batches handed out (taken or not)."""
+        open_batches, self._open = self._open, []
+        for batch in open_batches:
+            batch.force()
 
     @property
     def done(self) -> bool:
-        """True when every node has its steps (nothing waits for a length)."""
-        return not self._pending
+        """True when every node has its steps (nothing waits for a length, all are made)."""
+        return not self._pending and not any(b._source is not None for b in self._open)
 
     def needed_later(self) -> set[Key]:
         """Keys that nodes still pending will depend on: hold them until then."""
@@ -177,25 +168,47 @@ class Plan:
         for nid in self._pending:
             for u in self.graph.node(nid).upstream:
                 o = self._out.get(u)
-                if isinstance(o, _Single):
+                if isinstance(o, Single):
                     out.add(o.key)
-                elif isinstance(o, _Children):
+                elif isinstance(o, Children):
                     out.update(o.keys)
         return out
 
     # -- results --------------------------------------------------------------------
     def return_keys(self) -> list[Key]:
-        return _keys_of(self._out, self._return_ids)
+        return keys_of(self._out, self._return_ids)
 
     def reference(self) -> dict[str, list[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
         out: dict[str, list[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
-            if isinstance(o, _Children):
+            if isinstance(o, Children):
                 out[node.name] = [self.tasks[k].name for k in o.keys]
             else:
                 out[node.name] = [node.name]
+        return out
+
+    def task_run_count(self) -> int:
+        """How many task runs the run has as far as known now: one per task, one per
+        mapped child (made or not yet), one per mapped task without children (yet).
+
+        Cheap (one look per graph node), so a progress bar may ask often.
+        """
+        total = 0
+        for node in self.graph.nodes:
+            o = self._out.get(node.id)
+            total += len(o.keys) or 1 if isinstance(o, Children) else 1
+        return total
+
+    def widths(self) -> dict[str, int]:
+        """How many children each mapped task has, for those whose length is known
+        (their children may not all be made yet: see :meth:`start`)."""
+        out: dict[str, int] = {}
+        for node in self.graph.nodes:
+            o = self._out.get(node.id)
+            if node.mapped and isinstance(o, Children):
+                out[node.name] = len(o.keys)
         return out
 
     def childless(self) -> list[str]:
@@ -207,7 +220,7 @@ class Plan:
         for node in self.graph.nodes:
             if node.mapped:
                 o = self._out.get(node.id)
-                if not (isinstance(o, _Children) and o.keys):
+                if not (isinstance(o, Children) and o.keys):
                     out.append(node.name)
         return out
 
@@ -220,9 +233,9 @@ class Plan:
             if not isinstance(v, Ref):
                 return v
             o = self._out.get(v.id)
-            if isinstance(o, _Single):
+            if isinstance(o, Single):
                 return _plain(values.get(o.key))
-            if isinstance(o, _Children):
+            if isinstance(o, Children):
                 return [_plain(values.get(k)) for k in o.keys]
             return None
 
@@ -243,44 +256,65 @@ class Plan:
         return out
 
     # -- expansion ------------------------------------------------------------------
-    def _advance(self) -> Batch:
+    def _advance(self, lazy: bool) -> Batch:
+        """The steps that became known, made now or (``lazy``) as they are taken."""
         batch = Batch()
+        batch._source = self._generate(batch)
+        if lazy:
+            self._open = [b for b in self._open if b._source is not None] + [batch]
+        else:
+            batch.force()
+        return batch
+
+    def _generate(self, batch: Batch) -> Iterator[Step]:
+        """Each resolvable node's steps, upstream first; a mapped node's children one by one.
+
+        Until it ends, nodes not visited yet stay in ``_pending`` (so
+        :meth:`needed_later` errs on the side of holding).
+        """
         still: list[int] = []
+        out: list[Step] = []
         for nid in self._pending:
             node = self.graph.node(nid)
             if any(u not in self._out for u in node.upstream):
                 still.append(nid)
                 continue
             if not node.mapped:
-                self._out[nid] = _Single(self._emit_task(node, node.name, self._base[nid],
-                                                         node.args, node.kwargs, None, batch))
+                self._out[nid] = Single(self._emit_task(node, node.name, self._base[nid],
+                                                         node.args, node.kwargs, None, out))
+                yield from out
+                out.clear()
                 continue
-            length = self._length(node, batch)
+            length = self._length(node, out)
+            yield from out
+            out.clear()
             if length is None:
                 still.append(nid)
             elif isinstance(length, State):
-                self._out[nid] = _Broken(StateMarker(length))
+                self._out[nid] = Broken(StateMarker(length))
                 self._parent(node, length, batch)
             else:
-                keys = tuple(self._emit_child(node, i, batch) for i in range(length))
-                self._out[nid] = _Children(keys)
+                self._out[nid] = Children(ChildKeys(self._base[nid], length))
                 self._parent(node, State(StateType.RUNNING, message=f"mapped over {length} elements"), batch)
+                for i in range(length):
+                    self._emit_child(node, i, out)
+                    yield from out
+                    out.clear()
         self._pending = still
-        return batch
 
     def _parent(self, node: TaskNode, state: State, batch: Batch) -> None:
         self.parents[node.name] = state
         batch.events.append(StateEvent.of(self.run.run_id, node.name, self._base[node.id], state).to_msg())
 
-    def _ask(self, key: Key, nested: bool, batch: Batch) -> Key:
-        fact = _derived(key, "lens" if nested else "len")
+    def _ask(self, key: Key, nested: bool, out: list[Step]) -> Key:
+        fact = derived(key, "lens" if nested else "len")
         if fact not in self._asked:
             self._asked.add(fact)
             self.waiting.add(fact)
-            batch.steps.append(Length(fact, key, nested))
+            out.append(Length(fact, key, nested))
         return fact
 
-    def _length(self, node: TaskNode, batch: Batch) -> int | State | None:
+    def _length(self, node: TaskNode, out: list[Step]) -> int | State | None:
         """The node's length; a State when it cannot expand; None while waiting."""
         assert node.map_args is not None
         lengths: dict[str, int] = {}
@@ -300,10 +334,10 @@ class Plan:
             else:
                 up = self.graph.node(src.id)
                 o = self._out[src.id]
-                if isinstance(o, _Broken):
+                if isinstance(o, Broken):
                     broken[up.name] = o.marker.state
                     continue
-                facts = self._source_facts(o, arg.flatten, batch)
+                facts = self._source_facts(o, arg.flatten, out)
                 if facts is None:
                     waiting = True
                     continue
@@ -330,20 +364,20 @@ class Plan:
                            "zipped to the shortest: extra elements would be dropped unseen)")
         return next(iter(lengths.values()))
 
-    def _source_facts(self, o: _Out, flat: bool, batch: Batch) -> list[Any] | None:
+    def _source_facts(self, o: Out, flat: bool, out: list[Step]) -> list[Any] | None:
         """Length facts of a map source; None while any is still unknown."""
-        if isinstance(o, _Children) and not flat:
+        if isinstance(o, Children) and not flat:
             return [len(o.keys)]
-        if isinstance(o, _Children):  # flatten over children: each child's length
-            facts = [self._ask(k, False, batch) for k in o.keys]
+        if isinstance(o, Children):  # flatten over children: each child's length
+            facts = [self._ask(k, False, out) for k in o.keys]
         else:
-            assert isinstance(o, _Single)
-            facts = [self._ask(o.key, flat, batch)]
+            assert isinstance(o, Single)
+            facts = [self._ask(o.key, flat, out)]
         if any(f not in self._facts for f in facts):
             return None
         return [self._facts[f] for f in facts]
 
-    def _emit_child(self, node: TaskNode, i: int, batch: Batch) -> Key:
+    def _emit_child(self, node: TaskNode, i: int, out: list[Step]) -> Key:
         assert node.map_args is not None
         key: Key = (self._base[node.id], i)
 
@@ -355,34 +389,34 @@ class Plan:
                 return _param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
             up = self.graph.node(src.id)
             o = self._out[src.id]
-            if isinstance(o, _Children) and not arg.flatten:
-                return _KeyDep(o.keys[i], self.tasks[o.keys[i]].name)
+            if isinstance(o, Children) and not arg.flatten:
+                return KeyDep(o.keys[i], self.tasks[o.keys[i]].name)
             of, index, nbytes = self._locate(o, i, arg.flatten)
-            name = up.name if isinstance(o, _Single) else self.tasks[of].name
+            name = up.name if isinstance(o, Single) else self.tasks[of].name
             if nbytes <= self._pick_limit:
-                return _KeyDep(of, name, index)  # small: the child takes its element
-            near = _derived(of, "item")
+                return KeyDep(of, name, index)  # small: the child takes its element
+            near = derived(of, "item")
             item: Key = (*(near if isinstance(near, tuple) else (near,)),
                          *(index if isinstance(index, tuple) else (index,)))
             if item not in self._items:
                 self._items.add(item)
-                batch.steps.append(Item(item, of, index))
-            return _KeyDep(item, name)
+                out.append(Item(item, of, index))
+            return KeyDep(item, name)
 
         def leaf(v: Any) -> Any:
             return element(v) if isinstance(v, MapArg) else v
 
         args, kwargs = substitute(node.args, leaf), substitute(node.kwargs, leaf)
-        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, batch)
+        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, out)
 
-    def _locate(self, o: _Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int], int]:
+    def _locate(self, o: Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int], int]:
         """Which key holds element ``i`` of a source, where inside it, and its size."""
-        if isinstance(o, _Single):
-            fact = self._facts[_derived(o.key, "lens" if flat else "len")]
+        if isinstance(o, Single):
+            fact = self._facts[derived(o.key, "lens" if flat else "len")]
             index: int | tuple[int, int] = _split(fact[0], i) if flat else i
             return o.key, index, fact[1]
-        assert isinstance(o, _Children)
-        facts = [self._facts[_derived(k, "len")] for k in o.keys]
+        assert isinstance(o, Children)
+        facts = [self._facts[derived(k, "len")] for k in o.keys]
         outer, pos = _split([f[0] for f in facts], i)
         return o.keys[outer], pos, facts[outer][1]
 
@@ -394,7 +428,7 @@ class Plan:
         args: Any,
         kwargs: Any,
         map_index: int | None,
-        batch: Batch,
+        out: list[Step],
     ) -> Key:
         deps: list[Dep] = []
         names: list[str | Group] = []
@@ -412,16 +446,16 @@ class Plan:
             nonlocal templated
             if isinstance(v, ParamRef):
                 return self.parameters[v.name]
-            if isinstance(v, _KeyDep):
+            if isinstance(v, KeyDep):
                 templated = True
                 at = slot(v.key, v.key, v.name)
                 return at if v.index is None else Pick(at.index, v.index)
             if isinstance(v, Ref):
                 templated = True
                 up, o = self.graph.node(v.id), self._out[v.id]
-                if isinstance(o, _Single):
+                if isinstance(o, Single):
                     return slot(o.key, o.key, up.name)
-                if isinstance(o, _Children):
+                if isinstance(o, Children):
                     return slot(("group", v.id), list(o.keys), Group(up.name, len(o.keys)))
                 return slot(("broken", v.id), o.marker, up.name)
             return v
@@ -432,13 +466,13 @@ class Plan:
             if u in data:
                 continue
             up, o = self.graph.node(u), self._out[u]
-            if isinstance(o, _Broken):
+            if isinstance(o, Broken):
                 slot(("broken", u), o.marker, up.name)
                 continue
-            keys = [o.key] if isinstance(o, _Single) else list(o.keys)
+            keys = [o.key] if isinstance(o, Single) else list(o.keys)
             if not up.task.engine_internal:
-                keys = [self._probe(k, batch) for k in keys]
-            if isinstance(o, _Single):
+                keys = [self._probe(k, out) for k in keys]
+            if isinstance(o, Single):
                 slot(("order", u), keys[0], up.name)
             else:
                 slot(("order", u), keys, Group(up.name, len(keys)))
@@ -453,7 +487,7 @@ class Plan:
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
         self.tasks[key] = planned
-        batch.steps.append(planned)
+        out.append(planned)
         return key
 
     def _persistence(self, node: TaskNode) -> NodePersistence | None:
@@ -466,10 +500,10 @@ class Plan:
                 node.task, flow_name=self.run.flow_name, mapped=node.mapped, results=self.results)
         return self._decided[node.name]
 
-    def _probe(self, key: Key, batch: Batch) -> Key:
+    def _probe(self, key: Key, out: list[Step]) -> Key:
         if key not in self._probes:
-            self._probes[key] = _derived(key, "state")
-            batch.steps.append(Probe(self._probes[key], key))
+            self._probes[key] = derived(key, "state")
+            out.append(Probe(self._probes[key], key))
         return self._probes[key]
 
 
@@ -482,17 +516,6 @@ def build_plan(
     run that stores anything gets a :class:`~taskflow.results.policy.PersistSpec`.
     """
     return Plan(graph, parameters, run_id, results)
-
-
-def _keys_of(out: dict[int, _Out], ids: list[int]) -> list[Key]:
-    keys: list[Key] = []
-    for nid in ids:
-        o = out.get(nid)
-        if isinstance(o, _Single):
-            keys.append(o.key)
-        elif isinstance(o, _Children):
-            keys.extend(o.keys)
-    return list(dict.fromkeys(keys))
 
 
 def _plain(value: Any) -> Any:
@@ -514,13 +537,13 @@ def _param_elements(value: Any, flat: bool) -> list[Any] | None:
     return items
 
 
-def _total(o: _Out, facts: list[Any], flat: bool) -> int:
+def _total(o: Out, facts: list[Any], flat: bool) -> int:
     """The number of elements a map source has, from its length facts."""
-    if isinstance(o, _Children) and not flat:
+    if isinstance(o, Children) and not flat:
         return int(facts[0])  # the number of children, known without a fact
     if not flat:
         return int(facts[0][0])
-    if isinstance(o, _Children):
+    if isinstance(o, Children):
         return sum(int(f[0]) for f in facts)
     return sum(facts[0][0])
 
@@ -531,15 +554,6 @@ def _split(lengths: list[int], i: int) -> tuple[int, int]:
             return outer, i
         i -= n
     raise IndexError(i)
-
-
-def _token(run_id: str, name: str) -> str:
-    """A key's unique part: 32 hex digits of ``run_id`` and the node's name.
-
-    What ``dask.base.tokenize(run_id, name)`` gives in shape, a tenth of its cost
-    (it runs once per task of the flow, before anything is sent).
-    """
-    return hashlib.md5(f"{run_id}\x00{name}".encode(), usedforsecurity=False).hexdigest()
 
 
 def _level(value: Any) -> int:

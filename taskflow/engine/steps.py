@@ -7,10 +7,12 @@ executor runs next to data (a state :class:`Probe`, a :class:`Length` fact, an
 """
 from __future__ import annotations
 
+import itertools
 import operator
 import os
 import socket
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Union
 
 from taskflow.engine.markers import StateMarker
@@ -64,14 +66,14 @@ def _this_process() -> tuple[int, str]:
     return _process
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
     """Position ``index`` in the list of upstream values a task run receives."""
 
     index: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pick:
     """Element ``index`` of upstream value ``slot`` (a small source, indexed in the task)."""
 
@@ -90,7 +92,7 @@ class Group:
         return [f"{self.name}[{i}]" for i in range(self.size)]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class TaskRunSpec:
     """What a worker needs to run one task run.
 
@@ -143,7 +145,7 @@ _run_fields = operator.attrgetter(*(f.name for f in fields(RunInfo)))
 Dep = Union[Key, list[Key], StateMarker]
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedTask:
     """A task run: its spec, the keys it depends on (aligned with ``spec.upstream``)."""
 
@@ -210,9 +212,61 @@ class Item:
 Step = Union[PlannedTask, Probe, Length, Item]
 
 
-@dataclass
 class Batch:
-    """Steps that became known, and events for mapped parents that resolved."""
+    """Steps that became known, in an order where every step comes after the steps it
+    depends on, and events for mapped parents that resolved.
 
-    steps: list[Step] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    A batch may be made as it is taken: a map of a million children is planned a
+    window at a time (:meth:`take`), so its first children can run before the last
+    are planned.  :attr:`steps` makes (and returns) every step not taken yet;
+    :attr:`events` grows as steps are made.
+
+    Examples
+    --------
+    >>> b = Batch(source=iter([Probe("a_state-1", "a-1"), Probe("b_state-1", "b-1")]))
+    >>> [s.key for s in b.take(1)], b.exhausted, [s.key for s in b.steps]
+    (['a_state-1'], False, ['b_state-1'])
+    """
+
+    __slots__ = ("_made", "_source", "events")
+
+    def __init__(self, steps: list[Step] | None = None,
+                 events: list[dict[str, Any]] | None = None,
+                 source: Iterator[Step] | None = None) -> None:
+        self._made: list[Step] = list(steps or [])
+        self._source = source
+        self.events: list[dict[str, Any]] = list(events or [])
+
+    @property
+    def steps(self) -> list[Step]:
+        """Every step not taken yet (made now if it was not)."""
+        self.force()
+        return self._made
+
+    def force(self) -> None:
+        """Make every step still to be made (the plan is about to change)."""
+        if self._source is not None:
+            source, self._source = self._source, None
+            self._made.extend(source)
+
+    def take(self, n: int) -> list[Step]:
+        """The next ``n`` steps at most (fewer when the batch ends), made if needed."""
+        while len(self._made) < n and self._source is not None:
+            more = list(itertools.islice(self._source, n - len(self._made)))
+            if not more:
+                self._source = None
+            self._made.extend(more)
+        out, self._made = self._made[:n], self._made[n:]
+        return out
+
+    @property
+    def exhausted(self) -> bool:
+        """True when every step was taken."""
+        if not self._made and self._source is not None:
+            self._made.extend(itertools.islice(self._source, 1))
+            if not self._made:
+                self._source = None
+        return not self._made and self._source is None
+
+    def __repr__(self) -> str:
+        return f"<Batch {len(self._made)} made{', more to make' if self._source else ''}>"

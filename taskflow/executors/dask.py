@@ -6,6 +6,9 @@ How a flow run goes through Dask:
    sent with a single ``client.get(..., sync=False)``.  A task's dependencies are
    its upstreams' keys, so Dask moves outputs from worker to worker; the client
    never sees them.  Tasks with resources or a priority go in annotated layers.
+   A wide plan goes in windows of ``taskflow.dask.submit-window`` steps, planned as
+   they are sent, the next when an earlier one has finished
+   (:mod:`~taskflow.executors.dask_windows`).
 2. **Raw outputs.**  Each key runs :func:`run_on_worker`, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
@@ -35,20 +38,19 @@ import atexit
 import contextlib
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
 import dask
-from distributed import Client, Future, as_completed, span, wait
+from distributed import Client, Future, span, wait
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
 from taskflow.engine.events import events_of, peek
-from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
-from taskflow.engine.plan import Batch, Item, Length, Plan, PlannedTask, Probe, Step
+from taskflow.engine.markers import StateMarker
+from taskflow.engine.plan import Length, Plan, PlannedTask, Step
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
@@ -59,13 +61,13 @@ from taskflow.executors.dask_checks import (
     check_workers,
 )
 from taskflow.executors.dask_connect import close_client, connect
+from taskflow.executors.dask_graph import named, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
+from taskflow.executors.dask_windows import Windows, window_sizes
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
-    run_kept_on_worker,
-    run_on_worker,
     without_annotations,
 )
 from taskflow.states import FINISHED_TYPES
@@ -310,11 +312,15 @@ class DaskExecutor(Executor):
         end_tracker = _EndTracker(on_event)
         holds = Holds(client, plan)
         on_event = holds.wrap(end_tracker.on_event)
-        router.add(plan.run.run_id, on_event)
+        windows = Windows(*window_sizes())
+        router.add(plan.run.run_id, _waking(on_event, windows.wake))
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
-                outcome = self._drive(client, plan, on_event)
+                outcome = self._drive(client, plan, on_event, windows)
+            plan.force()  # a run stopped early: its task runs not sent are known all the same
+            for event in windows.clear():
+                on_event(event)
             # workers batch their events: the last ones may still be on their way
             # (or never will: cancelled, lost): ask the workers to send what they hold;
             # none can come once the scheduler is gone
@@ -328,35 +334,36 @@ class DaskExecutor(Executor):
             router.remove(plan.run.run_id)
             holds.close()
 
-    def _drive(self, client: Client, plan: Plan, on_event: OnEvent) -> Outcome:
-        """Submit what is known; each time a length arrives, submit what it unlocks."""
+    def _drive(self, client: Client, plan: Plan, on_event: OnEvent, windows: Windows) -> Outcome:
+        """Submit what is known, a window at a time (:mod:`~taskflow.executors.dask_windows`);
+        each time a length arrives, queue what it unlocks."""
         held: dict[Any, Future] = {}
         kept: set[Any] = set()
-        facts = as_completed()
-        looked: list[bool] = []  # workers looked at in this run (its first batch)
+        facts: list[Future] = []
+        looked: list[bool] = []  # workers looked at in this run (its first window)
         run_id = plan.run.run_id
         address = client.scheduler.address  # named if the scheduler goes away
         self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
 
-        def submit(batch: Batch) -> None:
-            for event in batch.events:
+        def submit(steps: list[Step], more: bool) -> None:
+            for event in windows.events():
                 on_event(event)
-            if not batch.steps or self.cancellations.reason(run_id) or scheduler_lost(client):
+            if not steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
-            check_workers(client, check_picklable(batch.steps), look=not looked)
+            check_workers(client, check_picklable(steps), look=not looked)
             looked.append(True)
-            check_resources(client, batch.steps, scales=self._scales())
-            check_local_stores(client, batch.steps)
+            check_resources(client, steps, scales=self._scales())
+            check_local_stores(client, steps)
             later = plan.needed_later()
             wanted = []
-            for step in batch.steps:
-                if isinstance(step, Length) or step.key in later or (
+            for step in steps:  # with more windows to come, later ones may need any of these
+                if more or isinstance(step, Length) or step.key in later or (
                     isinstance(step, PlannedTask) and step.keep
                 ):
                     wanted.append(step.key)
                     if isinstance(step, PlannedTask) and step.keep:
                         kept.add(step.key)
-            graph = _named(_to_dask_graph(batch.steps, held))
+            graph = named(to_dask_graph(steps, held))
             try:
                 futures = client.get(graph, wanted, sync=False)
             except Exception as e:
@@ -367,22 +374,36 @@ class DaskExecutor(Executor):
             for step_key, future in zip(wanted, futures):
                 held[step_key] = future
                 if step_key in plan.waiting:
-                    facts.add(future)
-            if self.cancellations.reason(run_id):  # cancelled while this batch was sent
+                    facts.append(future)
+                    future.add_done_callback(windows.wake)
+            windows.sent(futures)
+            if self.cancellations.reason(run_id):  # cancelled while this window was sent
                 client.cancel(futures)
+            if more:
+                return
             for k in [k for k in held if k not in later and k not in kept and k not in plan.waiting]:
                 held.pop(k).release()
 
         try:
-            submit(plan.start())
-            for future in facts:
-                if self.cancellations.reason(run_id):
+            windows.add(plan.start(lazy=True))
+            while not self.cancellations.reason(run_id):
+                for future in [f for f in facts if f.status != "pending"]:
+                    facts.remove(future)
+                    if future.status == "finished":
+                        fact = future.result()
+                    else:
+                        fact = StateMarker(crashed(loss(future)[0]))
+                    windows.add(plan.add_lengths({future.key: fact}, lazy=True))
+                while windows.pending and windows.has_room():
+                    steps = windows.take()
+                    submit(steps, more=windows.pending)
+                    if self.cancellations.reason(run_id) or scheduler_lost(client):
+                        break
+                for event in windows.events():
+                    on_event(event)
+                if not facts and not windows.pending or scheduler_lost(client):
                     break
-                if future.status == "finished":
-                    fact = future.result()
-                else:
-                    fact = StateMarker(crashed(loss(future)[0]))
-                submit(plan.add_lengths({future.key: fact}))
+                windows.wait(0.5)  # woken by task ends and facts; the bound is a safety net
             keep = [held[k] for k in kept]
             try:
                 wait(keep)
@@ -423,6 +444,18 @@ _routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKe
 _routers_lock = threading.Lock()
 
 
+def _waking(on_event: OnEvent, wake: Any) -> OnEvent:
+    """``on_event``, and ``wake()`` after each event that ends a task run."""
+
+    def handle(msg: dict[str, Any]) -> None:
+        on_event(msg)
+        seen = peek(msg)
+        if seen is not None and seen[3] in FINISHED_TYPES:
+            wake()
+
+    return handle
+
+
 def _snapshot(held: dict[Any, Future]) -> list[Future]:
     """The futures in ``held``, read from another thread while it may grow."""
     while True:
@@ -438,88 +471,6 @@ def _own_collections(client: Client, values: dict[Any, Any]) -> dict[Any, Any]:
         return values
     with without_annotations():  # the run's span: dask-expr would warn when they are built
         return {k: client.persist(v) if is_collection(v) else v for k, v in values.items()}
-
-
-# A batch with at most this many kept tasks (the run's return and terminal tasks) has
-# each of them send its worker's events with its result (run_kept_on_worker), so the
-# run's end rarely needs to ask the workers for their last events; a wide map whose
-# children are all terminal keeps batching.
-_FLUSH_KEPT_AT_MOST = 16
-
-
-def _to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
-    """Steps as one Dask graph: a dict, or annotated layers when needed.
-
-    Keys of earlier submissions are referenced through their held futures.
-    """
-    here = {s.key for s in steps}
-
-    def ref(key: Any) -> Any:
-        return key if key in here else held[key]
-
-    plain: dict[Any, Any] = {}
-    annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
-    kept = [s.key for s in steps if isinstance(s, PlannedTask) and s.keep]
-    flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
-    for step in steps:
-        if isinstance(step, Probe):
-            plain[step.key] = (state_probe, ref(step.of))
-        elif isinstance(step, Length):
-            plain[step.key] = (length_of, ref(step.of), step.nested)
-        elif isinstance(step, Item):
-            plain[step.key] = (item_of, ref(step.of), step.index)
-        else:
-            deps = [
-                d if isinstance(d, StateMarker)
-                else [ref(k) for k in d] if isinstance(d, list)
-                else ref(d)
-                for d in step.deps
-            ]
-            # upstreams as arguments of their own, not one list: Dask would wrap a
-            # list in a task of its own (one more to build, send and run per task)
-            run = run_kept_on_worker if step.key in flushing else run_on_worker
-            task = (run, step.spec, *deps)
-            ann = step.annotations
-            if ann:
-                annotated.setdefault(_freeze(ann), {})[step.key] = task
-            else:
-                plain[step.key] = task
-    if not annotated:
-        return plain
-    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
-
-    layers: dict[str, Any] = {"taskflow-plain": MaterializedLayer(plain)}
-    for i, (frozen, dsk) in enumerate(annotated.items()):
-        layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=_thaw(frozen))
-    layer_deps = {name: set(layers) - {name} for name in layers}
-    return HighLevelGraph(layers, layer_deps)
-
-
-def _named(graph: Any) -> Any:
-    """The graph as a Dask expression that already has its name.
-
-    Given a dict or a HighLevelGraph, ``client.get`` names it by tokenizing every
-    task in it (pickling each task's function): about 0.07 ms per task on the
-    client, a third of taskflow's client CPU for a large map.  Its keys are
-    unique per run already, so a random name is as good.  Another Dask without
-    these expressions gets the graph as it is.
-    """
-    try:
-        from dask._expr import HLGExpr, LLGExpr
-        from dask.highlevelgraph import HighLevelGraph
-
-        cls = HLGExpr if isinstance(graph, HighLevelGraph) else LLGExpr
-        return cls(graph, _determ_token=uuid.uuid4().hex)
-    except (ImportError, TypeError):
-        return graph
-
-
-def _freeze(ann: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in ann.items()))
-
-
-def _thaw(ann: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return {k: dict(v) if k == "resources" else v for k, v in ann}
 
 
 # -- the shared default ---------------------------------------------------------

@@ -130,6 +130,8 @@ def _task_row(run_id: str, name: str, seq: int, ev: StateEvent) -> dict[str, Any
     }
 
 
+_PAIRS: dict[tuple[str, int], tuple[str, int]] = {}  # (state, attempts) tuples, shared by runs
+
 _ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
                            StateType.TIMED_OUT.value})
 
@@ -302,6 +304,8 @@ class _Writer:
             self._take_finish(item)
         elif isinstance(item, tuple) and item[0] == "start":
             row = item[1]
+            if not isinstance(row["graph"], str):  # a wide flow's graph takes seconds to describe
+                row["graph"] = json.dumps(graph_data(row["graph"]))
             self._runs[row["id"]] = _RunBuffer(executor=item[2])
             self._started.append(row)
         elif isinstance(item, tuple) and item[0] == "log":
@@ -325,19 +329,19 @@ class _Writer:
             if not row["key"]:
                 row["key"], row["map_index"] = prev["key"], prev["map_index"]
         self._tasks[(run_id, name)] = row
-        buf.latest[name] = (row["state"], row["attempts"])
+        pair = (row["state"], row["attempts"])
+        buf.latest[name] = _PAIRS.setdefault(pair, pair)  # one tuple per (state, attempts), shared
 
     def _take_finish(self, item: _Finish) -> None:
         buf = self._runs.get(item.run_id)
         if buf is not None and item.run is not None:
             # States only the flow runner knows: mapped parents, lost tasks.
-            keys = None
-            for name, state in item.run.task_states.items():
-                if buf.latest.get(name) == (state.type.value, state.attempts):
-                    continue
-                if keys is None:
-                    keys = {t.name: (str(t.key), t.spec.map_index)
-                            for t in (item.plan.tasks.values() if item.plan else [])}
+            differ = {name: state for name, state in item.run.task_states.items()
+                      if buf.latest.get(name) != (state.type.value, state.attempts)}
+            keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
+                    for t in (item.plan.tasks.values() if item.plan and differ else [])
+                    if t.name in differ}
+            for name, state in differ.items():
                 key, index = keys.get(name, ("", None))
                 self._take_state(item.run_id, name, _final_event(item.run_id, name, state, key, index))
             st = item.run.state
@@ -478,7 +482,7 @@ class HistoryRecorder(RunObserver):
             "ended_at": None, "heartbeat": now, "executor": repr(executor)[:255],
             "address": address, "dashboard_link": dashboard_link,
             "host": socket.gethostname(), "pid": os.getpid(),
-            "graph": json.dumps(graph_data(plan.graph)),
+            "graph": plan.graph,  # described by the writer, off the run's path (see _take)
         }
         with self._lock:  # with _retire: a writer never ends with a run queued for it
             writer = self._writer(resolve_url(self.url))

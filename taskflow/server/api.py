@@ -6,9 +6,11 @@
 ``GET  /api/flows/<name>``             one flow: schedule, serve processes, parameters
 ``POST /api/flows/<name>/runs``        ``{"parameters": {...}}`` -> 201 ``{"id": ...}``
 ``GET  /api/runs?flow=&state=&limit=``  runs, newest first (``offset=`` pages)
-``GET  /api/runs/<id>``                one run with all its task runs (``?view=states``: the
-                                       states of the run, its nodes, and of 500 task runs
-                                       from ``tasks_from=``, what its page polls)
+``GET  /api/runs/<id>``                one run with all its task runs (``?tasks_limit=N``: N
+                                       of them from ``tasks_from=``, ``task_total`` says how
+                                       many; ``?view=states``: the states of the run, its
+                                       nodes, and of 500 task runs from ``tasks_from=``,
+                                       what its page polls)
 ``GET  /api/runs/<id>/logs``           its log records (``?level=WARNING``, ``?task=NAME``)
 ``POST /api/runs/<id>/cancel``         202
 ``POST /api/runs/<id>/resume``         201 ``{"id": <new run id>}``
@@ -105,8 +107,15 @@ class RunOne(_Api):
             except ValueError:
                 raise web.HTTPError(400, "tasks_from must be a whole number") from None
             found = await self.act(views.run_states, run_id, offset)
-        else:
-            found = await self.act(views.run_view, run_id, task_limit=None, svg=False)
+        else:  # every task run, or with tasks_limit= a page of them (from tasks_from=)
+            try:
+                offset = max(int(self.get_query_argument("tasks_from", "0")), 0)
+                given = self.get_query_argument("tasks_limit", "")
+                limit = min(max(int(given), 1), 10_000) if given else None
+            except ValueError:
+                raise web.HTTPError(400, "tasks_from and tasks_limit must be whole numbers") from None
+            found = await self.act(views.run_view, run_id, task_offset=offset, task_limit=limit,
+                                   svg=False)
         if found is not None:
             self.reply(found)
 

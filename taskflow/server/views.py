@@ -42,7 +42,7 @@ from dask.utils import parse_timedelta
 
 from taskflow import config
 from taskflow.exceptions import TaskflowError
-from taskflow.history import serving
+from taskflow.history import paging, serving
 from taskflow.history.records import UnknownRunError
 from taskflow.history.store import HistoryStore
 from taskflow.schematic import graph_svg, node_views
@@ -60,6 +60,10 @@ _ATTEMPT_FAILED = {StateType.FAILED.value, StateType.TIMED_OUT.value, StateType.
                    StateType.CRASHED.value}
 #: Task-run rows shown per page of a run (the API has them all).
 TASKS_PER_PAGE = 500
+# Runs with more task runs than this are read a page at a time (nodes and counts
+# summed by the database); smaller ones are read whole.
+_READ_ALL_UP_TO = 5000
+_MAX_RESULTS = 1000  # result locations listed on a big run's page
 _RECENT = 20
 
 
@@ -301,6 +305,8 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
             raise
         return pending
     graph = r.graph_dict
+    if task_limit is not None and paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:
+        return _big_run_view(h, r, graph, log_level, task_offset, task_limit, svg)
     records = h.task_runs(r.id)
     nodes = node_views(graph, records)
     ordered = _ordered_tasks(graph, records)
@@ -332,6 +338,47 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
     }
 
 
+def _big_run_view(h: HistoryStore, r: Any, graph: dict[str, Any], log_level: int,
+                  task_offset: int, task_limit: int, svg: bool) -> dict[str, Any]:
+    """:func:`run_view` of a run too big to read whole: only the page's task runs are
+    read; nodes and counts are summed by the database."""
+    own, child_counts = paging.overview(h, r.id)
+    nodes = node_views(graph, own, child_counts)
+    mapped = {n["name"] for n in nodes if n["mapped"]}
+    counts: dict[str, int] = {}
+    for t in own:  # a mapped parent is counted through its children
+        if t.name not in mapped:
+            counts[t.state] = counts.get(t.state, 0) + 1
+    for by_state in child_counts.values():
+        for state, n in by_state.items():
+            counts[state] = counts.get(state, 0) + n
+    shown, total = paging.task_runs_page(h, r.id, task_offset, task_limit,
+                                         nodes=[n["name"] for n in graph["nodes"]])
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for a in paging.attempts_of(h, r.id, [t.name for t in shown]):
+        attempts.setdefault(a.name, []).append({
+            "attempt": a.attempt, "state": a.state, "type": a.exception_type,
+            "message": a.message, "traceback": a.traceback, "worker": a.worker})
+    logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
+             "task": lg.task, "message": lg.message, "worker": lg.worker}
+            for lg in h.logs(r.id) if lg.level >= log_level]
+    live = r.state not in FINISHED
+    asked = serving.request_for_run(h, r.id)
+    return {
+        **_run_summary(r), "executor": r.executor or "", "address": r.address or "",
+        "dashboard_link": r.dashboard_link, "live": live, "request": None,
+        "resume": asked.resume if asked is not None else None,
+        "nodes": nodes, "edges": [list(e) for e in graph["edges"]],
+        "svg": graph_svg(nodes, [tuple(e) for e in graph["edges"]]) if svg else "",
+        "tasks": [_task_dict(t, attempts.get(t.name)) for t in shown], "task_total": total,
+        "task_offset": task_offset, "counts": counts, "logs": logs,
+        "results": [{"task": n, "location": loc}
+                    for n, loc in paging.result_locations(h, r.id, _MAX_RESULTS)],
+        "cancellable": live,
+        "resumable": r.state not in GOOD and not live,
+    }
+
+
 def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
                task_limit: int | None = TASKS_PER_PAGE) -> dict[str, Any]:
     """What a run's page polls for: the run's state, its nodes' states, and the states
@@ -346,6 +393,17 @@ def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
                 "live": pending["live"], "nodes": [], "tasks": {}, "task_total": 0,
                 "started": None, "recorded": False}
     graph = r.graph_dict
+    if task_limit is not None and paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:
+        own, child_counts = paging.overview(h, r.id)
+        nodes = node_views(graph, own, child_counts)
+        shown, total = paging.task_runs_page(h, r.id, task_offset, task_limit,
+                                             nodes=[n["name"] for n in graph["nodes"]])
+        return {"id": r.id, "state": r.state, "message": r.message,
+                "live": r.state not in FINISHED, "duration": r.duration, "started": r.started_at,
+                "recorded": True,
+                "nodes": [{k: n[k] for k in ("name", "state", "done", "size", "mapped")}
+                          for n in nodes],
+                "tasks": {t.name: [t.state, t.attempts] for t in shown}, "task_total": total}
     records = h.task_briefs(r.id)
     nodes = node_views(graph, records)
     end = task_offset + task_limit if task_limit is not None else None

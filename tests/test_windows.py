@@ -1,0 +1,121 @@
+"""Wide flows go to Dask in windows (taskflow.dask.submit-window), the same run either way."""
+from __future__ import annotations
+
+import threading
+
+import dask
+import pytest
+
+from taskflow.engine.observers import RunObserver, add_observer, remove_observer
+from taskflow.engine.steps import Batch, Probe
+from taskflow.executors.dask_windows import Windows, window_sizes
+from taskflow.states import StateType
+from tests import wide_flows as wf
+
+SMALL = {"taskflow.dask.submit-window": 10, "taskflow.dask.first-window": 3}
+
+
+def test_a_batch_made_as_it_is_taken_gives_every_step_once_in_order():
+    made = []
+
+    def source():
+        for i in range(7):
+            made.append(i)
+            yield Probe(f"p_state-{i}", f"p-{i}")
+
+    w = Windows(size=3, first=2)
+    w.add(Batch(source=source()))
+    first = w.take()
+    assert [s.key for s in first] == ["p_state-0", "p_state-1"]
+    assert len(made) <= 3  # only what was taken (and one step looked ahead) is made
+    rest = []
+    while w.pending:
+        rest.append([s.key for s in w.take()])
+    assert rest == [["p_state-2", "p_state-3", "p_state-4"], ["p_state-5", "p_state-6"]]
+
+
+def test_window_sizes_come_from_the_config_and_a_bad_one_is_refused():
+    assert window_sizes() == (10000, 500)
+    with dask.config.set({"taskflow.dask.submit-window": 0}):
+        assert window_sizes() == (0, 0)
+    with dask.config.set({"taskflow.dask.submit-window": "lots"}), \
+            pytest.raises(ValueError, match="taskflow.dask.submit-window must be a whole number"):
+        window_sizes()
+
+
+def test_a_map_sent_in_windows_runs_every_child_and_its_fan_in(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.doubled_total.run(n=200, executor=process_executor)
+    assert run.state.is_successful(), run.state
+    assert run.result() == 2 * sum(range(200))
+    children = [s for n, s in run.task_states.items() if n.startswith("double[")]
+    assert len(children) == 200 and all(s.type is StateType.SUCCESS for s in children)
+    assert run.task_states["double"].type is StateType.SUCCESS
+
+
+def test_a_map_over_a_map_in_windows_links_child_to_child(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.doubled_twice.run(n=50, executor=process_executor)
+    assert run.result() == [4 * i for i in range(50)]
+    assert sum(1 for n in run.task_states if n.startswith("double-2[")) == 50
+
+
+def test_a_static_fan_out_in_windows_gives_the_same_result(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.static_fan_out.run(executor=process_executor)
+    assert run.result() == 2 * sum(range(120))
+    assert sum(1 for s in run.task_states.values() if s.type is StateType.SUCCESS) == 121
+
+
+def test_a_failing_child_in_a_window_still_fails_the_run(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.one_bad.run(n=200, bad=137, executor=process_executor)
+    assert run.state.type is StateType.FAILED
+    assert run.task_states["fails_at[137]"].type is StateType.FAILED
+    assert "137 is bad" in run.task_states["fails_at[137]"].message
+    others = [s for n, s in run.task_states.items() if n.startswith("fails_at[") and n != "fails_at[137]"]
+    assert len(others) == 199 and all(s.type is StateType.SUCCESS for s in others)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cancelling_mid_map_stops_sending_windows(process_executor):
+    started = []
+
+    class CancelAfterSome(RunObserver):
+        def event(self, *, event, **kwargs):
+            if event.get("type") == "SUCCESS" and str(event.get("name", "")).startswith("nap["):
+                started.append(event["name"])
+                if len(started) == 5:  # as `taskflow cancel` does: from another thread
+                    threading.Thread(target=process_executor.cancel,
+                                     args=(event["run"], "enough")).start()
+
+    watcher = add_observer(CancelAfterSome())
+    try:
+        with dask.config.set(SMALL):
+            run = wf.slow_map.run(n=200, seconds=0.05, executor=process_executor)
+    finally:
+        remove_observer(watcher)
+    assert run.state.type is StateType.CANCELLED and run.state.message == "enough"
+    children = {n: s for n, s in run.task_states.items() if n.startswith("nap[")}
+    assert len(children) == 200  # every child is accounted for, sent or not
+    ran = [n for n, s in children.items() if s.type is StateType.SUCCESS]
+    cancelled = [n for n, s in children.items() if s.type is StateType.CANCELLED]
+    assert len(ran) + len(cancelled) == 200
+    assert len(ran) < 60  # two windows of 10 in flight when it stopped, not all 200
+
+
+def test_a_lazy_plan_knows_a_maps_width_before_its_children_are_made():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+
+    plan = build_plan(wf.doubled_total.graph, {"n": 5000}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    batch = plan.add_lengths({length.key: (5000, 8 * 5000)}, lazy=True)
+    first = batch.take(10)
+    assert all(isinstance(s, PlannedTask) for s in first)
+    assert len(plan.tasks) < 20  # numbers and the first children only
+    assert plan.widths() == {"double": 5000}
+    assert plan.task_run_count() == 5002  # numbers, 5,000 children, total
+    assert not plan.done
+    rest = batch.steps
+    assert rest[-1].name == "total" and len(plan.tasks) == 5002 and plan.done
