@@ -1,92 +1,24 @@
-"""The plan and the worker-side runner, without a cluster: plain calls, plain values."""
+"""The worker-side runner (engine/task_runner.py), without a cluster: plain calls,
+plain values, the steps a plan made."""
 from __future__ import annotations
 
 import uuid
 
-from taskflow import FAIL, SKIP, flow, task
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.plan import Length, PlannedTask, build_plan
 from taskflow.engine.setup import decide_persistence
 from taskflow.engine.task_runner import run_task
 from taskflow.results.policy import PersistSettings
 from taskflow.results.store import ResultStore
-
-
-@task
-def inc(x: int) -> int:
-    return x + 1
-
-
-@task
-def numbers(n: int) -> list[int]:
-    return list(range(n))
-
-
-@task(retries=2, retry_delay=[3, 7])
-def flaky(calls: list[int]) -> int:
-    calls.append(1)
-    if len(calls) < 3:
-        raise ValueError("not yet")
-    return len(calls)
-
-
-@task
-def refuse() -> int:
-    raise FAIL("no")
-
-
-@task
-def nothing_today() -> int:
-    raise SKIP("nothing to do today")
-
-
-@task(retries=1, retry_delay=0.5)
-def always_fails() -> int:
-    raise ValueError("still broken")
-
-
-@task(checkpoint=True)
-def kept(x: int) -> int:
-    return 10 * x
-
-
-@flow
-def skipping_then_inc():
-    return inc(nothing_today())
-
-
-@flow
-def failing():
-    return always_fails()
-
-
-@flow
-def mapped_kept(n: int = 3):
-    return kept.map(numbers(n))
-
-
-@flow
-def chain(x: int = 1):
-    return inc(inc(x))
-
-
-@flow
-def mapped(n: int = 3):
-    return inc.map(numbers(n))
-
-
-@flow
-def retrying(calls: list):
-    return flaky(calls)
-
-
-@flow
-def refusing_then_inc():
-    return inc(refuse())
-
-
-def _tasks(batch) -> list[PlannedTask]:
-    return [s for s in batch.steps if isinstance(s, PlannedTask)]
+from tests.plan_flows import (
+    chain,
+    failing,
+    mapped_kept,
+    refusing_then_inc,
+    retrying,
+    skipping_then_inc,
+)
+from tests.plan_flows import planned_tasks as _tasks
 
 
 def _run(planned: PlannedTask, values: dict, events: list, waits: list | None = None):
@@ -95,24 +27,6 @@ def _run(planned: PlannedTask, values: dict, events: list, waits: list | None = 
     out = run_task(planned.spec, upstream, emit=events.append, wait=wait)
     values[planned.key] = out
     return out
-
-
-def test_the_plan_of_a_chain_lists_each_task_run_after_its_upstream():
-    plan = build_plan(chain.graph, {"x": 1}, "r1")
-    tasks = _tasks(plan.start())
-    assert [t.name for t in tasks] == ["inc", "inc-2"]
-    assert tasks[1].dep_keys() == [tasks[0].key]
-    assert plan.done
-
-
-def test_a_map_over_a_task_output_waits_for_its_length_then_plans_one_run_per_element():
-    plan = build_plan(mapped.graph, {"n": 3}, "r1")
-    first = plan.start()
-    (length,) = [s for s in first.steps if isinstance(s, Length)]
-    assert [t.name for t in _tasks(first)] == ["numbers"] and not plan.done
-    children = _tasks(plan.add_lengths({length.key: (3, 100)}))
-    assert [t.name for t in children] == ["inc[0]", "inc[1]", "inc[2]"]
-    assert plan.done
 
 
 def test_run_task_reports_running_then_success_and_returns_the_output():
@@ -177,31 +91,6 @@ def test_a_task_failing_every_attempt_ends_failed_after_its_retries_with_the_err
         ("RUNNING", 1), ("RETRYING", 1), ("RUNNING", 2), ("FAILED", 2)]
     assert "still broken" in events[-1]["message"]
     assert "ValueError" in (events[-1].get("tb") or "")
-
-
-def test_the_plan_takes_what_a_node_persists_from_set_up_and_only_names_each_child_s_path():
-    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
-    results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
-    assert results.nodes is not None
-    assert results.nodes["numbers"] is None and results.nodes["kept"].checkpoint
-    plan = build_plan(mapped_kept.graph, {"n": 2}, "r1", results)
-    first = plan.start()
-    (length,) = [s for s in first.steps if isinstance(s, Length)]
-    assert [t.spec.persist for t in _tasks(first)] == [None]
-    children = _tasks(plan.add_lengths({length.key: (2, 100)}))
-    specs = [t.spec.persist for t in children]
-    assert [s.write for s in specs] == ["mapped_kept/r1/kept/0.pkl", "mapped_kept/r1/kept/1.pkl"]
-    assert all(s.store is store for s in specs)
-
-
-def test_a_plan_whose_set_up_decided_a_node_stores_nothing_plans_it_storing_nothing():
-    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
-    results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
-    nothing = PersistSettings(store=store, nodes={name: None for name in results.nodes or {}})
-    plan = build_plan(mapped_kept.graph, {"n": 1}, "r1", nothing)
-    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
-    (child,) = _tasks(plan.add_lengths({length.key: (1, 100)}))
-    assert child.spec.persist is None
 
 
 def test_run_task_writes_a_checkpoint_where_the_plan_said():
