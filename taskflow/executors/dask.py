@@ -9,7 +9,7 @@ How a flow run goes through Dask:
    A wide plan goes in windows of ``taskflow.dask.submit-window`` steps, planned as
    they are sent, the next when an earlier one has finished
    (:mod:`~taskflow.executors.dask_windows`).
-2. **Raw outputs.**  Each key runs :func:`run_on_worker`, which calls the
+2. **Raw outputs.**  Each key runs ``dask_worker.run_on_worker``, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
    flow's return keys and its reference (terminal) tasks; Dask releases every
