@@ -262,6 +262,21 @@ def test_a_run_on_the_embedded_cluster_is_on_the_page_with_no_set_up(embedded):
 
 
 @pytest.mark.timeout(60)
+def test_a_runs_announcements_go_to_the_page_and_are_not_echoed_to_its_client(embedded):
+    # the client subscribes to the state events' topic: the run's graph, sent to the
+    # page at each start, must not come back to it (nor be written to a closed client)
+    ex, base = embedded
+    run = dfl.squares.run(executor=ex, n=2)
+    until(lambda: (lambda r: r if r["state"] == "SUCCESS" else None)(
+        api(base, f"/{run.run_id}")), 10, "the run to show SUCCESS")
+    on_state_topic = [m for _, m in ex.client.get_events("taskflow")]
+    announced = [m for _, m in ex.client.get_events("taskflow-runs") if m.get("run") == run.run_id]
+    assert not [m for m in on_state_topic if m.get("kind") == "run"]
+    assert [m["phase"] for m in announced][0] == "started" and announced[-1]["phase"] == "finished"
+    assert announced[0]["topic"] == "taskflow" and announced[0]["nodes"]
+
+
+@pytest.mark.timeout(60)
 def test_a_failed_run_shows_failed_with_the_tasks_error(embedded):
     ex, base = embedded
     run = dfl.broken.run(executor=ex)

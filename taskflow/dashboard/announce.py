@@ -171,7 +171,8 @@ class RunAnnouncer:
             return
         try:
             await asyncio.wait_for(
-                self.client.scheduler.log_event(topic=self.plan.run.topic, msg=msg), _TIMEOUT)
+                self.client.scheduler.log_event(topic=events.announcements_topic(self.plan.run.topic),
+                                                msg=msg), _TIMEOUT)
         except Exception as e:
             self._drop(e)
 

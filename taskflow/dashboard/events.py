@@ -31,7 +31,7 @@ from taskflow.secrets import MASK, SECRET_WORDS, is_secret, mask_secrets
 if TYPE_CHECKING:
     from taskflow.engine.plan import Plan
 
-__all__ = ["MASK", "SECRET_WORDS", "finished_event", "is_secret", "mask_parameters",
+__all__ = ["MASK", "SECRET_WORDS", "announcements_topic", "finished_event", "is_secret", "mask_parameters",
            "started_event", "update_event"]
 
 _MAX_REPR = 200
@@ -71,12 +71,29 @@ def mask_parameters(parameters: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def announcements_topic(topic: str) -> str:
+    """The topic a run's ``kind="run"`` events go on, beside its state events' ``topic``.
+
+    Apart, so that the client (subscribed to the state events' topic) is not sent
+    its own announcements back (the graph drawn, at every run start) and the
+    scheduler never writes to a client that closed right after its run.
+
+    Examples
+    --------
+    >>> announcements_topic("taskflow")
+    'taskflow-runs'
+    """
+    return f"{topic}-runs"
+
+
 def started_event(plan: Plan, client_id: str) -> dict[str, Any]:
-    """The event that opens a run on the scheduler's taskflow page."""
+    """The event that opens a run on the scheduler's taskflow page (``topic``: where
+    its task runs' state events go)."""
     drawn = graph_data(plan.graph)
     return {
         "kind": "run",
         "phase": "started",
+        "topic": plan.run.topic,
         "run": plan.run.run_id,
         "flow_name": plan.run.flow_name,
         "time": time.time(),

@@ -100,6 +100,8 @@ class TaskflowDashboard(SchedulerPlugin):
             if not (isinstance(msg, dict) and msg.get("kind") == "run" and "phase" in msg):
                 return
             self.topics.add(topic)  # a run announced itself on another topic
+            if isinstance(msg.get("topic"), str):
+                self.topics.add(msg["topic"])  # where its task runs' states will come
         if isinstance(msg, dict):
             self.book.add(msg)
 
