@@ -174,11 +174,16 @@ class State:
             parts.append(f"attempts={self.attempts}")
         return f"{self.type.label}({', '.join(parts)})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        state["result"] = None  # data never travels inside a state
-        return state
+    def __reduce__(self) -> tuple[Any, ...]:
+        # data never travels inside a state: the result is left out.  (__reduce__, not
+        # __getstate__: on Python 3.10 a frozen dataclass with slots replaces the latter.)
+        return (_rebuilt, (tuple(None if f.name == "result" else getattr(self, f.name)
+                                 for f in dataclasses.fields(self)),))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
+
+def _rebuilt(values: tuple[Any, ...]) -> State:
+    """A State from its fields' values in order (how a State is unpickled)."""
+    state = object.__new__(State)
+    for f, value in zip(dataclasses.fields(State), values):
+        object.__setattr__(state, f.name, value)
+    return state
