@@ -1,6 +1,7 @@
 """Run history: what a run leaves in the store, on SQLite files and a real PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import dask
 import pytest
@@ -209,24 +211,31 @@ def test_an_interrupted_run_ends_cancelled(sqlite_url):
     assert extract.state == "CANCELLED"
 
 
-def test_the_heartbeat_is_refreshed_while_a_run_goes_on(sqlite_url):
+@contextlib.contextmanager
+def _held_run() -> Iterator[dict]:
+    """The ``holding`` flow running in a thread until the block ends; then its FlowRun
+    is in the dict yielded, under ``"run"``."""
     history_flows.release.clear()
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault(
+        "run", history_flows.holding.run(executor=LocalExecutor())))
+    runner.start()
+    try:
+        yield result
+    finally:
+        history_flows.release.set()
+        runner.join(30)
+
+
+def test_the_heartbeat_is_refreshed_while_a_run_goes_on(sqlite_url):
     with dask.config.set({"taskflow.history.heartbeat-interval": "50ms",
                           "taskflow.history.flush-interval": "10ms"}):
-        result = {}
-        runner = threading.Thread(target=lambda: result.setdefault(
-            "run", history_flows.holding.run(executor=LocalExecutor())))
-        runner.start()
-        try:
-            with open_history() as history:
-                first = wait_until(lambda: history.runs(flow="holding"), what="the run's row")[0]
-                assert first.state == "RUNNING"
-                wait_until(lambda: history.get_run(first.id).heartbeat > first.heartbeat,
-                           what="a newer heartbeat")
-                assert history.get_run(first.id).state == "RUNNING"
-        finally:
-            history_flows.release.set()
-            runner.join(30)
+        with _held_run() as result, open_history() as history:
+            first = wait_until(lambda: history.runs(flow="holding"), what="the run's row")[0]
+            assert first.state == "RUNNING"
+            wait_until(lambda: history.get_run(first.id).heartbeat > first.heartbeat,
+                       what="a newer heartbeat")
+            assert history.get_run(first.id).state == "RUNNING"
     assert result["run"].state.is_successful()
 
 
@@ -239,22 +248,14 @@ def _thread_cpu(name: str) -> float:
 def test_the_history_writer_does_not_spin_while_a_run_waits_without_events(sqlite_url):
     # a long task (a persisted collection computing, say) sends no event for a while:
     # the writer must sleep between its looks, not loop (it took a core from the workers)
-    history_flows.release.clear()
-    result = {}
-    runner = threading.Thread(target=lambda: result.setdefault(
-        "run", history_flows.holding.run(executor=LocalExecutor())))
-    runner.start()
-    try:
+    with _held_run() as result:
         with open_history() as history:
             wait_until(lambda: history.runs(flow="holding"), what="the run's row")
-        time.sleep(0.5)  # past the first flush interval: the spin started there
+        time.sleep(0.5)  # a measuring window, not a wait: past the first flush interval
         before, start = _thread_cpu("taskflow-history"), time.monotonic()
         time.sleep(2.0)
         used = _thread_cpu("taskflow-history") - before
         elapsed = time.monotonic() - start
-    finally:
-        history_flows.release.set()
-        runner.join(30)
     assert result["run"].state.is_successful()
     assert used < 0.1 * elapsed, f"the history writer used {used:.2f} s of CPU in {elapsed:.2f} s"
 

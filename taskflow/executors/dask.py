@@ -150,7 +150,7 @@ class _Router:
                 if one.get("kind") != "batch":
                     self._handle((event[0], one))
             return
-        if msg.get("kind") == "run":  # run announcements are for the scheduler's page
+        if msg.get("kind") == "run":  # an older client's announcement (they go on "<topic>-runs" now)
             return
         listener = self._listeners.get(msg.get("run", ""))
         if listener is not None:
