@@ -153,7 +153,6 @@ PHASES: list[tuple[str, str, str | None, str]] = [
     ("check pickling", "taskflow.executors.dask", None, "check_picklable"),
     ("check worker imports", "taskflow.executors.dask", None, "check_workers_import"),
     ("check workers (versions, imports)", "taskflow.executors.dask", None, "check_workers"),
-    ("  imports, waited after submit", "taskflow.executors.dask_checks", None, "wait_for_imports"),
     ("check resources", "taskflow.executors.dask", None, "check_resources"),
     ("submit (client.get)", "distributed", "Client", "get"),
     ("run, all of it (execute)", "taskflow.executors.dask", "DaskExecutor", "execute"),

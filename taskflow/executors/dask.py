@@ -350,7 +350,7 @@ class DaskExecutor(Executor):
                 on_event(event)
             if not steps or self.cancellations.reason(run_id) or scheduler_lost(client):
                 return
-            imported = check_workers(client, check_picklable(steps), look=not looked)
+            check_workers(client, check_picklable(steps), look=not looked)
             looked.append(True)
             check_resources(client, steps, scales=self._scales())
             check_local_stores(client, steps)
@@ -377,7 +377,6 @@ class DaskExecutor(Executor):
                     facts.append(future)
                     future.add_done_callback(windows.wake)
             windows.sent(futures)
-            imported()  # the workers imported the tasks' modules meanwhile (or this raises)
             if self.cancellations.reason(run_id):  # cancelled while this window was sent
                 client.cancel(futures)
             if more:

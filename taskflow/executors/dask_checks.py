@@ -11,23 +11,20 @@
   up front, naming the worker and both versions.
 
 Versions (distribution metadata on both sides) and imports are asked of each
-worker through ``Client.run`` of :func:`~taskflow.executors.probes.check_worker`,
-pickled by value so a worker without taskflow still answers: versions before
-anything is sent, imports while the tasks are sent (:func:`check_workers`).  Each worker is
+worker in one ``Client.run`` of :func:`~taskflow.executors.probes.check_worker`,
+pickled by value so a worker without taskflow still answers.  Each worker is
 checked once, by address: a run looks at which workers are there (one small
 call to the scheduler) and asks only those it has not checked yet, so workers
 that join later (adaptive scaling) are checked at the next run.
 """
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import socket
 import threading
 import warnings
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -155,29 +152,23 @@ def _checks(client: Client) -> _Checked:
         return checks
 
 
-def check_workers(client: Client, modules: dict[str, str], *, look: bool = True) -> Callable[[], None]:
+def check_workers(client: Client, modules: dict[str, str], *, look: bool = True) -> None:
     """Refuse workers that cannot run these tasks: other versions, missing modules.
 
     ``modules`` is ``{module: task name}`` of the tasks that travel by reference
-    (:func:`check_picklable`).  Each worker is checked once, through ``Client.run``
-    of :func:`~taskflow.executors.probes.check_worker`:
+    (:func:`check_picklable`).  Each worker is checked once, in one
+    ``Client.run`` (:func:`~taskflow.executors.probes.check_worker`) that asks
+    it both what it runs and what it cannot import:
 
-    * **versions**, before anything is sent: Python must match in major.minor
-      (pickled code objects do not cross them); ``dask``, ``distributed``,
-      ``cloudpickle`` and ``dask-taskflow`` must match exactly, as their
-      distribution metadata says here and on each worker.  A mismatch raises
-      :class:`WorkerMismatchError` naming every such worker.  Off with
-      ``taskflow.executor.check-versions: false``.
-    * **imports**, while the tasks are sent: a task defined in an importable
-      module travels by reference, and a worker without that module could not
-      even read the task (the run would stall).  The question leaves now and the
-      answers are waited for by the function returned, which the caller calls
-      once the graph is sent: a worker imports the modules (what it would do
-      anyway to read its first task) while the scheduler takes the graph, so the
-      run does not wait a round trip and the imports before sending anything.  A
-      module a worker cannot import raises :class:`~taskflow.TaskflowError`
-      there, naming the worker, the module and a task (the caller cancels what
-      it sent; tasks already started on other workers may have run).
+    * **versions**: Python must match in major.minor (pickled code objects do
+      not cross them); ``dask``, ``distributed``, ``cloudpickle`` and
+      ``dask-taskflow`` must match exactly, as their distribution metadata says
+      here and on each worker.  A mismatch raises :class:`WorkerMismatchError`
+      naming every such worker.  Off with ``taskflow.executor.check-versions: false``.
+    * **imports**: a task defined in an importable module travels by reference;
+      a worker without that module could not even read the task and the run
+      would stall.  A module a worker cannot import raises
+      :class:`~taskflow.TaskflowError` naming the worker, the module and a task.
 
     The first run on a client asks every worker (the answers say who is there);
     later runs (``look``) ask the scheduler which workers are there (one small
@@ -185,81 +176,30 @@ def check_workers(client: Client, modules: dict[str, str], *, look: bool = True)
     not imported yet, so workers that join later are checked at the next run
     and a run on known workers pays that one call.  With ``look`` false (the
     later batches of one run), the workers of the last look are used.
-
-    Examples
-    --------
-    >>> imported = check_workers(client, {"flows.etl": "extract"})  # doctest: +SKIP
-    >>> futures = client.get(graph, keys, sync=False)  # doctest: +SKIP
-    >>> imported()  # raises if a worker cannot import flows.etl  # doctest: +SKIP
     """
     want_versions = bool(config.get("executor.check-versions"))
     if not modules and not want_versions:
-        return _nothing
+        return
     checks = _checks(client)
     with checks.lock:
-        looked = False
-        if want_versions:
-            targets: list[str] | None = None  # the first run: everyone (who is there, too)
-            if checks.looked:
-                workers = checks.look(client) if look else checks.workers
-                looked = True
-                targets = [w for w in sorted(workers) if w not in checks.versions]
-            if targets is None or targets:
-                got = client.run(probes.check_worker, list(PACKAGES), [], workers=targets,
-                                 on_error="return")
-                if targets is None:
-                    checks.seen(set(got))
-                looked = True
-                _judge(checks, {w: (True, (), a) for w, a in got.items()}, modules)
-        if not modules:
-            return _nothing
-        todo: dict[tuple[str, ...], list[str] | None] = {}
-        if not checks.looked:  # versions not checked: the answers say who is there
-            todo[tuple(sorted(modules))] = None
+        todo: dict[tuple[bool, tuple[str, ...]], list[str] | None] = {}
+        if not checks.looked:  # the first run: ask everyone (this also says who is there)
+            todo[(want_versions, tuple(sorted(modules)))] = None
         else:
-            workers = checks.look(client) if look and not looked else checks.workers
+            workers = checks.look(client) if look else checks.workers
             for worker in sorted(workers):
+                versions = want_versions and worker not in checks.versions
                 missing = tuple(sorted(set(modules) - checks.imports.get(worker, set())))
-                if missing:
-                    todo.setdefault(missing, []).append(worker)  # type: ignore[union-attr]
-    if not todo:
-        return _nothing
-    asked = [(wanted, targets, _ask(client, list(wanted), targets))
-             for wanted, targets in todo.items()]
-    return functools.partial(wait_for_imports, checks, asked, modules)
-
-
-def wait_for_imports(checks: _Checked, asked: list[tuple[tuple[str, ...], list[str] | None,
-                                                         Callable[[], dict[str, Any]]]],
-                     modules: dict[str, str]) -> None:
-    """Wait for the import answers :func:`check_workers` asked for; raise for a missing module."""
-    answers: dict[str, tuple[bool, tuple[str, ...], Any]] = {}
-    everyone: dict[str, Any] = {}
-    for wanted, targets, answer in asked:
-        got = answer()
-        if targets is None:
-            everyone.update(got)
-        answers.update((w, (False, wanted, a)) for w, a in got.items())
-    with checks.lock:
-        if everyone and not checks.looked:
-            checks.seen(set(everyone))
+                if versions or missing:
+                    todo.setdefault((versions, missing), []).append(worker)  # type: ignore[union-attr]
+        answers: dict[str, tuple[bool, tuple[str, ...], Any]] = {}
+        for (versions, wanted), targets in todo.items():
+            got = client.run(probes.check_worker, list(PACKAGES) if versions else None,
+                             list(wanted), workers=targets, on_error="return")
+            if targets is None:
+                checks.seen(set(got))
+            answers.update((w, (versions, wanted, a)) for w, a in got.items())
         _judge(checks, answers, modules)
-
-
-def _nothing() -> None:
-    return None
-
-
-def _ask(client: Client, modules: list[str], workers: list[str] | None) -> Callable[[], dict[str, Any]]:
-    """Ask ``workers`` which of ``modules`` they cannot import, without waiting;
-    return what waits for the answers."""
-    loop = getattr(getattr(client, "loop", None), "asyncio_loop", None)
-    if client.asynchronous or loop is None or not loop.is_running():
-        got = client.run(probes.check_worker, None, modules, workers=workers, on_error="return")
-        return lambda: got
-    pending = asyncio.run_coroutine_threadsafe(
-        client._run(probes.check_worker, None, modules, workers=workers, on_error="return"), loop)
-    return pending.result
 
 
 def _judge(checks: _Checked, answers: dict[str, tuple[bool, tuple[str, ...], Any]],
