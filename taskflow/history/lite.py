@@ -101,7 +101,7 @@ def open_lite(url: str, stale_after: float | None = None) -> LiteStore | None:
     try:
         conn = sqlite3.connect(m["path"], timeout=30, isolation_level=None,
                                check_same_thread=False)
-    except sqlite3.Error:
+    except Exception:
         return None
     try:
         if not _complete(conn):
@@ -116,8 +116,8 @@ def open_lite(url: str, stale_after: float | None = None) -> LiteStore | None:
             stale_after = dask.utils.parse_timedelta(config.get("history.stale-after"))
         store.mark_crashed(stale_after)
         return store
-    except sqlite3.Error as e:
-        logger.debug("run history: %s opens through SQLAlchemy (%s)", url, e)
+    except Exception as e:  # whatever it is, HistoryStore opens it (or says why it cannot)
+        logger.debug("run history: %s opens through SQLAlchemy (%r)", url, e)
         conn.close()
         return None
 

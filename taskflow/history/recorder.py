@@ -35,6 +35,10 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
   whichever process runs a run (a serve process, a shell) is the one that stops it.
 * **History never fails a run.**  A database that cannot be opened or written is
   logged on ``taskflow.history`` and the run goes on.
+* **No SQLAlchemy on a known file.**  A SQLite history that already holds the
+  whole schema is written through the standard library's ``sqlite3``
+  (:mod:`taskflow.history.lite`): the same rows, without importing SQLAlchemy
+  (about 0.13 s of CPU) in the process running the flow.
 
 Log records from ``get_run_logger()`` are stored with their task run: those made
 on worker processes arrive as events; those made in this process (LocalExecutor,
