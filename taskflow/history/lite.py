@@ -297,7 +297,9 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if kind is None:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        try:
+            if kind is None:
+                self.conn.execute("COMMIT")
+        finally:
+            if self.conn.in_transaction:  # an error, or a COMMIT that failed: nothing stays held
+                self.conn.execute("ROLLBACK")
