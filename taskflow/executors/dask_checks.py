@@ -15,7 +15,10 @@ worker in one ``Client.run`` of :func:`~taskflow.executors.probes.check_worker`,
 pickled by value so a worker without taskflow still answers.  Each worker is
 checked once, by address: a run looks at which workers are there (one small
 call to the scheduler) and asks only those it has not checked yet, so workers
-that join later (adaptive scaling) are checked at the next run.
+that join later (adaptive scaling) are checked at the next run.  Workers of
+the LocalCluster the executor started in this process are not asked what is
+known without asking (:mod:`~taskflow.executors.dask_spawned`): their versions,
+and the modules that their ``sys.path`` finds where this process found them.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from taskflow.exceptions import (
     WorkerMismatchError,
 )
 from taskflow.executors import probes
+from taskflow.executors.dask_spawned import Spawned
 from taskflow.task import import_task
 
 # the probe travels by value: workers run it even without taskflow installed
@@ -119,11 +123,28 @@ class _Checked:
         self.looked = False
         self.versions: set[str] = set()  # same versions as this process
         self.imports: dict[str, set[str]] = {}  # modules each worker imports
+        self.spawned: Spawned | None = None  # the workers started from this process
 
     def look(self, client: Client) -> set[str]:
         """The workers now (one small call to the scheduler); forget those that left."""
         self.seen(set(client.nthreads()))
         return self.workers
+
+    def look_here(self, modules: dict[str, str]) -> bool:
+        """Look at the workers of a cluster started here (no round trip), and record
+        what is known of those it started; False when they cannot be seen so."""
+        spawned = self.spawned
+        workers = spawned.workers() if spawned is not None else None
+        if spawned is None or workers is None:
+            return False
+        self.seen(set(workers))
+        ours = [w for w, then in workers.items() if then]
+        if ours:
+            self.versions.update(ours)
+            known = set() if spawned.path_grew() else {m for m in modules if spawned.importable(m)}
+            for worker in ours:
+                self.imports.setdefault(worker, set()).update(known)
+        return True
 
     def seen(self, workers: set[str]) -> None:
         self.workers, self.looked = workers, True
@@ -187,10 +208,11 @@ def check_workers(client: Client, modules: dict[str, str], *, look: bool = True)
     checks = _checks(client)
     with checks.lock:
         todo: dict[tuple[bool, tuple[str, ...]], list[str] | None] = {}
-        if not checks.looked:  # the first run: ask everyone (this also says who is there)
+        here = checks.look_here(modules)
+        if not here and not checks.looked:  # the first run: ask everyone (this says who is there)
             todo[(want_versions, tuple(sorted(modules)))] = None
         else:
-            workers = checks.look(client) if look else checks.workers
+            workers = checks.workers if here or not look else checks.look(client)
             for worker in sorted(workers):
                 versions = want_versions and worker not in checks.versions
                 missing = tuple(sorted(set(modules) - checks.imports.get(worker, set())))
@@ -204,6 +226,15 @@ def check_workers(client: Client, modules: dict[str, str], *, look: bool = True)
                 checks.seen(set(got))
             answers.update((w, (versions, wanted, a)) for w, a in got.items())
         _judge(checks, answers, modules)
+
+
+def started_here(client: Client, spawned: Spawned | None) -> None:
+    """Tell the checks what is known of ``client``'s workers, started from this process
+    (:func:`~taskflow.executors.dask_spawned.spawned_by`)."""
+    if spawned is not None:
+        checks = _checks(client)
+        with checks.lock:
+            checks.spawned = spawned
 
 
 def _judge(checks: _Checked, answers: dict[str, tuple[bool, tuple[str, ...], Any]],

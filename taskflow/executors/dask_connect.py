@@ -11,6 +11,10 @@ Every way to fail says what is wrong and how to fix it: no scheduler at the
 address, a cluster class whose package is missing (naming what to pip install),
 a TLS address without certificates, certificates the scheduler refuses, a
 ``tcp://`` address for a client that requires encryption.
+
+A LocalCluster started here is described to the worker checks
+(:mod:`~taskflow.executors.dask_spawned`): its workers got this process's
+executable and ``sys.path``, so what that makes certain is not asked of them.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ from distributed.comm.core import CommClosedError
 
 from taskflow import config
 from taskflow.exceptions import SchedulerUnreachableError, TaskflowError
+from taskflow.executors.dask_checks import started_here
+from taskflow.executors.dask_spawned import spawned_by, start_path
 
 __all__ = ["close_client", "connect", "import_path"]
 
@@ -78,10 +84,14 @@ def connect(
         kwargs = cluster_kwargs
     if client_kwargs.get("security") is not None:
         kwargs.setdefault("security", client_kwargs["security"])
+    before = start_path()
     cluster = cls(**kwargs)
+    spawned = spawned_by(cluster, before)  # its workers, as they started: known without asking
     if adapt_kwargs is not None:
         cluster.adapt(**dict(adapt_kwargs))
-    return Client(cluster, timeout=timeout, **client_kwargs), cluster
+    client = Client(cluster, timeout=timeout, **client_kwargs)
+    started_here(client, spawned)
+    return client, cluster
 
 
 def _client_at(address: str, timeout: float, client_kwargs: Mapping[str, Any]) -> Client:

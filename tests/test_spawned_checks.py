@@ -1,0 +1,124 @@
+"""Workers of the LocalCluster taskflow starts are checked by what is known of their start.
+
+Their versions and the modules their ``sys.path`` finds where this process found
+them need no round trip (``taskflow/executors/dask_spawned.py``); everything else
+is still asked of the workers: modules found under ``sys.path`` entries added
+after the start, and workers that joined later.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+import pytest
+from distributed import Client
+
+from taskflow import TaskflowError, flow
+from taskflow.executors import DaskExecutor
+from taskflow.executors import probes
+from taskflow.executors.dask_spawned import Spawned
+from tests import flows
+
+CLUSTER = dict(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0")
+
+
+@pytest.fixture
+def worker_checks(monkeypatch):
+    """The worker checks asked with ``Client.run``: ``[(modules, workers)]``."""
+    asked: list[tuple[list[str], list[str] | None]] = []
+    run = Client.run
+
+    def spying_run(self, function, *args, **kwargs):
+        if function is probes.check_worker:
+            asked.append((list(args[1]), kwargs.get("workers")))
+        return run(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "run", spying_run)
+    return asked
+
+
+def _write_module(folder, name: str, body: str = "") -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.py").write_text(
+        f"from taskflow import task\n{body}\n@task\ndef {name}_task(x):\n    return x + 1\n")
+
+
+def test_a_module_found_elsewhere_by_its_name_on_the_start_path_is_not_taken_as_importable(
+    tmp_path, monkeypatch
+):
+    start, other = tmp_path / "start", tmp_path / "other"
+    _write_module(start, "shadowed")
+    _write_module(other, "shadowed")
+    monkeypatch.syspath_prepend(str(other))
+    monkeypatch.delitem(sys.modules, "shadowed", raising=False)
+    importlib.import_module("shadowed")  # this process loaded other/shadowed.py
+
+    on_start_path = Spawned([str(start)], [str(start)], ids=frozenset(), scheduler=None)
+    on_other_path = Spawned([str(other)], [str(other)], ids=frozenset(), scheduler=None)
+    assert not on_start_path.importable("shadowed")
+    assert on_other_path.importable("shadowed")
+    assert not on_other_path.importable("no_such_module_anywhere")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_workers_of_the_embedded_cluster_are_not_asked_what_their_start_makes_certain(
+    worker_checks,
+):
+    ex = DaskExecutor(cluster_kwargs=CLUSTER)
+    try:
+        assert flows.chain.run(executor=ex, x=1).result() == 4  # tests.flows: on the start path
+        assert flows.etl.run(executor=ex, n=4).result() == 6
+        assert worker_checks == []
+    finally:
+        ex.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_module_the_embedded_workers_cannot_import_is_still_a_clear_error(
+    tmp_path, monkeypatch, worker_checks
+):
+    ex = DaskExecutor(cluster_kwargs=CLUSTER)
+    try:
+        ex.client  # noqa: B018 - the cluster starts: its workers get today's sys.path
+        _write_module(tmp_path, "added_after_start")
+        monkeypatch.syspath_prepend(str(tmp_path))  # this process sees it, the workers do not
+        added_after_start = importlib.import_module("added_after_start")
+
+        @flow
+        def uses_it():
+            return added_after_start.added_after_start_task(1)
+
+        with pytest.raises(TaskflowError, match=r"cannot import module 'added_after_start'"
+                                                r".*added_after_start_task"):
+            uses_it.run(executor=ex)
+        assert [modules for modules, _ in worker_checks] == [["added_after_start"]]
+        # nothing was sent: both workers are still there and run what they can import
+        assert len(ex.client.nthreads()) == 2
+        assert flows.chain.run(executor=ex, x=1).result() == 4
+    finally:
+        ex.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_worker_that_joins_the_embedded_cluster_later_is_asked(worker_checks):
+    ex = DaskExecutor(cluster_kwargs=CLUSTER)
+    try:
+        assert flows.chain.run(executor=ex, x=1).result() == 4
+        first = set(ex.client.nthreads())
+        ex._cluster.scale(3)
+        deadline = time.monotonic() + 60
+        while len(ex.client.nthreads()) < 3:
+            assert time.monotonic() < deadline, "the third worker did not start"
+            time.sleep(0.05)
+        (new,) = set(ex.client.nthreads()) - first
+
+        assert flows.chain.run(executor=ex, x=1).result() == 4
+        assert worker_checks == [(["tests.flows"], [new])]
+        assert flows.chain.run(executor=ex, x=1).result() == 4
+        assert len(worker_checks) == 1  # checked once
+    finally:
+        ex.close()
