@@ -8,9 +8,10 @@ Run from the repository root::
 
 Two parts.
 
-**Breakdown** (in this process).  Each round starts a fresh embedded
-``LocalCluster`` for each way (2 worker processes, 1 thread each; start time shown
-apart), then runs a fan-out of ``--n`` no-ops and one fan-in twice on it: the
+**Breakdown** (in this process).  Each round starts a fresh ``LocalCluster``
+for each way (2 worker processes, 1 thread each; start time shown apart; for
+taskflow the embedded one the executor starts, as ``taskflow run`` and
+``flow.run()`` do, with the client's connection included), then runs a fan-out of ``--n`` no-ops and one fan-in twice on it: the
 *first* run (what ``taskflow run`` always is) and a *second* run of a new flow
 object on the same executor.  Plain Dask builds the same graph and sends it with
 one ``client.get``.  The order of the ways alternates from round to round.  For
@@ -30,6 +31,14 @@ medians.  The run history goes to a temporary SQLite file (still recorded),
 one for the whole benchmark, created before the first timed run: what a user's
 history is after their first run on a machine (the breakdown's processes share one
 too).
+
+Python bytecode is cached for the child processes (``PYTHONPYCACHEPREFIX``, a
+temporary folder filled by the warm-up round; ``PYTHONDONTWRITEBYTECODE`` is
+dropped for them), as an installed package has its ``.pyc`` files: with
+``PYTHONDONTWRITEBYTECODE=1`` (set on the machine these numbers were first taken
+on) every process, each worker included, compiles every module of taskflow and of
+the benchmark from source, which cost each worker ~40 ms of CPU and the CLI's
+process more.  ``--no-bytecode-cache`` measures that way.
 
 On a loaded machine wall times are noisy: read the CPU columns and the medians.
 """
@@ -252,12 +261,19 @@ def one_way(way: str, n: int, phases: Phases) -> dict[str, Any]:
     from taskflow.executors import DaskExecutor
 
     out: dict[str, Any] = {"way": way}
-    with fresh_cluster() as (cluster, started):
-        out["cluster_start"] = started
-        t0 = time.perf_counter()
-        client = Client(cluster)
-        out["connect"] = time.perf_counter() - t0
-        executor = DaskExecutor(client=client) if way == "taskflow" else None
+    with contextlib.ExitStack() as stack:
+        if way == "taskflow":  # the embedded cluster, as `taskflow run` and `flow.run()` start it
+            executor: Any = DaskExecutor(cluster_kwargs=CLUSTER_KWARGS)
+            stack.callback(executor.close)
+            t0 = time.perf_counter()
+            client = executor.client
+            out["cluster_start"], out["connect"] = time.perf_counter() - t0, 0.0
+        else:
+            executor = None
+            cluster, out["cluster_start"] = stack.enter_context(fresh_cluster())
+            t0 = time.perf_counter()
+            client = Client(cluster)
+            out["connect"] = time.perf_counter() - t0
         try:
             for which in ("first", "second"):
                 phases.reset()
@@ -273,7 +289,8 @@ def one_way(way: str, n: int, phases: Phases) -> dict[str, Any]:
                               **phases.snapshot()}
         finally:
             phases.active = False
-            client.close()
+            if executor is None:
+                client.close()
     return out
 
 
@@ -429,10 +446,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run taskflow from this checkout (e.g. /work/main), as 'before'")
     parser.add_argument("--one-way", choices=("plain", "taskflow"), help=argparse.SUPPRESS)
     parser.add_argument("--history", help=argparse.SUPPRESS)  # the children's: the parent's
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="compile every module from source in each process, as "
+                             "PYTHONDONTWRITEBYTECODE=1 makes it (the default caches bytecode "
+                             "in a temporary folder, as an installed package has it)")
     args = parser.parse_args(argv)
     if args.one_way is None:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p)
+        if not args.no_bytecode_cache:  # the children (and their workers) keep compiled modules
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+            os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="taskflow-first-run-pyc-")
     history = args.history or f"sqlite:///{tempfile.mkdtemp(prefix='taskflow-first-run-')}/history.db"
     import dask
 
@@ -443,7 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(breakdown_in_this_process(args.one_way, args.n)))
         return 0
     load = os.getloadavg()
-    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores; "
+          + ("modules compiled from source in every process" if args.no_bytecode_cache else
+             "bytecode cached (warm-up round) in " + os.environ["PYTHONPYCACHEPREFIX"]))
     from taskflow.history.store import HistoryStore
 
     HistoryStore(history).close()  # created once, as a user's history is after a first run
