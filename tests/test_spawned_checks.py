@@ -10,32 +10,45 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import warnings
 
 import pytest
 from distributed import Client
 
-from taskflow import TaskflowError, flow
-from taskflow.executors import DaskExecutor
-from taskflow.executors import probes
+from taskflow import LocalStoreWarning, TaskflowError, flow
+from taskflow.executors import DaskExecutor, probes
 from taskflow.executors.dask_spawned import Spawned
+from tests import fault_flows as ff
 from tests import flows
 
 CLUSTER = dict(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0")
 
 
 @pytest.fixture
+def worker_runs(monkeypatch):
+    """The names of the functions run on workers with ``Client.run``."""
+    return _spy(monkeypatch, lambda function, args, kwargs: function.__name__)
+
+
+@pytest.fixture
 def worker_checks(monkeypatch):
     """The worker checks asked with ``Client.run``: ``[(modules, workers)]``."""
-    asked: list[tuple[list[str], list[str] | None]] = []
+    return _spy(monkeypatch, lambda function, args, kwargs: (
+        (list(args[1]), kwargs.get("workers")) if function is probes.check_worker else None))
+
+
+def _spy(monkeypatch, what):
+    seen: list = []
     run = Client.run
 
     def spying_run(self, function, *args, **kwargs):
-        if function is probes.check_worker:
-            asked.append((list(args[1]), kwargs.get("workers")))
+        item = what(function, args, kwargs)
+        if item is not None:
+            seen.append(item)
         return run(self, function, *args, **kwargs)
 
     monkeypatch.setattr(Client, "run", spying_run)
-    return asked
+    return seen
 
 
 def _write_module(folder, name: str, body: str = "") -> None:
@@ -64,13 +77,17 @@ def test_a_module_found_elsewhere_by_its_name_on_the_start_path_is_not_taken_as_
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_workers_of_the_embedded_cluster_are_not_asked_what_their_start_makes_certain(
-    worker_checks,
+    worker_runs, store_url, counts
 ):
     ex = DaskExecutor(cluster_kwargs=CLUSTER)
     try:
         assert flows.chain.run(executor=ex, x=1).result() == 4  # tests.flows: on the start path
         assert flows.etl.run(executor=ex, n=4).result() == 6
-        assert worker_checks == []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", LocalStoreWarning)  # its workers are on this host
+            run = ff.trusted_target.run(n=4, counts=counts, executor=ex)  # a file:// store
+        assert run.state.is_successful(), run.state
+        assert worker_runs == []  # no version, import or host name asked
     finally:
         ex.close()
 

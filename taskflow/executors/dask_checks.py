@@ -408,6 +408,11 @@ def check_local_stores(client: Client, steps: list[Step]) -> None:
     todo = [s for url, s in stores.items() if url not in checked and _is_local(s)]
     if not todo:
         return
+    spawned = _checks(client).spawned
+    workers = spawned.workers() if spawned is not None else None
+    if workers and all(workers.values()):  # every worker was started here, on this host
+        checked.update(store.url for store in todo)
+        return
     here = socket.gethostname()
     hosts: dict[str, str] = client.run(socket.gethostname)
     others = {w: h for w, h in sorted(hosts.items()) if h != here}

@@ -75,7 +75,7 @@ def spawned_by(cluster: Any, before: Sequence[str]) -> Spawned | None:
         if method not in _TRUSTED_METHODS:
             return None
         executable = os.fsdecode(multiprocessing.spawn.get_executable() or "")
-        if method == "spawn" and executable not in (sys.executable, sys._base_executable):
+        if method == "spawn" and executable not in (sys.executable, getattr(sys, "_base_executable", None)):
             return None
     ids = _worker_ids(scheduler)
     if not ids:
