@@ -139,3 +139,18 @@ def test_a_worker_that_joins_the_embedded_cluster_later_is_asked(worker_checks):
         assert len(worker_checks) == 1  # checked once
     finally:
         ex.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_workers_forked_from_a_forkserver_are_asked(worker_checks):
+    import dask
+
+    # a forkserver's children have the sys.path of when the server started, not of their start
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        ex = DaskExecutor(cluster_kwargs={**CLUSTER, "n_workers": 1})
+        try:
+            assert flows.chain.run(executor=ex, x=1).result() == 4
+            assert worker_checks == [(["tests.flows"], None)]  # everyone, as for any cluster
+        finally:
+            ex.close()
