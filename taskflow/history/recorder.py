@@ -35,6 +35,10 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
   whichever process runs a run (a serve process, a shell) is the one that stops it.
 * **History never fails a run.**  A database that cannot be opened or written is
   logged on ``taskflow.history`` and the run goes on.
+* **No SQLAlchemy on a known file.**  A SQLite history that already holds the
+  whole schema is written through the standard library's ``sqlite3``
+  (:mod:`taskflow.history.lite`): the same rows, without importing SQLAlchemy
+  (about 0.13 s of CPU) in the process running the flow.
 
 Log records from ``get_run_logger()`` are stored with their task run: those made
 on worker processes arrive as events; those made in this process (LocalExecutor,
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import json
 import logging
 import os
@@ -76,7 +81,8 @@ from taskflow.states import State, StateType
 if TYPE_CHECKING:
     from taskflow.engine.plan import Plan
     from taskflow.executors.base import Executor
-    from taskflow.history.store import HistoryStore, WriteBatch
+    from taskflow.history.lite import LiteStore
+    from taskflow.history.store import HistoryStore
     from taskflow.runs import FlowRun, RunnableFlow
 
 __all__ = ["HistoryRecorder", "default_recorder", "install", "mask_secrets"]
@@ -278,7 +284,12 @@ class _Writer:
         if store is not None:
             store.close()
 
-    def _open(self) -> HistoryStore | None:
+    def _open(self) -> HistoryStore | LiteStore | None:
+        from taskflow.history.lite import open_lite
+
+        lite = open_lite(self.url)  # an existing SQLite history: no SQLAlchemy in this process
+        if lite is not None:
+            return lite
         from taskflow.history.store import HistoryStore  # SQLAlchemy: only once a run is recorded
 
         try:
@@ -354,30 +365,37 @@ class _Writer:
         self._runs.pop(item.run_id, None)
         self._waiters.append(item.done)
 
-    def _cancel_asked(self, store: HistoryStore | None) -> None:
+    def _cancel_asked(self, store: HistoryStore | LiteStore | None) -> None:
         """Cancel the runs of this process someone asked to cancel (``taskflow cancel``,
         the server's Cancel button): a cancel request in the history names them."""
         if store is None:
             return
-        from taskflow.history import serving
+        from taskflow.history.lite import LiteStore
 
+        if isinstance(store, LiteStore):
+            cancels_for, take_cancel = store.cancels_for, store.take_cancel
+        else:
+            from taskflow.history import serving
+
+            cancels_for = functools.partial(serving.cancels_for, store)
+            take_cancel = functools.partial(serving.take_cancel, store)
         try:
-            for run_id, reason in serving.cancels_for(store, list(self._runs)):
+            for run_id, reason in cancels_for(list(self._runs)):
                 buf = self._runs.get(run_id)
                 if buf is None or buf.executor is None:
                     continue
                 if buf.executor.cancel(run_id, reason or "cancelled on request"):
                     logger.info("flow run %s: cancelled on request (%s)", run_id[:8], reason)
-                    serving.take_cancel(store, run_id)
+                    take_cancel(run_id)
                 # else not cancellable yet (it is starting): again at the next check
         except Exception:
             logger.exception("run history: could not look for cancel requests")
 
     # -- writing ------------------------------------------------------------------------
-    def _flush(self, store: HistoryStore | None, beat: bool) -> None:
-        from taskflow.history.store import WriteBatch
+    def _flush(self, store: HistoryStore | LiteStore | None, beat: bool) -> None:
+        from taskflow.history.lite import LiteStore
 
-        batch: WriteBatch = WriteBatch(
+        parts: dict[str, Any] = dict(
             started=self._started, tasks=list(self._tasks.values()), logs=self._logs,
             finished=self._finished, heartbeats=list(self._runs) if beat else [],
             attempts=self._attempts,
@@ -385,11 +403,15 @@ class _Writer:
         waiters = self._waiters
         self._reset()
         try:
-            if store is not None and batch:
-                store.write(batch)
+            if isinstance(store, LiteStore):
+                store.write(**parts)
+            elif store is not None and any(parts.values()):
+                from taskflow.history.store import WriteBatch  # imported with the store
+
+                store.write(WriteBatch(**parts))
         except Exception:
             logger.exception("run history: could not write %d task-run rows and %d log records "
-                             "to %s; they are lost", len(batch.tasks), len(batch.logs),
+                             "to %s; they are lost", len(parts["tasks"]), len(parts["logs"]),
                              store.display_url if store else self.url)
         finally:
             for done in waiters:
