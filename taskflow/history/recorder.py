@@ -12,12 +12,21 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
 * **One writer thread per database** drains the queue, keeps only the latest
   event of each task run (a task's RUNNING and SUCCESS events, when they come
   within one flush interval, become one row), and writes everything gathered in
-  one transaction at most every ``taskflow.history.flush-interval``.  Each
+  one transaction at most every ``taskflow.history.flush-interval`` (sooner, and in
+  several transactions, when more than ``taskflow.history.batch-size`` rows are
+  waiting: a flood is written in transactions of that size).  Each
   attempt that raised is kept apart, whatever came after it, as a row of
   ``taskflow_task_attempts`` (type, message, traceback), so a retried task's
-  earlier reasons are never overwritten by its later events.  The queue
-  is unbounded, so a burst of events is never dropped: 10,000 task runs all
-  reach the database.
+  earlier reasons are never overwritten by its later events.  No event is
+  ever dropped: past ``taskflow.history.queue-size`` waiting events, whoever
+  adds one waits until the writer has taken some (back-pressure), so a writer
+  that falls behind a run of a million task runs holds a bounded number of
+  them, not all.
+* **Constant memory per task run.**  What the writer keeps of a run between
+  writes is a counter (the order task runs first reported) and the last
+  (state, attempts) of each task run, for mapped children in two arrays per
+  mapped task indexed by map index (5 bytes a child, no object per child):
+  a million children cost it about 5 MB.
 * **Run end flushes.**  ``run_finished`` enqueues the run's end and waits (up to
   ``taskflow.history.flush-timeout``) until the writer has written everything
   before it, plus the states only the flow runner knows (mapped parents, task
@@ -49,6 +58,7 @@ Examples
 """
 from __future__ import annotations
 
+import array
 import atexit
 import collections
 import json
@@ -102,12 +112,67 @@ class _Finish:
     aborted: tuple[str, str] | None = None  # (state, message)
 
 
+_CODES = {t.value: i + 1 for i, t in enumerate(StateType)}  # 0: nothing known
+_TYPES = [""] + [t.value for t in StateType]
+
+
+class _Latest:
+    """The last (state, attempts) of each task run of a run, compact.
+
+    Mapped children (an event with a ``map_index``) live in two arrays per mapped
+    task, indexed by map index: a state code (1 byte) and the attempts (4 bytes).
+    Other task runs (a run has as many as its graph has nodes) in a dict.
+
+    Examples
+    --------
+    >>> latest = _Latest()
+    >>> latest.set("sq[3]", 3, "SUCCESS", 1); latest.set("load", None, "FAILED", 2)
+    >>> latest.get("sq[3]"), latest.get("load"), latest.get("sq[2]"), latest.get("x")
+    (('SUCCESS', 1), ('FAILED', 2), None, None)
+    """
+
+    __slots__ = ("_kids", "_own")
+
+    def __init__(self) -> None:
+        self._own: dict[str, tuple[str, int]] = {}
+        self._kids: dict[str, tuple[bytearray, array.array[int]]] = {}
+
+    def set(self, name: str, map_index: int | None, state: str, attempts: int) -> None:
+        code = _CODES.get(state)
+        parent = name[:name.rfind("[")] if map_index is not None else ""
+        if code is None or not parent or map_index is None or map_index < 0:
+            pair = (state, attempts)
+            self._own[name] = _PAIRS.setdefault(pair, pair)
+            return
+        kids = self._kids.get(parent)
+        if kids is None:
+            kids = self._kids[parent] = (bytearray(), array.array("I"))
+        codes, tries = kids
+        if map_index >= len(codes):  # grows by doubling: amortised O(1) a child
+            more = max(map_index + 1, 2 * len(codes)) - len(codes)
+            codes.extend(bytes(more))
+            tries.frombytes(bytes(tries.itemsize * more))
+        codes[map_index] = code
+        tries[map_index] = min(max(attempts, 0), 0xFFFFFFFF)
+
+    def get(self, name: str) -> tuple[str, int] | None:
+        found = self._own.get(name)
+        if found is not None or not name.endswith("]"):
+            return found
+        parent, _, index = name[:-1].rpartition("[")
+        kids = self._kids.get(parent)
+        if kids is None or not index.isdigit() or int(index) >= len(kids[0]):
+            return None
+        code = kids[0][int(index)]
+        return (_TYPES[code], kids[1][int(index)]) if code else None
+
+
 @dataclass
 class _RunBuffer:
     """What the writer knows of one active run."""
 
-    seq: dict[str, int] = field(default_factory=dict)
-    latest: dict[str, tuple[str, int]] = field(default_factory=dict)
+    seq: int = 0  # the next task run's place in the order of first reports
+    latest: _Latest = field(default_factory=_Latest)
     executor: Executor | None = None  # what cancels the run when someone asks to
 
 
@@ -165,23 +230,56 @@ class _Inbox:
     waking a thread for each would hand the GIL back and forth every time.  The
     writer looks at its inbox once per flush interval while runs go on, and is
     woken at once only for what someone waits on (a run's end, a stop).
+
+    Bounded: past ``limit`` items, :meth:`put` wakes the writer and waits (up to
+    ``patience`` seconds, then adds anyway: nothing is dropped) until it has taken
+    some, except in the writer's own thread (``owner``), which never waits on itself.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 0, patience: float = 60.0) -> None:
         self._items: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
+        self._room = threading.Condition(threading.Lock())
+        self.limit = limit  # 0: no bound
+        self.patience = patience
+        self.owner: int | None = None  # the writer thread's ident
+        self._waiting = 0
+        self.waits = 0  # how many times someone waited for room (a measure of back-pressure)
 
     def put(self, item: Any, wake: bool = False) -> None:
+        if self.limit and len(self._items) >= self.limit and threading.get_ident() != self.owner:
+            self._wait_for_room()
         self._items.append(item)
         if wake:
             self._wake.set()
 
+    def _wait_for_room(self) -> None:
+        deadline = time.monotonic() + self.patience
+        with self._room:
+            self._waiting += 1
+            self.waits += 1
+            try:
+                while len(self._items) >= self.limit:
+                    self._wake.set()
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        logger.warning("run history: the writer took no event for %g s; "
+                                       "queueing more anyway", self.patience)
+                        return
+                    self._room.wait(min(left, 1.0))
+            finally:
+                self._waiting -= 1
+
     def take(self) -> Any:
         """The oldest item, or None."""
         try:
-            return self._items.popleft()
+            item = self._items.popleft()
         except IndexError:
             return None
+        if self._waiting and len(self._items) < self.limit:
+            with self._room:
+                self._room.notify_all()
+        return item
 
     def wait(self, timeout: float) -> None:
         """Until woken or ``timeout`` seconds passed."""
@@ -202,8 +300,12 @@ class _Writer:
         self.thread = threading.Thread(target=self._main, name="taskflow-history", daemon=True)
         self.url = url
         self._retire = retire
-        self.queue = _Inbox()
         self._flush_every = _seconds("history.flush-interval")
+        self._batch_size = max(int(config.get("history.batch-size", 10_000) or 0), 1)
+        self.queue = _Inbox(max(int(config.get("history.queue-size", 20_000) or 0), 0),
+                            patience=_seconds("history.flush-timeout"))
+        self.batches = 0  # transactions written, and the largest one's rows (for benchmarks)
+        self.largest = 0
         self._beat_every = _seconds("history.heartbeat-interval")
         self._cancel_every = _seconds("history.cancel-interval")
         self._runs: dict[str, _RunBuffer] = {}
@@ -216,6 +318,9 @@ class _Writer:
         self._attempts: list[dict[str, Any]] = []
         self._finished: list[dict[str, Any]] = []
         self._waiters: list[threading.Event] = []
+
+    def _rows(self) -> int:
+        return len(self._tasks) + len(self._logs) + len(self._attempts)
 
     def _pending(self) -> bool:
         return bool(self._started or self._tasks or self._logs or self._attempts or self._finished
@@ -232,6 +337,7 @@ class _Writer:
         self.thread.join(timeout)
 
     def _main(self) -> None:
+        self.queue.owner = threading.get_ident()
         store = self._open()
         next_beat = time.monotonic() + self._beat_every
         next_cancel = time.monotonic() + self._cancel_every
@@ -251,8 +357,8 @@ class _Writer:
             if self._runs:
                 timeout = min(timeout, next_cancel - now)
             self.queue.wait(max(timeout, 0.0))
-            taken = 0
-            while taken < 100_000:  # write now and then, even under a flood
+            full = False
+            while not full:  # a batch at most: write now and then, even under a flood
                 item = self.queue.take()
                 if item is None:
                     break
@@ -260,10 +366,10 @@ class _Writer:
                     stop = True
                 else:
                     self._take(item)
-                taken += 1
+                full = self._rows() >= self._batch_size
             now = time.monotonic()
             beat = now >= next_beat
-            due = self._pending() and now - last_write >= self._flush_every
+            due = self._pending() and (full or now - last_write >= self._flush_every)
             if stop or beat or due or self._waiters:
                 self._flush(store, beat)
                 last_write = now
@@ -315,13 +421,14 @@ class _Writer:
         buf = self._runs.get(run_id)
         if buf is None:
             return  # not recorded (started while history was off), or already ended
-        seq = buf.seq.setdefault(name, len(buf.seq))
-        row = _task_row(run_id, name, seq, ev)
+        row = _task_row(run_id, name, buf.seq, ev)  # a later report's seq is never stored
+        buf.seq += 1
         attempt = _attempt_row(run_id, name, ev)  # kept apart: the task row keeps only the last
         if attempt is not None:
             self._attempts.append(attempt)
         prev = self._tasks.get((run_id, name))
         if prev is not None:
+            row["seq"] = prev["seq"]
             if row["started_at"] is None:
                 row["started_at"] = prev["started_at"]
             if not row["worker"]:
@@ -329,8 +436,7 @@ class _Writer:
             if not row["key"]:
                 row["key"], row["map_index"] = prev["key"], prev["map_index"]
         self._tasks[(run_id, name)] = row
-        pair = (row["state"], row["attempts"])
-        buf.latest[name] = _PAIRS.setdefault(pair, pair)  # one tuple per (state, attempts), shared
+        buf.latest.set(name, row["map_index"], row["state"], row["attempts"])
 
     def _take_finish(self, item: _Finish) -> None:
         buf = self._runs.get(item.run_id)
@@ -387,6 +493,9 @@ class _Writer:
         try:
             if store is not None and batch:
                 store.write(batch)
+                self.batches += 1
+                self.largest = max(self.largest, len(batch.tasks) + len(batch.logs)
+                                   + len(batch.attempts))
         except Exception:
             logger.exception("run history: could not write %d task-run rows and %d log records "
                              "to %s; they are lost", len(batch.tasks), len(batch.logs),
