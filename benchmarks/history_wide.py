@@ -23,9 +23,12 @@ Printed:
   process's peak RSS growth (the kernel's high-water mark, reset before);
 * **none lost**: the rows counted in the database (task runs, SUCCESS ones,
   log records) against what was sent;
-* **reading**: ``taskflow logs RUN`` (every record, to ``/dev/null``),
+* **reading**: ``taskflow runs --limit 1`` (the baseline: what starting the
+  command costs), ``taskflow logs RUN`` (every record, to ``/dev/null``),
   ``taskflow logs RUN --by-time --offset ... --limit 100`` and ``taskflow show RUN
-  --offset <last page>``, each in its own process: wall time and peak RSS.
+  --offset <last page>``, each in its own process: wall time and peak RSS
+  (the children's high-water mark so far, so a later smaller one shows the
+  earlier peak: the baseline runs first).
 
 The numbers go to ``benchmarks/results/history-wide.json``.
 """
@@ -202,6 +205,7 @@ def measure(n: int, url: str = "", out: str = "") -> dict[str, Any]:
         short = w["run_id"][:8]
         page = max(n - 1000, 0)
         for label, args in (
+            ("runs --limit 1 (baseline)", ["runs", "--limit", "1"]),
             ("logs (all, by task run)", ["logs", short]),
             ("logs --by-time, last 100", ["logs", short, "--by-time", "--offset",
                                           str(max(w["log_records"] - 100, 0)), "--limit", "100"]),

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from typing import Any

@@ -25,8 +25,8 @@ turn it off with ``taskflow.history.enabled: false``).  Its policy:
 * **Constant memory per task run.**  What the writer keeps of a run between
   writes is a counter (the order task runs first reported) and the last
   (state, attempts) of each task run, for mapped children in two arrays per
-  mapped task indexed by map index (5 bytes a child, no object per child):
-  a million children cost it about 5 MB.
+  mapped task indexed by map index (:class:`~taskflow.state_table.StateTable`:
+  5 bytes a child, no object per child): a million children cost it about 5 MB.
 * **Run end flushes.**  ``run_finished`` enqueues the run's end and waits (up to
   ``taskflow.history.flush-timeout``) until the writer has written everything
   before it, plus the states only the flow runner knows (mapped parents, task
@@ -58,7 +58,6 @@ Examples
 """
 from __future__ import annotations
 
-import array
 import atexit
 import collections
 import json
@@ -81,6 +80,7 @@ from taskflow.logs import TASK_LOGGER
 from taskflow.parameters import json_default
 from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
+from taskflow.state_table import StateTable
 from taskflow.states import State, StateType
 
 if TYPE_CHECKING:
@@ -112,67 +112,12 @@ class _Finish:
     aborted: tuple[str, str] | None = None  # (state, message)
 
 
-_CODES = {t.value: i + 1 for i, t in enumerate(StateType)}  # 0: nothing known
-_TYPES = [""] + [t.value for t in StateType]
-
-
-class _Latest:
-    """The last (state, attempts) of each task run of a run, compact.
-
-    Mapped children (an event with a ``map_index``) live in two arrays per mapped
-    task, indexed by map index: a state code (1 byte) and the attempts (4 bytes).
-    Other task runs (a run has as many as its graph has nodes) in a dict.
-
-    Examples
-    --------
-    >>> latest = _Latest()
-    >>> latest.set("sq[3]", 3, "SUCCESS", 1); latest.set("load", None, "FAILED", 2)
-    >>> latest.get("sq[3]"), latest.get("load"), latest.get("sq[2]"), latest.get("x")
-    (('SUCCESS', 1), ('FAILED', 2), None, None)
-    """
-
-    __slots__ = ("_kids", "_own")
-
-    def __init__(self) -> None:
-        self._own: dict[str, tuple[str, int]] = {}
-        self._kids: dict[str, tuple[bytearray, array.array[int]]] = {}
-
-    def set(self, name: str, map_index: int | None, state: str, attempts: int) -> None:
-        code = _CODES.get(state)
-        parent = name[:name.rfind("[")] if map_index is not None else ""
-        if code is None or not parent or map_index is None or map_index < 0:
-            pair = (state, attempts)
-            self._own[name] = _PAIRS.setdefault(pair, pair)
-            return
-        kids = self._kids.get(parent)
-        if kids is None:
-            kids = self._kids[parent] = (bytearray(), array.array("I"))
-        codes, tries = kids
-        if map_index >= len(codes):  # grows by doubling: amortised O(1) a child
-            more = max(map_index + 1, 2 * len(codes)) - len(codes)
-            codes.extend(bytes(more))
-            tries.frombytes(bytes(tries.itemsize * more))
-        codes[map_index] = code
-        tries[map_index] = min(max(attempts, 0), 0xFFFFFFFF)
-
-    def get(self, name: str) -> tuple[str, int] | None:
-        found = self._own.get(name)
-        if found is not None or not name.endswith("]"):
-            return found
-        parent, _, index = name[:-1].rpartition("[")
-        kids = self._kids.get(parent)
-        if kids is None or not index.isdigit() or int(index) >= len(kids[0]):
-            return None
-        code = kids[0][int(index)]
-        return (_TYPES[code], kids[1][int(index)]) if code else None
-
-
 @dataclass
 class _RunBuffer:
     """What the writer knows of one active run."""
 
     seq: int = 0  # the next task run's place in the order of first reports
-    latest: _Latest = field(default_factory=_Latest)
+    latest: StateTable = field(default_factory=lambda: StateTable(attempts=True))
     executor: Executor | None = None  # what cancels the run when someone asks to
 
 
@@ -195,7 +140,6 @@ def _task_row(run_id: str, name: str, seq: int, ev: StateEvent) -> dict[str, Any
     }
 
 
-_PAIRS: dict[tuple[str, int], tuple[str, int]] = {}  # (state, attempts) tuples, shared by runs
 
 _ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
                            StateType.TIMED_OUT.value})

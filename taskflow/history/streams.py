@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from taskflow.history.store import HistoryStore
 
 __all__ = ["TaskLookup", "find_task", "last_logs", "log_total", "logs", "retried_attempts",
-           "task_run_names"]
+           "task_run_names", "unsuccessful"]
 
 CHUNK = 1000  # rows per query
 _IN = 500  # names per IN (...) list
@@ -203,7 +203,7 @@ def logs(store: HistoryStore, run_id: str, task: str | None = None, *, by_time: 
         offset = 0
     for names in _batches(task_run_names(store, run_id, task), _IN):
         with store.engine.connect() as conn:
-            counts = dict(conn.execute(
+            counts: dict[str, int] = dict(conn.execute(
                 sa.select(lg.c.task, sa.func.count())
                 .where(lg.c.run_id == run_id, lg.c.task.in_(names),
                        *([lg.c.level >= min_level] if min_level else []))
@@ -298,3 +298,15 @@ def find_task(store: HistoryStore, run_id: str, task: str, shown: int = 10) -> T
         first = list(conn.execute(sa.select(tr.c.name).where(tr.c.run_id == run_id, own)
                                   .order_by(tr.c.seq).limit(1000)).scalars())
     return TaskLookup(False, difflib.get_close_matches(task, first, 3), first[:shown], total)
+
+
+def unsuccessful(store: HistoryStore, run_id: str, limit: int = 10) -> list[Any]:
+    """At most ``limit`` task runs of ``run_id`` that did not succeed, in report order."""
+    from taskflow.history.records import TaskRunRecord
+
+    tr = schema.task_runs
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(tr).where(tr.c.run_id == run_id,
+                                                tr.c.state.not_in(["SUCCESS", "CACHED"]))
+                            .order_by(tr.c.seq, tr.c.name).limit(limit)).all()
+    return [_record(TaskRunRecord, r) for r in rows]
