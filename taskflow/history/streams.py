@@ -92,14 +92,16 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
     done = False
     while True:
         if not singles and not done:
-            q = (sa.select(tr.c.seq, tr.c.name)
-                 .where(tr.c.run_id == run_id, tr.c.map_index.is_(None))
+            own = tr.c.map_index.is_(None)
+            if task is not None:  # a child named itself (sq[3]) stands alone
+                kept = [p for _, p in groups]
+                own = sa.and_(_named(tr.c.name, task), sa.or_(own, _parent(tr).not_in(kept))
+                              if kept else sa.true())
+            q = (sa.select(tr.c.seq, tr.c.name).where(tr.c.run_id == run_id, own)
                  .order_by(tr.c.seq, tr.c.name).limit(chunk))
-            if task is not None:
-                q = q.where(_named(tr.c.name, task))
             if after is not None:
-                q = q.where(sa.or_(tr.c.seq > after[0],
-                                   sa.and_(tr.c.seq == after[0], tr.c.name > after[1])))
+                q = q.where(tr.c.seq >= after[0], sa.or_(tr.c.seq > after[0],
+                                                         tr.c.name > after[1]))
             with store.engine.connect() as conn:
                 singles = [(seq, name) for seq, name in conn.execute(q)][::-1]
             done = len(singles) < chunk
@@ -159,8 +161,8 @@ def _by_time(store: HistoryStore, query: Any, offset: int, chunk: int) -> Iterat
         if after is None:
             q = q.offset(offset) if offset else q
         else:
-            q = q.where(sa.or_(lg.c.created > after[0],
-                               sa.and_(lg.c.created == after[0], lg.c.id > after[1])))
+            q = q.where(lg.c.created >= after[0],  # a range the index seeks to, then the tie
+                        sa.or_(lg.c.created > after[0], lg.c.id > after[1]))
         with store.engine.connect() as conn:
             rows = conn.execute(q).all()
         for row in rows:
@@ -216,8 +218,8 @@ def logs(store: HistoryStore, run_id: str, task: str | None = None, *, by_time: 
             continue
         if total <= _TOGETHER:
             with store.engine.connect() as conn:
-                rows = conn.execute(query.where(lg.c.task.in_(list(counts)))
-                                    .order_by(lg.c.created, lg.c.id)).all()
+                rows = conn.execute(query.where(lg.c.task.in_(list(counts)))  # the (run,
+                                    .order_by(lg.c.task, lg.c.created, lg.c.id)).all()  # task) index
             bucket: dict[str, list[Any]] = {}
             for row in rows:
                 bucket.setdefault(row.task, []).append(row)
