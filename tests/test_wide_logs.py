@@ -312,3 +312,99 @@ def test_the_progress_bar_redraws_at_most_once_an_interval_however_fast_events_c
     assert Plan.asked <= took / 0.2 + 3, (Plan.asked, took)  # every 20x its 10 ms at most
     assert stream.getvalue().rstrip().split("\r")[-1].startswith(
         "[##############################] 50000/50000 done")
+
+
+# -- the server's readers ---------------------------------------------------------------------
+@pytest.fixture
+def served_history(tmp_path):
+    """(base URL, history URL) of the server's application over a fresh SQLite history."""
+    import asyncio
+
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    from taskflow.server.app import make_app
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with HistoryStore(url) as store:
+        _mixed_logs(store)
+    ready, box = threading.Event(), {}
+
+    def main():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        app, ctx = make_app(url)
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        box.update(loop=loop, port=sockets[0].getsockname()[1], server=server, ctx=ctx)
+        ready.set()
+        loop.run_forever()
+        server.stop()
+        ctx.history.close()
+        loop.close()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    yield f"http://127.0.0.1:{box['port']}", url
+    box["loop"].call_soon_threadsafe(box["loop"].stop)
+    thread.join(10)
+
+
+def _get(url):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_the_logs_api_pages_a_runs_records_in_time_order_and_refuses_bad_pages(served_history):
+    base, url = served_history
+    with HistoryStore(url) as store:
+        whole = [r.message for r in store.logs(RUN)]
+        warnings = [r.message for r in store.logs(RUN) if r.level >= 30]
+    got, offset = [], 0
+    while offset is not None:
+        status, page = _get(f"{base}/api/runs/cccc/logs?limit=64&offset={offset}")
+        assert status == 200 and page["total"] == 300 and len(page["logs"]) <= 64
+        got += [r["message"] for r in page["logs"]]
+        offset = page["next_offset"]
+    assert got == whole
+    status, page = _get(f"{base}/api/runs/cccc/logs?level=WARNING")
+    assert [r["message"] for r in page["logs"]] == warnings and page["next_offset"] is None
+    status, page = _get(f"{base}/api/runs/cccc/logs?offset=1000")
+    assert status == 200 and page["logs"] == [] and page["total"] == 300
+    for query, word in (("limit=0", "limit"), ("limit=-3", "limit"), ("limit=20000", "limit"),
+                        ("offset=-1", "offset"), ("limit=x", "limit")):
+        status, body = _get(f"{base}/api/runs/cccc/logs?{query}")
+        assert status == 400 and word in body["error"], (query, body)
+    status, run = _get(f"{base}/api/runs/cccc")
+    assert status == 200 and run["log_total"] == 300 and len(run["logs"]) == 300
+
+
+def test_a_big_runs_json_holds_a_page_of_task_runs_and_its_latest_log_records(tmp_path,
+                                                                             monkeypatch):
+    from taskflow.server import views
+
+    monkeypatch.setattr(views, "MAX_TASKS", 100)
+    monkeypatch.setattr(views, "LOGS_SHOWN", 50)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with HistoryStore(url) as store:
+        n = 6000
+        rows = [_row(f"sq[{i}]", i, i) for i in range(n)] + [_row("sq", n)]
+        logs = [dict(run_id=RUN, task=f"sq[{i}]", level=20, logger="", message=f"m{i}",
+                     created=float(i), worker="") for i in range(n)]
+        store.write(WriteBatch(started=[dict(id=RUN, flow_name="big", parameters="{}",
+                                             state="SUCCESS", started_at=1.0, heartbeat=1.0)],
+                               tasks=rows, logs=logs))
+        whole = views.run_view(store, RUN, task_limit=None, svg=False)  # the API's "all"
+        assert len(whole["tasks"]) == 100 and whole["task_total"] == n + 1
+        assert [lg["message"] for lg in whole["logs"]] == [f"m{i}" for i in range(n - 50, n)]
+        assert whole["log_total"] == n
+        states = views.run_states(store, RUN, task_limit=None)
+        assert len(states["tasks"]) == 100 and states["task_total"] == n + 1
