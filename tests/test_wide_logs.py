@@ -24,6 +24,7 @@ from taskflow.history.store import HistoryStore, WriteBatch
 from taskflow.progress import ProgressBar, RunProgress
 from taskflow.runs import FlowRun
 from taskflow.states import State, StateType
+from tests.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
 
 RUN = "c" * 32
 
@@ -64,7 +65,15 @@ def _expected(store, task=None):
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_streamed_logs_are_the_whole_runs_records_in_the_same_order(tmp_path, chunk, monkeypatch):
-    with HistoryStore(f"sqlite:///{tmp_path / 'h.db'}") as store:
+    _check_streams(f"sqlite:///{tmp_path / 'h.db'}", chunk, monkeypatch)
+
+
+def test_streamed_logs_read_the_same_from_postgresql(postgres_url, monkeypatch):
+    _check_streams(postgres_url, 7, monkeypatch)
+
+
+def _check_streams(url, chunk, monkeypatch):
+    with HistoryStore(url) as store:
         _mixed_logs(store)
         assert list(streams.task_run_names(store, RUN, chunk=chunk)) == [
             t.name for t in store.task_runs(RUN)]
