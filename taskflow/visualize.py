@@ -131,7 +131,7 @@ def _inputs(node: TaskNode) -> tuple[set[str], set[str], set[int]]:
     return params, mapped_params, mapped_tasks
 
 
-class _Tallied(dict):  # type: ignore[type-arg]
+class _Tallied(dict):
     """Task-run states of the run's own task runs, with ``children``: each mapped task's
     children counted by state (a wide run's history is not read child by child)."""
 
