@@ -6,7 +6,7 @@
     taskflow run flows/etl.py:etl --resume RUN_ID   (persisted results stand in for their tasks)
     taskflow run etl -p n=10          (an ad hoc run of a flow a serve process serves)
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
-    taskflow runs [--flow NAME] [--state FAILED] [--limit N]
+    taskflow runs [--flow NAME] [--state FAILED] [--limit N] [--offset M]
     taskflow show RUN_ID [--traceback] [--limit N] [--offset M]
     taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time] [--limit N] [--offset M]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
@@ -229,13 +229,16 @@ def _full_run_id(run_id: str) -> str:
               help="Only runs that ended (or are) in this state.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="At most this many runs, newest first.")
-def runs(flow_name: str | None, state: str | None, limit: int) -> None:
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many runs first (the next page: --offset 20).")
+def runs(flow_name: str | None, state: str | None, limit: int, offset: int) -> None:
     """List recent flow runs."""
     with open_history() as history:
-        found = history.runs(flow=flow_name, state=state, limit=limit)
+        found = history.runs(flow=flow_name, state=state, limit=limit, offset=offset)
         where = history.display_url
     if not found:
-        click.echo(f"no flow runs in the history at {where}", err=True)
+        past = f" from offset {offset}" if offset else ""
+        click.echo(f"no flow runs{past} in the history at {where}", err=True)
         return
     rows = [(r.id[:8], r.flow_name, format_state(r.state), format_when(r.started_at), format_took(r.duration),
              oneline(r.message, 60)) for r in found]

@@ -417,3 +417,18 @@ def test_a_big_runs_json_holds_a_page_of_task_runs_and_its_latest_log_records(tm
         assert whole["log_total"] == n
         states = views.run_states(store, RUN, task_limit=None)
         assert len(states["tasks"]) == 100 and states["task_total"] == n + 1
+
+
+def test_taskflow_runs_pages_with_offset(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with HistoryStore(url) as store:
+        store.write(WriteBatch(started=[dict(id=f"{i:02d}" * 16, flow_name="f", parameters="{}",
+                                             state="SUCCESS", started_at=float(i), heartbeat=1.0)
+                                        for i in range(30)]))
+    page = CliRunner().invoke(cli, ["--history", url, "runs", "--limit", "5", "--offset", "20"])
+    assert [line.split()[0] for line in page.stdout.splitlines()[1:]] == [
+        f"{i:02d}" * 4 for i in (9, 8, 7, 6, 5)]
+    past = CliRunner().invoke(cli, ["--history", url, "runs", "--offset", "30"])
+    assert past.exit_code == 0 and "no flow runs from offset 30" in past.stderr
+    bad = CliRunner().invoke(cli, ["--history", url, "runs", "--offset", "-1"])
+    assert bad.exit_code == 2 and "--offset" in bad.output
