@@ -84,6 +84,8 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
     with store.engine.connect() as conn:
         q = (sa.select(_parent(tr).label("p"), sa.func.min(tr.c.seq))
              .where(tr.c.run_id == run_id, tr.c.map_index.is_not(None)).group_by("p"))
+        if task is not None:  # only rows under that name (the primary key's range)
+            q = q.where(tr.c.name.startswith(task + "[", autoescape=True))
         groups = sorted(((first, p) for p, first in conn.execute(q)
                          if task is None or p == task or p.startswith(task + "[")),
                         reverse=True)  # popped from the end: first reported first
