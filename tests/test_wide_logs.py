@@ -432,3 +432,38 @@ def test_taskflow_runs_pages_with_offset(tmp_path):
     assert past.exit_code == 0 and "no flow runs from offset 30" in past.stderr
     bad = CliRunner().invoke(cli, ["--history", url, "runs", "--offset", "-1"])
     assert bad.exit_code == 2 and "--offset" in bad.output
+
+
+def test_a_full_writer_queue_waits_for_its_writer_only_while_one_takes_and_drops_nothing():
+    from taskflow.history.recorder import _Inbox
+
+    gone = _Inbox(limit=2, patience=30)
+    gone.alive = lambda: False  # its writer ended: putting never waits
+    start = time.monotonic()
+    for i in range(10):
+        gone.put(i)
+    assert time.monotonic() - start < 1 and gone.waits == 8  # asked 8 times, never waited
+    stuck = _Inbox(limit=2, patience=0.2)  # a writer that takes nothing: waited for once
+    start = time.monotonic()
+    for i in range(10):
+        stuck.put(i)
+    took = time.monotonic() - start
+    assert 0.2 <= took < 2 and stuck.waits == 1
+    taker = _Inbox(limit=3, patience=30)
+    got = []
+
+    def take():
+        while len(got) < 1000:
+            item = taker.take()
+            if item is None:
+                time.sleep(0.001)
+            else:
+                got.append(item)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    for i in range(1000):
+        taker.put(i)
+        assert len(taker._items) <= 3
+    thread.join(30)
+    assert got == list(range(1000)) and taker.waits > 0

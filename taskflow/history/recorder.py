@@ -187,11 +187,14 @@ class _Inbox:
         self.limit = limit  # 0: no bound
         self.patience = patience
         self.owner: int | None = None  # the writer thread's ident
+        self.alive: Callable[[], bool] = lambda: True  # is the writer there to take items?
+        self._gave_up = 0.0  # a writer that took nothing for `patience`: not waited for again
         self._waiting = 0
         self.waits = 0  # how many times someone waited for room (a measure of back-pressure)
 
     def put(self, item: Any, wake: bool = False) -> None:
-        if self.limit and len(self._items) >= self.limit and threading.get_ident() != self.owner:
+        if (self.limit and len(self._items) >= self.limit and threading.get_ident() != self.owner
+                and not self._gave_up):
             self._wait_for_room()
         self._items.append(item)
         if wake:
@@ -203,12 +206,13 @@ class _Inbox:
             self._waiting += 1
             self.waits += 1
             try:
-                while len(self._items) >= self.limit:
+                while len(self._items) >= self.limit and self.alive():
                     self._wake.set()
                     left = deadline - time.monotonic()
                     if left <= 0:
                         logger.warning("run history: the writer took no event for %g s; "
-                                       "queueing more anyway", self.patience)
+                                       "queueing more without waiting for it", self.patience)
+                        self._gave_up = time.monotonic()
                         return
                     self._room.wait(min(left, 1.0))
             finally:
@@ -220,6 +224,7 @@ class _Inbox:
             item = self._items.popleft()
         except IndexError:
             return None
+        self._gave_up = 0.0  # it takes again: wait for it again
         if self._waiting and len(self._items) < self.limit:
             with self._room:
                 self._room.notify_all()
@@ -248,6 +253,7 @@ class _Writer:
         self._batch_size = max(int(config.get("history.batch-size", 10_000) or 0), 1)
         self.queue = _Inbox(max(int(config.get("history.queue-size", 20_000) or 0), 0),
                             patience=_seconds("history.flush-timeout"))
+        self.queue.alive = self.thread.is_alive
         self.batches = 0  # transactions written, and the largest one's rows (for benchmarks)
         self.largest = 0
         self._beat_every = _seconds("history.heartbeat-interval")
