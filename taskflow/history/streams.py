@@ -82,11 +82,11 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
     """
     tr = schema.task_runs
     with store.engine.connect() as conn:
-        q = (sa.select(_parent(tr).label("p"), sa.func.min(tr.c.seq))
+        q = (sa.select(_parent(tr).label("p"), sa.func.min(tr.c.seq), sa.func.max(tr.c.map_index))
              .where(tr.c.run_id == run_id, tr.c.map_index.is_not(None)).group_by("p"))
         if task is not None:  # only rows under that name (the primary key's range)
             q = q.where(tr.c.name.startswith(task + "[", autoescape=True))
-        groups = sorted(((first, p) for p, first in conn.execute(q)
+        groups = sorted(((first, p, top) for p, first, top in conn.execute(q)
                          if task is None or p == task or p.startswith(task + "[")),
                         reverse=True)  # popped from the end: first reported first
     after: tuple[int, str] | None = None
@@ -96,7 +96,7 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
         if not singles and not done:
             own = tr.c.map_index.is_(None)
             if task is not None:  # a child named itself (sq[3]) stands alone
-                kept = [p for _, p in groups]
+                kept = [p for _, p, _ in groups]
                 own = sa.and_(_named(tr.c.name, task), sa.or_(own, _parent(tr).not_in(kept))
                               if kept else sa.true())
             q = (sa.select(tr.c.seq, tr.c.name).where(tr.c.run_id == run_id, own)
@@ -109,28 +109,27 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
             done = len(singles) < chunk
             if singles:
                 after = singles[0]
-        if groups and (not singles or groups[-1] <= singles[-1]):
-            yield from _children(store, run_id, groups.pop()[1], chunk)
+        if groups and (not singles or groups[-1][:2] <= singles[-1]):
+            _, parent, top = groups.pop()
+            yield from _children(store, run_id, parent, top, chunk)
         elif singles:
             yield singles.pop()[1]
         else:
             return
 
 
-def _children(store: HistoryStore, run_id: str, parent: str, chunk: int) -> Iterator[str]:
+def _children(store: HistoryStore, run_id: str, parent: str, top: int,
+              chunk: int) -> Iterator[str]:
+    """The children of ``parent`` by index, ``chunk`` indexes at a time (a range of the
+    (run, map index) index: the same plan for every chunk, on SQLite and PostgreSQL)."""
     tr = schema.task_runs
-    last = -1
-    while True:
-        q = (sa.select(tr.c.map_index, tr.c.name)
-             .where(tr.c.run_id == run_id, tr.c.map_index > last, _parent(tr) == parent)
-             .order_by(tr.c.map_index).limit(chunk))
+    for lo in range(0, top + 1, chunk):
+        q = (sa.select(tr.c.name)
+             .where(tr.c.run_id == run_id, tr.c.map_index >= lo, tr.c.map_index < lo + chunk,
+                    _parent(tr) == parent)
+             .order_by(tr.c.map_index))
         with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        for _, name in rows:
-            yield name
-        if len(rows) < chunk:
-            return
-        last = rows[-1][0]
+            yield from conn.execute(q).scalars().all()
 
 
 def _batches(names: Iterator[str], size: int) -> Iterator[list[str]]:
