@@ -27,8 +27,7 @@ Printed:
   command costs), ``taskflow logs RUN`` (every record, to ``/dev/null``),
   ``taskflow logs RUN --by-time --offset ... --limit 100`` and ``taskflow show RUN
   --offset <last page>``, each in its own process: wall time and peak RSS
-  (the children's high-water mark so far, so a later smaller one shows the
-  earlier peak: the baseline runs first).
+  (the command's own high-water mark, ``VmHWM``, read as it exits).
 
 The numbers go to ``benchmarks/results/history-wide.json``.
 """
@@ -36,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -168,17 +166,26 @@ def _write(n: int, url: str) -> dict[str, Any]:
             "stored_logs": stored_logs, "run_state": run.state, "run_id": run_id}
 
 
+_PEAK_AT_EXIT = (  # the command's own high-water mark (VmHWM: of its process after exec)
+    "import atexit, sys\n"
+    "def peak():\n"
+    "    line = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+    "    sys.stderr.write('PEAK ' + line.split()[1] + '\\n')\n"
+    "atexit.register(peak)\n"
+    "from taskflow.cli import main\n"
+    "main(sys.argv[1:])\n")
+
+
 def _cli(url: str, *args: str) -> tuple[float, int, int]:
     """Wall time, peak RSS (bytes) and exit code of one ``taskflow`` command."""
     env = {**os.environ, "PYTHONPATH": ROOT}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     with open(os.devnull, "w") as out:
-        code = subprocess.run([sys.executable, "-m", "taskflow.cli", "--history", url, *args],
-                              stdout=out, stderr=subprocess.PIPE, env=env, timeout=3600).returncode
+        proc = subprocess.run([sys.executable, "-c", _PEAK_AT_EXIT, "--history", url, *args],
+                              stdout=out, stderr=subprocess.PIPE, env=env, timeout=3600, text=True)
     took = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return took, max(peak, before) * 1024, code
+    found = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK ")]
+    return took, int(found[-1].split()[1]) * 1024 if found else 0, proc.returncode
 
 
 def _mb(b: float) -> str:
