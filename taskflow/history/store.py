@@ -175,7 +175,7 @@ def insert_row(conn: Connection, table: sa.Table) -> Any:
     raise HistoryError(f"the run history supports SQLite and PostgreSQL, not {name}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_names(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
 
