@@ -140,7 +140,6 @@ def _task_row(run_id: str, name: str, seq: int, ev: StateEvent) -> dict[str, Any
     }
 
 
-
 _ATTEMPT_ENDS = frozenset({StateType.RETRYING.value, StateType.FAILED.value,
                            StateType.TIMED_OUT.value})
 
