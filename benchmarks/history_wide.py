@@ -26,7 +26,7 @@ Printed:
 * **reading**: ``taskflow runs --limit 1`` (the baseline: what starting the
   command costs), ``taskflow logs RUN`` (every record, to ``/dev/null``),
   ``taskflow logs RUN --by-time --offset ... --limit 100`` and ``taskflow show RUN
-  --offset <last page>``, each in its own process: wall time and peak RSS
+  --offset <last page>``, each in its own process: wall time, CPU time and peak RSS
   (the command's own high-water mark, ``VmHWM``, read as it exits).
 
 The numbers go to ``benchmarks/results/history-wide.json``.
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -176,16 +177,23 @@ _PEAK_AT_EXIT = (  # the command's own high-water mark (VmHWM: of its process af
     "main(sys.argv[1:])\n")
 
 
-def _cli(url: str, *args: str) -> tuple[float, int, int]:
-    """Wall time, peak RSS (bytes) and exit code of one ``taskflow`` command."""
+def _cpu_of_children() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _cli(url: str, *args: str) -> tuple[float, float, int, int]:
+    """Wall time, CPU time, peak RSS (bytes) and exit code of one ``taskflow`` command."""
     env = {**os.environ, "PYTHONPATH": ROOT}
+    cpu = _cpu_of_children()
     start = time.perf_counter()
     with open(os.devnull, "w") as out:
         proc = subprocess.run([sys.executable, "-c", _PEAK_AT_EXIT, "--history", url, *args],
                               stdout=out, stderr=subprocess.PIPE, env=env, timeout=3600, text=True)
     took = time.perf_counter() - start
     found = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK ")]
-    return took, int(found[-1].split()[1]) * 1024 if found else 0, proc.returncode
+    return (took, _cpu_of_children() - cpu, int(found[-1].split()[1]) * 1024 if found else 0,
+            proc.returncode)
 
 
 def _mb(b: float) -> str:
@@ -219,9 +227,10 @@ def measure(n: int, url: str = "", out: str = "") -> dict[str, Any]:
             ("logs --task square[<last>]", ["logs", short, "--task", f"square[{n - 1}]"]),
             (f"show --offset {page:,}", ["show", short, "--offset", str(page)]),
         ):
-            took, peak, code = _cli(url, *args)
-            reads[label] = {"seconds": took, "peak_rss": peak, "exit_code": code}
-            print(f"  taskflow {label}: {took:.1f} s, peak RSS {_mb(peak)}"
+            took, cpu, peak, code = _cli(url, *args)
+            reads[label] = {"seconds": took, "cpu_seconds": cpu, "peak_rss": peak,
+                            "exit_code": code}
+            print(f"  taskflow {label}: {took:.1f} s ({cpu:.1f} s CPU), peak RSS {_mb(peak)}"
                   + ("" if code == 0 else f", exit code {code}"), flush=True)
     result = {"write": w, "reads": reads}
     if out:
