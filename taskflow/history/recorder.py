@@ -176,7 +176,9 @@ class _Inbox:
 
     Bounded: past ``limit`` items, :meth:`put` wakes the writer and waits (up to
     ``patience`` seconds, then adds anyway: nothing is dropped) until it has taken
-    some, except in the writer's own thread (``owner``), which never waits on itself.
+    some, except in the writer's own thread (``owner``), which never waits on itself,
+    and while ``alive()`` says no writer takes items (not started, still opening its
+    database, or ended).
     """
 
     def __init__(self, limit: int = 0, patience: float = 60.0) -> None:
@@ -237,6 +239,10 @@ class _Inbox:
     def empty(self) -> bool:
         return not self._items
 
+    def full(self) -> bool:
+        """At or past the bound (whoever puts now waits, once a writer takes)."""
+        return bool(self.limit) and len(self._items) >= self.limit
+
     def __bool__(self) -> bool:
         return bool(self._items)
 
@@ -252,7 +258,8 @@ class _Writer:
         self._batch_size = max(int(config.get("history.batch-size", 10_000) or 0), 1)
         self.queue = _Inbox(max(int(config.get("history.queue-size", 20_000) or 0), 0),
                             patience=_seconds("history.flush-timeout"))
-        self.queue.alive = self.thread.is_alive
+        self._opened = False  # no back-pressure until the database is open (a slow connect
+        self.queue.alive = lambda: self._opened and self.thread.is_alive()  # must not block runs)
         self.batches = 0  # transactions written, and the largest one's rows (for benchmarks)
         self.largest = 0
         self._beat_every = _seconds("history.heartbeat-interval")
@@ -288,6 +295,7 @@ class _Writer:
     def _main(self) -> None:
         self.queue.owner = threading.get_ident()
         store = self._open()
+        self._opened = True
         next_beat = time.monotonic() + self._beat_every
         next_cancel = time.monotonic() + self._cancel_every
         last_write = time.monotonic()
@@ -305,6 +313,8 @@ class _Writer:
                 timeout = min(timeout, last_write + self._flush_every - now)
             if self._runs:
                 timeout = min(timeout, next_cancel - now)
+            if self.queue.full():  # someone may wait for room: take more at once
+                timeout = 0.0
             self.queue.wait(max(timeout, 0.0))
             full = False
             while not full:  # a batch at most: write now and then, even under a flood
