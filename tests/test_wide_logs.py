@@ -442,7 +442,7 @@ def test_a_full_writer_queue_waits_for_its_writer_only_while_one_takes_and_drops
     from taskflow.history.recorder import _Inbox
 
     gone = _Inbox(limit=2, patience=30)
-    gone.alive = lambda: False  # its writer ended: putting never waits
+    gone.bound = lambda: 0  # its writer ended: putting never waits
     start = time.monotonic()
     for i in range(10):
         gone.put(i)

@@ -176,9 +176,10 @@ class _Inbox:
 
     Bounded: past ``limit`` items, :meth:`put` wakes the writer and waits (up to
     ``patience`` seconds, then adds anyway: nothing is dropped) until it has taken
-    some, except in the writer's own thread (``owner``), which never waits on itself,
-    and while ``alive()`` says no writer takes items (not started, still opening its
-    database, or ended).
+    some, except in the writer's own thread (``owner``), which never waits on itself.
+    ``bound()`` may say more than ``limit`` for now (the writer is still opening its
+    database: a slow connect should hold a few more events, not the run's event loop),
+    or 0 (no writer takes items any more: nobody waits).
     """
 
     def __init__(self, limit: int = 0, patience: float = 60.0) -> None:
@@ -188,7 +189,7 @@ class _Inbox:
         self.limit = limit  # 0: no bound
         self.patience = patience
         self.owner: int | None = None  # the writer thread's ident
-        self.alive: Callable[[], bool] = lambda: True  # is the writer there to take items?
+        self.bound: Callable[[], int] = lambda: self.limit  # the bound now (0: none)
         self._gave_up = 0.0  # a writer that took nothing for `patience`: not waited for again
         self._waiting = 0
         self.waits = 0  # how many times someone waited for room (a measure of back-pressure)
@@ -207,7 +208,7 @@ class _Inbox:
             self._waiting += 1
             self.waits += 1
             try:
-                while len(self._items) >= self.limit and self.alive():
+                while (bound := self.bound()) and len(self._items) >= bound:
                     self._wake.set()
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -258,8 +259,8 @@ class _Writer:
         self._batch_size = max(int(config.get("history.batch-size", 10_000) or 0), 1)
         self.queue = _Inbox(max(int(config.get("history.queue-size", 20_000) or 0), 0),
                             patience=_seconds("history.flush-timeout"))
-        self._opened = False  # no back-pressure until the database is open (a slow connect
-        self.queue.alive = lambda: self._opened and self.thread.is_alive()  # must not block runs)
+        self._opened = False
+        self.queue.bound = self._bound
         self.batches = 0  # transactions written, and the largest one's rows (for benchmarks)
         self.largest = 0
         self._beat_every = _seconds("history.heartbeat-interval")
@@ -288,6 +289,12 @@ class _Writer:
 
     def is_alive(self) -> bool:
         return self.thread.is_alive()
+
+    def _bound(self) -> int:
+        """The queue's bound now: 5x while the database opens, none once the thread ended."""
+        if not self.thread.is_alive():
+            return 0
+        return self.queue.limit if self._opened else 5 * self.queue.limit
 
     def join(self, timeout: float | None = None) -> None:
         self.thread.join(timeout)
