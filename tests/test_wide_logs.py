@@ -439,21 +439,21 @@ def test_taskflow_runs_pages_with_offset(tmp_path):
 
 
 def test_a_full_writer_queue_waits_for_its_writer_only_while_one_takes_and_drops_nothing():
-    from taskflow.history.recorder import _Inbox
+    from taskflow.history.inbox import Inbox
 
-    gone = _Inbox(limit=2, patience=30)
+    gone = Inbox(limit=2, patience=30)
     gone.bound = lambda: 0  # its writer ended: putting never waits
     start = time.monotonic()
     for i in range(10):
         gone.put(i)
     assert time.monotonic() - start < 1 and gone.waits == 8  # asked 8 times, never waited
-    stuck = _Inbox(limit=2, patience=0.2)  # a writer that takes nothing: waited for once
+    stuck = Inbox(limit=2, patience=0.2)  # a writer that takes nothing: waited for once
     start = time.monotonic()
     for i in range(10):
         stuck.put(i)
     took = time.monotonic() - start
     assert 0.2 <= took < 2 and stuck.waits == 1
-    taker = _Inbox(limit=3, patience=30)
+    taker = Inbox(limit=3, patience=30)
     got = []
 
     def take():

@@ -176,7 +176,7 @@ def insert_row(conn: Connection, table: sa.Table) -> Any:
 
 
 @functools.cache
-def _field_names(cls: type) -> frozenset[str]:
+def _field_names(cls: Any) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
 
 

@@ -94,7 +94,7 @@ def task_run_names(store: HistoryStore, run_id: str, task: str | None = None,
     done = False
     while True:
         if not singles and not done:
-            own = tr.c.map_index.is_(None)
+            own: Any = tr.c.map_index.is_(None)
             if task is not None:  # a child named itself (sq[3]) stands alone
                 kept = [p for _, p, _ in groups]
                 own = sa.and_(_named(tr.c.name, task), sa.or_(own, _parent(tr).not_in(kept))
