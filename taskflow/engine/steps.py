@@ -72,6 +72,11 @@ class Slot:
 
     index: int
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a dataclass with slots pickles through dataclasses.fields() (slow, and once per
+        # upstream of every task run the scheduler sends a worker)
+        return (Slot, (self.index,))
+
 
 @dataclass(frozen=True, slots=True)
 class Pick:
@@ -79,6 +84,9 @@ class Pick:
 
     slot: int
     index: int | tuple[int, int]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pick, (self.slot, self.index))
 
 
 @dataclass(frozen=True)

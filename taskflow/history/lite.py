@@ -61,7 +61,8 @@ TABLES = ("taskflow_flow_runs", "taskflow_task_runs", "taskflow_task_attempts", 
           "taskflow_cancel_requests", "taskflow_meta")
 INDEXES = ("ix_taskflow_flow_runs_started", "ix_taskflow_flow_runs_flow",
            "ix_taskflow_flow_runs_state", "ix_taskflow_flow_runs_state_started",
-           "ix_taskflow_task_runs_seq", "ix_taskflow_logs_run",
+           "ix_taskflow_task_runs_seq", "ix_taskflow_task_runs_map", "ix_taskflow_logs_run",
+           "ix_taskflow_logs_time",
            "ix_taskflow_run_requests_pending", "ix_taskflow_run_requests_run")
 ADDED = (("taskflow_flow_runs", "graph"), ("taskflow_served_flows", "signature"),
          ("taskflow_served_flows", "next_due"), ("taskflow_run_requests", "resume"))
