@@ -48,6 +48,7 @@ from taskflow.engine.outputs import (
     ChildKeys,
     Children,
     KeyDep,
+    Later,
     Out,
     Single,
     derived,
@@ -125,8 +126,11 @@ class Plan:
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
         self._keep_ids = set(self._return_ids) | set(self._reference_ids)
+        self._returned = {self._base[i] for i in self._return_ids}
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
+        self._abandoned = False  # the run stopped: children not made yet never will be
+        self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
     # -- driving --------------------------------------------------------------------
     def start(self, lazy: bool = False) -> Batch:
@@ -157,14 +161,29 @@ class Plan:
         for batch in open_batches:
             batch.force()
 
+    def abandon(self) -> None:
+        """The run stopped early (a cancel): make the open batches' steps, except the
+        mapped children not made yet, which are only counted (:meth:`unmade`), so that
+        stopping a map of a million costs nothing per child never sent."""
+        self._abandoned = True
+        self.force()
+
+    def unmade(self) -> Iterator[tuple[str, Key, int]]:
+        """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""
+        for name, base, start, stop in self._unmade:
+            for i in range(start, stop):
+                yield f"{name}[{i}]", (base, i), i
+
     @property
     def done(self) -> bool:
         """True when every node has its steps (nothing waits for a length, all are made)."""
         return not self._pending and not any(b._source is not None for b in self._open)
 
-    def needed_later(self) -> set[Key]:
-        """Keys that nodes still pending will depend on: hold them until then."""
-        out: set[Key] = set()
+    def needed_later(self) -> Later:
+        """Keys that nodes still pending will depend on: hold them until then.
+
+        Answers ``key in later`` without making a set of a map's children."""
+        out = Later()
         for nid in self._pending:
             for u in self.graph.node(nid).upstream:
                 o = self._out.get(u)
@@ -178,13 +197,17 @@ class Plan:
     def return_keys(self) -> list[Key]:
         return keys_of(self._out, self._return_ids)
 
+    def returned(self, key: Key) -> bool:
+        """Is ``key`` a task run whose output the flow returns (a child of one, too)?"""
+        return (key[0] if isinstance(key, tuple) else key) in self._returned
+
     def reference(self) -> dict[str, list[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
         out: dict[str, list[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
-            if isinstance(o, Children):
-                out[node.name] = [self.tasks[k].name for k in o.keys]
+            if isinstance(o, Children):  # made or not (a stopped run)
+                out[node.name] = [f"{node.name}[{i}]" for i in range(len(o.keys))]
             else:
                 out[node.name] = [node.name]
         return out
@@ -297,6 +320,9 @@ class Plan:
                 self._out[nid] = Children(ChildKeys(self._base[nid], length))
                 self._parent(node, State(StateType.RUNNING, message=f"mapped over {length} elements"), batch)
                 for i in range(length):
+                    if self._abandoned:
+                        self._unmade.append((node.name, self._base[nid], i, length))
+                        break
                     self._emit_child(node, i, out)
                     yield from out
                     out.clear()

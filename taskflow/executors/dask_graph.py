@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from dask._task_spec import TaskRef
 from distributed import Future
 
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
+from taskflow.engine.outputs import nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors.dask_worker import run_kept_on_worker, run_on_worker
 
@@ -33,15 +35,23 @@ __all__ = ["named", "to_dask_graph"]
 _FLUSH_KEPT_AT_MOST = 16
 
 
-def to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
+def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = None,
+                  holding: list[Any] | None = None) -> Any:
     """Steps as one Dask graph: a dict, or annotated layers when needed.
 
-    Keys of earlier submissions are referenced through their held futures.
+    Keys of earlier submissions are referenced through their held futures, or by
+    key (:mod:`~taskflow.executors.dask_wants`).  With ``hold``, the graph has one
+    more key, ``hold``, depending on the keys ``holding``: asking for it makes the
+    scheduler take those keys in (it takes only what the keys asked for depend on).
     """
     here = {s.key for s in steps}
 
     def ref(key: Any) -> Any:
-        return key if key in here else held[key]
+        if key in here:
+            return key
+        future = held.get(key)
+        # a key an earlier window sent, kept without a future (dask_wants): a reference
+        return future if future is not None else TaskRef(key)
 
     plain: dict[Any, Any] = {}
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
@@ -70,6 +80,8 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
                 annotated.setdefault(_freeze(ann), {})[step.key] = task
             else:
                 plain[step.key] = task
+    if hold is not None:
+        plain[hold] = (nothing, *(holding or ()))
     if not annotated:
         return plain
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
