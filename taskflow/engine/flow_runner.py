@@ -14,6 +14,7 @@ reference tasks (the terminal ones).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -57,8 +58,8 @@ class StateCollector:
             return
         ev = StateEvent.from_msg(msg)
         state = ev.state()
-        with self._lock:
-            self.states[ev.name] = state
+        with self._lock:  # interned: one string per task run, shared with the plan's
+            self.states[sys.intern(ev.name)] = state
 
 
 def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dict[str, State]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ from taskflow.engine.outputs import (
     token,
 )
 from taskflow.engine.steps import (
+    NO_KWARGS,
     Batch,
     Dep,
     Group,
@@ -129,6 +131,7 @@ class Plan:
         self._returned = {self._base[i] for i in self._return_ids}
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
+        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, shared
         self._abandoned = False  # the run stopped: children not made yet never will be
         self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
@@ -507,9 +510,13 @@ class Plan:
             task_run_name=name, run_id=self.run.run_id, map_index=map_index,
             parameters=self.parameters, results=self.results,
         )
+        upstream = tuple(names)
+        upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
+        name = sys.intern(name)  # the state collector's copy (from the event) becomes this one
         spec = TaskRunSpec(
-            run=self.run, name=name, key=key, task=node.task, args=args, kwargs=kwargs,
-            upstream=tuple(names), templated=templated, map_index=map_index, persist=persist,
+            run=self.run, name=name, key=key, task=node.task, args=args,
+            kwargs=kwargs or NO_KWARGS, upstream=upstream, templated=templated,
+            map_index=map_index, persist=persist,
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
         self.tasks[key] = planned

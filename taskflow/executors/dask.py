@@ -403,6 +403,9 @@ class DaskExecutor(Executor):
                     facts.append(future)
                     future.add_done_callback(windows.wake)
             window.futures = futures
+            for step in steps:  # the cluster has the arguments now: the client needs no copy
+                if type(step) is PlannedTask:
+                    step.spec = step.spec.sent()
             if self.cancellations.reason(run_id):  # cancelled while this window was sent
                 stop()
             if more:
