@@ -93,7 +93,7 @@ class _EndTracker:
 
     def __init__(self, on_event: OnEvent) -> None:
         self._on_event = on_event
-        self.final: set[str] = set()  # task runs whose end arrived
+        self._final: set[str] = set()  # task runs whose end arrived
         self._flushed: set[str] = set()
         self._cond = threading.Condition()
         self._waiting = False  # set (under the lock) once the end is waited for
@@ -108,7 +108,7 @@ class _EndTracker:
         self._on_event(msg)
         seen = peek(msg)
         if seen is not None and seen[3] in FINISHED_TYPES:
-            self.final.add(seen[1])
+            self._final.add(seen[1])
             if self._waiting:  # before the end nobody waits: no lock per event
                 with self._cond:
                     self._cond.notify_all()
@@ -121,7 +121,7 @@ class _EndTracker:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._waiting = True  # an end added after this is notified
-            if names <= self.final:
+            if names <= self._final:
                 return
         try:
             answers = client.sync(client._run, flush_events, topic, run_id,
@@ -131,7 +131,7 @@ class _EndTracker:
             workers = None
         with self._cond:
             self._cond.wait_for(
-                lambda: names <= self.final or (workers is not None and workers <= self._flushed),
+                lambda: names <= self._final or (workers is not None and workers <= self._flushed),
                 timeout=max(0.0, deadline - time.monotonic()),
             )
 
@@ -312,7 +312,7 @@ class DaskExecutor(Executor):
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
         end_tracker = _EndTracker(on_event)
-        holds = Holds(client, plan, final=end_tracker.final)
+        holds = Holds(client, plan, final=end_tracker._final)
         on_event = holds.wrap(end_tracker.on_event)
         windows = Windows(*window_sizes())
         router.add(plan.run.run_id, _waking(on_event, windows))
