@@ -22,9 +22,10 @@ from typing import Any, Union
 
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Key
+from taskflow.graph import is_mappable_constant
 
 __all__ = ["Broken", "ChildKeys", "Children", "KeyDep", "Later", "Out", "Single", "derived",
-           "keys_of", "nothing", "token"]
+           "keys_of", "nothing", "param_elements", "split", "token", "total"]
 
 
 # How a resolved node's output is reached.
@@ -155,3 +156,33 @@ def token(run_id: str, name: str) -> str:
 def nothing(*_: Any) -> None:
     """What a window's hold key would compute: nothing (it is released before it runs)."""
     return None
+
+
+def param_elements(value: Any, flat: bool) -> list[Any] | None:
+    if not is_mappable_constant(value):
+        return None
+    items = list(value)
+    if flat:
+        if not all(is_mappable_constant(x) for x in items):
+            return None
+        items = [x for inner in items for x in inner]
+    return items
+
+
+def total(o: Out, facts: list[Any], flat: bool) -> int:
+    """The number of elements a map source has, from its length facts."""
+    if isinstance(o, Children) and not flat:
+        return int(facts[0])  # the number of children, known without a fact
+    if not flat:
+        return int(facts[0][0])
+    if isinstance(o, Children):
+        return sum(int(f[0]) for f in facts)
+    return sum(facts[0][0])
+
+
+def split(lengths: list[int], i: int) -> tuple[int, int]:
+    for outer, n in enumerate(lengths):
+        if i < n:
+            return outer, i
+        i -= n
+    raise IndexError(i)

@@ -54,7 +54,10 @@ from taskflow.engine.outputs import (
     Single,
     derived,
     keys_of,
+    param_elements,
+    split,
     token,
+    total,
 )
 from taskflow.engine.steps import (
     NO_KWARGS,
@@ -72,7 +75,7 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant
+from taskflow.graph import MapArg, ParamRef, Ref
 from taskflow.nesting import substitute
 from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
 from taskflow.states import State, StateType
@@ -355,7 +358,7 @@ class Plan:
             if isinstance(src, tuple):
                 lengths[label] = len(src)
             elif isinstance(src, ParamRef):
-                elements = _param_elements(self.parameters[src.name], arg.flatten)
+                elements = param_elements(self.parameters[src.name], arg.flatten)
                 if elements is None:
                     return _failed(f"cannot map over parameter {src.name!r}: a "
                                    f"{type(self.parameters[src.name]).__name__} is not a list")
@@ -378,7 +381,7 @@ class Plan:
                 if not_sized:
                     return _failed(f"cannot map over the output of task {up.name!r}: "
                                    f"{not_sized[0].what}")
-                lengths[label] = _total(o, facts, arg.flatten)
+                lengths[label] = total(o, facts, arg.flatten)
         if broken:
             decided = transitions.decide_trigger(node.task.trigger, broken)
             return decided or State(
@@ -415,7 +418,7 @@ class Plan:
             if isinstance(src, tuple):
                 return src[i]
             if isinstance(src, ParamRef):
-                return _param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
+                return param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
             up = self.graph.node(src.id)
             o = self._out[src.id]
             if isinstance(o, Children) and not arg.flatten:
@@ -442,11 +445,11 @@ class Plan:
         """Which key holds element ``i`` of a source, where inside it, and its size."""
         if isinstance(o, Single):
             fact = self._facts[derived(o.key, "lens" if flat else "len")]
-            index: int | tuple[int, int] = _split(fact[0], i) if flat else i
+            index: int | tuple[int, int] = split(fact[0], i) if flat else i
             return o.key, index, fact[1]
         assert isinstance(o, Children)
         facts = [self._facts[derived(k, "len")] for k in o.keys]
-        outer, pos = _split([f[0] for f in facts], i)
+        outer, pos = split([f[0] for f in facts], i)
         return o.keys[outer], pos, facts[outer][1]
 
     def _emit_task(
@@ -557,36 +560,6 @@ def _plain(value: Any) -> Any:
 
 def _failed(message: str) -> State:
     return State(StateType.FAILED, message=message)
-
-
-def _param_elements(value: Any, flat: bool) -> list[Any] | None:
-    if not is_mappable_constant(value):
-        return None
-    items = list(value)
-    if flat:
-        if not all(is_mappable_constant(x) for x in items):
-            return None
-        items = [x for inner in items for x in inner]
-    return items
-
-
-def _total(o: Out, facts: list[Any], flat: bool) -> int:
-    """The number of elements a map source has, from its length facts."""
-    if isinstance(o, Children) and not flat:
-        return int(facts[0])  # the number of children, known without a fact
-    if not flat:
-        return int(facts[0][0])
-    if isinstance(o, Children):
-        return sum(int(f[0]) for f in facts)
-    return sum(facts[0][0])
-
-
-def _split(lengths: list[int], i: int) -> tuple[int, int]:
-    for outer, n in enumerate(lengths):
-        if i < n:
-            return outer, i
-        i -= n
-    raise IndexError(i)
 
 
 def _level(value: Any) -> int:

@@ -8,12 +8,14 @@ How a flow run goes through Dask:
    never sees them.  Tasks with resources or a priority go in annotated layers.
    A wide plan goes in windows of ``taskflow.dask.submit-window`` steps, planned as
    they are sent, the next when an earlier one has finished
-   (:mod:`~taskflow.executors.dask_windows`).
+   (:mod:`~taskflow.executors.dask_windows`); keys later windows need are kept on
+   the scheduler without a Future each (:mod:`~taskflow.executors.dask_wants`).
 2. **Raw outputs.**  Each key runs ``dask_worker.run_on_worker``, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
-   flow's return keys and its reference (terminal) tasks; Dask releases every
-   other output once its dependents are done.
+   flow's return keys, its reference (terminal) tasks (those not returned until
+   their window ended) and length facts; Dask releases every other output once
+   its dependents are done.
 3. **States as events.**  Runners send state changes and log records with the
    worker's ``log_event`` on one topic; this client subscribes once and routes
    each event to the run it belongs to.  Events travel on the same ordered
@@ -66,7 +68,7 @@ from taskflow.executors.dask_graph import named, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_wants import Wants
-from taskflow.executors.dask_windows import Windows, window_sizes
+from taskflow.executors.dask_windows import Windows, still_running, window_sizes
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
@@ -415,7 +417,7 @@ class DaskExecutor(Executor):
             wants.release(later)
 
         def look(keys: list[Any]) -> set[Any]:
-            return _still_running(client, keys)
+            return still_running(client, keys)
 
         def finished_windows() -> None:
             for window in windows.done:  # kept tasks not returned: their futures go
@@ -502,21 +504,6 @@ def _waking(on_event: OnEvent, windows: Windows) -> OnEvent:
             windows.wake()
 
     return handle
-
-
-def _still_running(client: Client, keys: list[Any]) -> set[Any]:
-    """Which of ``keys`` the scheduler has not finished (for a window whose ends did not
-    all arrive: a key Dask lost reports none)."""
-
-    def running(dask_scheduler: Any, keys: list[Any]) -> list[Any]:
-        done = ("memory", "erred", "released", "forgotten")
-        tasks = dask_scheduler.tasks
-        return [k for k in keys if k in tasks and tasks[k].state not in done]
-
-    try:
-        return set(client.run_on_scheduler(running, keys=keys))
-    except Exception:  # the scheduler went away: the run ends on that
-        return set()
 
 
 def _snapshot(held: dict[Any, Future]) -> list[Future]:

@@ -44,11 +44,11 @@ from taskflow import config
 from taskflow.engine.steps import PlannedTask
 
 if TYPE_CHECKING:
-    from distributed import Future
+    from distributed import Client, Future
 
     from taskflow.engine.steps import Batch, Key, Step
 
-__all__ = ["Window", "Windows", "window_sizes"]
+__all__ = ["Window", "Windows", "still_running", "window_sizes"]
 
 _UNFINISHED_WINDOWS = 2
 _LOOK_AFTER = 2.0  # seconds without every end of the oldest window: ask the scheduler
@@ -225,3 +225,18 @@ class Windows:
         self._sent.clear()
         self.done.clear()
         return events
+
+
+def still_running(client: Client, keys: list[Any]) -> set[Any]:
+    """Which of ``keys`` the scheduler has not finished (for a window whose ends did not
+    all arrive: a key Dask lost reports none)."""
+
+    def running(dask_scheduler: Any, keys: list[Any]) -> list[Any]:
+        done = ("memory", "erred", "released", "forgotten")
+        tasks = dask_scheduler.tasks
+        return [k for k in keys if k in tasks and tasks[k].state not in done]
+
+    try:
+        return set(client.run_on_scheduler(running, keys=keys))
+    except Exception:  # the scheduler went away: the run ends on that
+        return set()
