@@ -160,3 +160,18 @@ def test_cancelling_a_map_of_two_hundred_thousand_plans_no_child_it_did_not_send
         counts = store.task_counts(run.run_id)
     assert sum(counts.values()) == n + 2  # numbers, nap and its children
     assert counts["CANCELLED"] == len(cancelled)
+
+
+def test_the_scheduler_says_which_keys_of_a_window_still_run(process_client):
+    import time
+
+    from taskflow.executors.dask_windows import still_running
+
+    nap = process_client.submit(time.sleep, 30, key=("nap-abc", 0))
+    done = process_client.submit(len, [1], key=("len-abc", 1))
+    done.result()
+    try:
+        keys = [("nap-abc", 0), ("len-abc", 1), ("never-abc", 2)]
+        assert still_running(process_client, keys) == {("nap-abc", 0)}
+    finally:
+        nap.cancel()

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Window", "Windows", "still_running", "window_sizes"]
 
 _UNFINISHED_WINDOWS = 2
-_LOOK_AFTER = 2.0  # seconds without every end of the oldest window: ask the scheduler
+_LOOK_AFTER = 2.0  # seconds without any end heard from the oldest window: ask the scheduler
 
 
 def window_sizes() -> tuple[int, int]:
@@ -83,13 +83,14 @@ def window_sizes() -> tuple[int, int]:
 class Window:
     """One window sent: its task runs not heard ending, its futures, what may go once done."""
 
-    __slots__ = ("open", "futures", "releasable", "looked")
+    __slots__ = ("open", "futures", "releasable", "looked", "heard")
 
     def __init__(self, open_: dict[str, Key]) -> None:
         self.open = open_  # task-run name -> key, until its end is heard
         self.futures: list[Future] = []  # of lengths and kept tasks
         self.releasable: list[Key] = []  # kept keys whose futures may go once finished
         self.looked = time.monotonic()
+        self.heard = self.looked  # when an end was last heard
 
     def finished(self, look: Callable[[list[Key]], set[Key]] | None) -> bool:
         """Has every step ended?  ``look`` asks the scheduler which keys still run."""
@@ -97,8 +98,8 @@ class Window:
             return False
         if not self.open:
             return True
-        if look is None or time.monotonic() - self.looked < _LOOK_AFTER:
-            return False
+        if look is None or time.monotonic() - max(self.looked, self.heard) < _LOOK_AFTER:
+            return False  # ends still arrive: no need to ask
         items = _items(self.open)
         running = look([k for _, k in items])
         for name, key in items:
@@ -207,6 +208,7 @@ class Windows:
         """Task run ``name`` reported its end (any thread)."""
         for window in list(self._sent):
             if window.open.pop(name, None) is not None:
+                window.heard = time.monotonic()
                 break
 
     def wake(self, *_: Any) -> None:
@@ -228,15 +230,16 @@ class Windows:
 
 
 def still_running(client: Client, keys: list[Any]) -> set[Any]:
-    """Which of ``keys`` the scheduler has not finished (for a window whose ends did not
-    all arrive: a key Dask lost reports none)."""
+    """Which of ``keys`` the scheduler has not finished (for a window whose ends stopped
+    arriving: a key Dask lost reports none).  All of them when it cannot be asked."""
 
-    def running(dask_scheduler: Any, keys: list[Any]) -> list[Any]:
+    def running(dask_scheduler: Any, keys: list[Any]) -> list[int]:
         done = ("memory", "erred", "released", "forgotten")
         tasks = dask_scheduler.tasks
-        return [k for k in keys if k in tasks and tasks[k].state not in done]
+        # positions, not keys: keys come back through msgpack, tuples as lists
+        return [i for i, k in enumerate(keys) if k in tasks and tasks[k].state not in done]
 
     try:
-        return set(client.run_on_scheduler(running, keys=keys))
-    except Exception:  # the scheduler went away: the run ends on that
-        return set()
+        return {keys[i] for i in client.run_on_scheduler(running, keys=keys)}
+    except Exception:  # the scheduler went away (the run ends on that) or hangs
+        return set(keys)
