@@ -236,7 +236,10 @@ def still_running(client: Client, keys: list[Any]) -> set[Any]:
     def running(dask_scheduler: Any, keys: list[Any]) -> list[int]:
         done = ("memory", "erred", "released", "forgotten")
         tasks = dask_scheduler.tasks
-        # positions, not keys: keys come back through msgpack, tuples as lists
+        if not any(k in tasks for k in keys):  # its graph is not in yet (a busy scheduler)
+            return list(range(len(keys)))
+        # a key it no longer knows ran and was let go; positions, not keys: keys
+        # come back through msgpack, tuples as lists
         return [i for i, k in enumerate(keys) if k in tasks and tasks[k].state not in done]
 
     try:
