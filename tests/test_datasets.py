@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from taskflow.engine.collections import LocalCollections
-from taskflow.results import ResultStore
-from taskflow.results import datasets
+from taskflow.results import ResultStore, datasets
 from tests.s3_fixtures import moto_endpoint_fixture, s3_fixture  # noqa: F401
 
 

@@ -40,7 +40,7 @@ def test_if_on_a_comparison_points_to_case_and_equality_keeps_its_python_meaning
             pass
 
     with pytest.raises(FlowDefinitionError, match=r"output of task 'gt' in `if`.*taskflow\.case"):
-        branching.graph
+        _ = branching.graph
 
     @flow
     def comparing(n: int = 1):
@@ -65,7 +65,7 @@ def test_flatten_inside_a_list_argument_is_refused():
         return p1.total([flatten(p1.pairs(n))])
 
     with pytest.raises(FlowDefinitionError, match="wrap a whole argument"):
-        nested.graph
+        _ = nested.graph
 
 
 def test_a_mapped_task_whose_children_were_all_skipped_is_skipped_and_so_is_its_downstream_map(
@@ -100,4 +100,4 @@ def test_mapped_arguments_of_different_lengths_stay_refused():
     with pytest.raises(FlowDefinitionError, match="different lengths: argument 1 has 3, "
                                                   "argument 2 has 2. They are not zipped to the "
                                                   "shortest"):
-        zipped.graph
+        _ = zipped.graph
