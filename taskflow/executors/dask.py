@@ -346,10 +346,12 @@ class DaskExecutor(Executor):
 
         Futures are made for lengths and kept tasks only; other keys later steps
         need are kept by :class:`~taskflow.executors.dask_wants.Wants`, and a kept
-        task's future goes once its window finished when the flow does not return it.
+        task's future goes once it finished when the flow does not return it.
         """
         held: dict[Any, Future] = {}
         kept: set[Any] = set()  # kept keys still held
+        releasable: set[Any] = set()  # kept keys not returned: their futures go once done
+        done_kept: list[Any] = []  # ... and which of them finished (from the event loop)
         facts: list[Future] = []
         looked: list[bool] = []  # workers looked at in this run (its first window)
         wants = Wants(client)
@@ -384,7 +386,7 @@ class DaskExecutor(Executor):
                     wanted.append(key)
                     kept.add(key)
                     if windows.size and not plan.returned(key):
-                        window.releasable.append(key)
+                        releasable.add(key)
                 elif more or key in later:
                     also.append(key)
             hold_key = (hold, windows.windows) if also else None
@@ -401,6 +403,8 @@ class DaskExecutor(Executor):
                 futures.pop().release()
             for step_key, future in zip(wanted, futures):
                 held[step_key] = future
+                if step_key in releasable:
+                    future.add_done_callback(_note_done)
                 if step_key in plan.waiting:
                     facts.append(future)
                     future.add_done_callback(windows.wake)
@@ -419,14 +423,18 @@ class DaskExecutor(Executor):
         def look(keys: list[Any]) -> set[Any]:
             return still_running(client, keys)
 
+        def _note_done(future: Future) -> None:  # on the client's event loop
+            done_kept.append(future.key)
+
         def finished_windows() -> None:
-            for window in windows.done:  # kept tasks not returned: their futures go
-                for k in window.releasable:
-                    f = held.get(k)
-                    if f is not None and f.status == "finished":
-                        kept.discard(k)
-                        held.pop(k).release()
             windows.done.clear()
+            while done_kept:  # kept tasks the flow does not return: their futures go
+                k = done_kept.pop()
+                releasable.discard(k)
+                f = held.get(k)
+                if f is not None and f.status == "finished":
+                    kept.discard(k)
+                    held.pop(k).release()
 
         try:
             windows.add(plan.start(lazy=True))

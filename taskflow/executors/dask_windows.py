@@ -7,10 +7,11 @@ what to send next:
 
 * the **first window** of each batch is small (``taskflow.dask.first-window``
   steps), so the first tasks of any flow or map, however wide, start at once;
-* later windows have ``taskflow.dask.submit-window`` steps, and at most two
-  windows are unfinished at a time: the next goes when the oldest unfinished
-  one has finished (every task run of a window reported its end, and its
-  futures, if any, are done).  So the scheduler and this client hold a bounded number of
+* later windows have ``taskflow.dask.submit-window`` steps, and the next goes
+  when the oldest unfinished one has finished (every task run of a window
+  reported its end, and its futures, if any, are done) or a window's worth of
+  task runs ended across those sent (Dask interleaves windows sent one after
+  the other).  So the scheduler and this client hold a bounded number of
   tasks that have not run, whatever the width, as ``distributed.as_completed``
   patterns do;
 * steps go in the order the plan made them, so every step is sent after the
@@ -81,14 +82,13 @@ def window_sizes() -> tuple[int, int]:
 
 
 class Window:
-    """One window sent: its task runs not heard ending, its futures, what may go once done."""
+    """One window sent: its task runs not heard ending, and its futures."""
 
-    __slots__ = ("open", "futures", "releasable", "looked", "heard")
+    __slots__ = ("open", "futures", "looked", "heard")
 
     def __init__(self, open_: dict[str, Key]) -> None:
         self.open = open_  # task-run name -> key, until its end is heard
         self.futures: list[Future] = []  # of lengths and kept tasks
-        self.releasable: list[Key] = []  # kept keys whose futures may go once finished
         self.looked = time.monotonic()
         self.heard = self.looked  # when an end was last heard
 
@@ -172,7 +172,11 @@ class Windows:
         Finished windows move to :attr:`done`."""
         while self._sent and self._sent[0].finished(look):
             self.done.append(self._sent.popleft())
-        return not self.size or len(self._sent) < _UNFINISHED_WINDOWS
+        if not self.size or len(self._sent) < _UNFINISHED_WINDOWS:
+            return True
+        # Dask runs windows sent one after the other side by side, not one then the
+        # next: a window's worth of task runs ended across them makes room as well
+        return sum(len(w.open) for w in list(self._sent)) <= self.size
 
     def take(self) -> list[Step]:
         """The next window's steps (empty when nothing is queued).
