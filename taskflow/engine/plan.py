@@ -71,6 +71,7 @@ from taskflow.engine.steps import (
     PlannedTask,
     Probe,
     RunInfo,
+    SentChild,
     Slot,
     Step,
     TaskRunSpec,
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # the steps are re-exported: executors and runners import them from here
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
-    "RunInfo", "Slot", "Step", "TaskRunSpec", "build_plan",
+    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan",
 ]
 
 class Plan:
@@ -126,7 +127,7 @@ class Plan:
         self._probes: dict[Key, Key] = {}
         self._decided: dict[str, NodePersistence | None] = {}
         self._items: set[Key] = set()
-        self.tasks: dict[Key, PlannedTask] = {}
+        self.tasks: dict[Key, PlannedTask | SentChild] = {}
         self.parents: dict[str, State] = {}
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
@@ -134,7 +135,8 @@ class Plan:
         self._returned = {self._base[i] for i in self._return_ids}
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
-        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, shared
+        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, deps: shared
+        self._child_nodes: dict[str, tuple[str, bool]] = {}  # key base -> (node name, keep)
         self._abandoned = False  # the run stopped: children not made yet never will be
         self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
@@ -173,6 +175,18 @@ class Plan:
         stopping a map of a million costs nothing per child never sent."""
         self._abandoned = True
         self.force()
+
+    def sent(self, steps: list[Step]) -> None:
+        """``steps`` went to a cluster: keep of each mapped child only a
+        :class:`~taskflow.engine.steps.SentChild` (the cluster has the rest)."""
+        tasks, shared, nodes = self.tasks, self._shared, self._child_nodes
+        for step in steps:
+            if type(step) is PlannedTask and step.spec.map_index is not None:
+                base = step.key[0]  # type: ignore[index]
+                node = nodes.get(base)
+                if node is None:
+                    node = nodes[base] = (step.name.rpartition("[")[0], step.keep)
+                tasks[step.key] = SentChild(step, node, shared)
 
     def unmade(self) -> Iterator[tuple[str, Key, int]]:
         """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""

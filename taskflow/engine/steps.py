@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "PlannedTask", "Probe", "RunInfo",
-    "Slot", "Step", "TaskRunSpec",
+    "SentChild", "Slot", "Step", "TaskRunSpec",
 ]
 
 
@@ -191,6 +191,48 @@ class PlannedTask:
             elif not isinstance(d, StateMarker):
                 out.append(d)
         return out
+
+
+class SentChild:
+    """What the client keeps of a mapped child sent to a cluster (which has the rest):
+    its key, its dependencies and upstream names (shared by the children of a node,
+    mostly), its node's name and ``keep``.  Reads as a :class:`PlannedTask` and as its
+    spec (``name``, ``key``, ``map_index``, ``upstream``, :meth:`dep_keys`) for what
+    the client asks after the run; about 180 bytes less than one, per child.
+    """
+
+    __slots__ = ("key", "deps", "upstream", "_node")
+
+    def __init__(self, planned: PlannedTask, node: tuple[str, bool], shared: dict[Any, Any]) -> None:
+        spec = planned.spec
+        self.key = spec.key
+        deps: Any = tuple(planned.deps)
+        try:
+            deps = shared.setdefault(deps, deps)
+        except TypeError:  # a group (a list) among them: not shared
+            pass
+        self.deps = deps
+        self.upstream = spec.upstream
+        self._node = node  # (node name, keep), one per node
+
+    @property
+    def name(self) -> str:
+        return f"{self._node[0]}[{self.key[1]}]"
+
+    @property
+    def map_index(self) -> int:
+        return self.key[1]  # type: ignore[no-any-return]
+
+    @property
+    def keep(self) -> bool:
+        return self._node[1]
+
+    @property
+    def spec(self) -> SentChild:
+        return self
+
+    def dep_keys(self) -> list[Key]:
+        return PlannedTask.dep_keys(self)  # type: ignore[arg-type]
 
 
 @dataclass

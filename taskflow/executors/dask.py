@@ -412,6 +412,7 @@ class DaskExecutor(Executor):
             for step in steps:  # the cluster has the arguments now: the client needs no copy
                 if type(step) is PlannedTask:
                     step.spec = step.spec.sent()
+            plan.sent(steps)  # of a mapped child, less still
             if self.cancellations.reason(run_id):  # cancelled while this window was sent
                 stop()
             if more:
