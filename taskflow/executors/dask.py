@@ -52,7 +52,7 @@ from taskflow import config
 from taskflow.engine.collections import is_collection
 from taskflow.engine.events import events_of, peek
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.outputs import token
+from taskflow.engine.outputs import derived
 from taskflow.engine.plan import Length, Plan, PlannedTask, Step
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
@@ -356,7 +356,6 @@ class DaskExecutor(Executor):
         looked: list[bool] = []  # workers looked at in this run (its first window)
         wants = Wants(client)
         run_id = plan.run.run_id
-        hold = f"taskflow_hold-{token(run_id, 'hold')}"
         address = client.scheduler.address  # named if the scheduler goes away
 
         def stop() -> None:
@@ -389,7 +388,8 @@ class DaskExecutor(Executor):
                         releasable.add(key)
                 elif more or key in later:
                     also.append(key)
-            hold_key = (hold, windows.windows) if also else None
+            # named after a key it holds: the dashboard groups it with the run's tasks
+            hold_key = derived(also[0], "hold") if also else None
             graph = named(to_dask_graph(steps, held, hold_key, also))
             try:
                 futures = client.get(graph, wanted + ([hold_key] if also else []), sync=False)
