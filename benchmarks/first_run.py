@@ -26,7 +26,10 @@ and batched-stream messages sent by the client) are counted by name.
 process start to exit, against ``python benchmarks/plain_etl.py``: the same
 LocalCluster and the same computation with ``dask.delayed``.  Wall time and the
 CPU seconds of the whole process tree (the workers included), alternated,
-medians.  The run history goes to a temporary SQLite file (still recorded).
+medians.  The run history goes to a temporary SQLite file (still recorded),
+one for the whole benchmark, created before the first timed run: what a user's
+history is after their first run on a machine (the breakdown's processes share one
+too).
 
 On a loaded machine wall times are noisy: read the CPU columns and the medians.
 """
@@ -147,6 +150,7 @@ PHASES: list[tuple[str, str, str | None, str]] = [
     ("  history: run started", "taskflow.history.recorder", "HistoryRecorder", "run_started"),
     ("  history: events", "taskflow.history.recorder", "HistoryRecorder", "event"),
     ("  history: run finished (flush)", "taskflow.history.recorder", "HistoryRecorder", "run_finished"),
+    ("  history: opening (writer thread)", "taskflow.history.recorder", "_Writer", "_open"),
     ("event subscription", "taskflow.executors.dask", "DaskExecutor", "_ensure_router"),
     ("taskflow page (plugin, announce)", "taskflow.dashboard.announce", "RunAnnouncer", "start"),
     ("check versions", "taskflow.executors.dask", None, "check_versions"),
@@ -288,7 +292,7 @@ def _child_env(taskflow_root: str) -> dict[str, str]:
         p for p in [taskflow_root, ROOT, os.environ.get("PYTHONPATH", "")] if p)}
 
 
-def breakdown(rounds: int, n: int, before: str | None = None) -> list[dict[str, Any]]:
+def breakdown(rounds: int, n: int, history: str, before: str | None = None) -> list[dict[str, Any]]:
     """Each way in a fresh process per round (the first run in a process is what
     ``taskflow run`` pays), rotating which goes first.  ``before``: also run
     taskflow from that checkout (way ``before``)."""
@@ -300,7 +304,7 @@ def breakdown(rounds: int, n: int, before: str | None = None) -> list[dict[str, 
             root = before if way == "before" and before else ROOT
             proc = subprocess.run(
                 [sys.executable, os.path.join(ROOT, "benchmarks", "first_run.py"), "--one-way",
-                 "plain" if way == "plain" else "taskflow", "--n", str(n)],
+                 "plain" if way == "plain" else "taskflow", "--n", str(n), "--history", history],
                 cwd=root, env=_child_env(root), capture_output=True, text=True, timeout=300,
             )
             if proc.returncode != 0:
@@ -373,8 +377,7 @@ def _timed_process(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float
     return wall, cpu, proc.stdout
 
 
-def cli(rounds: int, before: str | None = None) -> dict[str, list[tuple[float, float]]]:
-    tmp = tempfile.mkdtemp(prefix="taskflow-first-run-")
+def cli(rounds: int, history: str, before: str | None = None) -> dict[str, list[tuple[float, float]]]:
     run = [sys.executable, "-c", "from taskflow.cli import main; main()", "run", "examples/etl.py:etl"]
     ways: dict[str, tuple[list[str], str]] = {
         "taskflow run": (run, ROOT),
@@ -389,7 +392,7 @@ def cli(rounds: int, before: str | None = None) -> dict[str, list[tuple[float, f
         order = names[r % len(names):] + names[:r % len(names)]
         for way in order:
             cmd, root = ways[way]
-            env = {**_child_env(root), "DASK_TASKFLOW__HISTORY__URL": f"sqlite:///{tmp}/history.db"}
+            env = {**_child_env(root), "DASK_TASKFLOW__HISTORY__URL": history}
             if way != "plain script":
                 env["PYTHONPATH"] = root  # that checkout's taskflow, in the workers too
             wall, cpu, stdout = _timed_process(cmd, env, root)
@@ -425,26 +428,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", metavar="CHECKOUT",
                         help="also run taskflow from this checkout (e.g. /work/main), as 'before'")
     parser.add_argument("--one-way", choices=("plain", "taskflow"), help=argparse.SUPPRESS)
+    parser.add_argument("--history", help=argparse.SUPPRESS)  # the children's: the parent's
     args = parser.parse_args(argv)
     if args.one_way is None:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in [ROOT, os.environ.get("PYTHONPATH", "")] if p)
-    tmp = tempfile.mkdtemp(prefix="taskflow-first-run-")
+    history = args.history or f"sqlite:///{tempfile.mkdtemp(prefix='taskflow-first-run-')}/history.db"
     import dask
 
     import taskflow  # noqa: F401 - registers the config section
 
-    dask.config.set({"taskflow.history.url": f"sqlite:///{tmp}/history.db",
-                     "taskflow.logging.level": "warning"})
+    dask.config.set({"taskflow.history.url": history, "taskflow.logging.level": "warning"})
     if args.one_way:  # a child of the breakdown: one way, JSON on the last line
         print(json.dumps(breakdown_in_this_process(args.one_way, args.n)))
         return 0
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    from taskflow.history.store import HistoryStore
+
+    HistoryStore(history).close()  # created once, as a user's history is after a first run
     if not args.skip_breakdown:
-        print_breakdown(breakdown(args.rounds, args.n, args.before), args.n)
+        print_breakdown(breakdown(args.rounds, args.n, history, args.before), args.n)
     if not args.skip_cli:
-        print_cli(cli(args.rounds, args.before))
+        print_cli(cli(args.rounds, history, args.before))
     return 0
 
 

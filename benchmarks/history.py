@@ -17,6 +17,9 @@ process's CPU: the honest case.
 It prints the median wall time each way and their ratio (target: within 1.1x),
 checks that every run with history on left all its task runs in the store, and
 writes the numbers to ``benchmarks/results/history.json`` (``--out`` to change).
+
+``--million`` (or ``--records N``) measures the history alone at that width,
+without a cluster: see :mod:`benchmarks.history_wide`.
 """
 from __future__ import annotations
 
@@ -59,7 +62,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reps", type=int, default=3, help="timed runs each way")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "history.json"))
+    parser.add_argument("--million", action="store_true",
+                        help="the history alone at 1,000,000 task runs (no cluster)")
+    parser.add_argument("--records", type=int, default=0,
+                        help="the history alone at this many task runs (no cluster)")
+    parser.add_argument("--url", default="",
+                        help="with --million/--records: this history (e.g. postgresql://...) "
+                             "instead of a fresh SQLite file")
     args = parser.parse_args(argv)
+    if args.million or args.records:
+        from benchmarks.history_wide import measure
+
+        return measure(args.records or 1_000_000, args.url,
+                       args.out.replace("history.json", "history-wide.json"))
     logging.getLogger("taskflow").setLevel(logging.WARNING)
     workload = fan("fan_5k", args.n)
     order = [i % 4 in (0, 3) for i in range(2 * args.reps)]  # off, on, on, off, ...

@@ -357,8 +357,14 @@ def map_chain(name: str, n: int) -> Workload:
                     sum(range(n)) + n, graph, submit, make_flow)
 
 
-WORKLOAD_NAMES = ("fan_1k", "fan_5k", "chain", "diamond", "big_array")
-MAP_NAMES = ("map_1k", "map_10k", "map_runtime_10k", "map_100k", "map_chain_5k")
+# every core workload issue 14 names: fan-out 100 (repeated: the same process and
+# cluster as the other runs; its first run is benchmarks/first_run.py), 1,000 and 5,000;
+# chains of 100 and 500 (and 200, as measured before); the diamond; 1 GB through 3 tasks
+WORKLOAD_NAMES = ("fan_100", "fan_1k", "fan_5k", "chain_100", "chain", "chain_500", "diamond",
+                  "big_array")
+# maps over a constant list and over a task's output (run-time length), 1,000 and 10,000
+MAP_NAMES = ("map_1k", "map_runtime_1k", "map_10k", "map_runtime_10k", "map_100k",
+             "map_chain_5k")
 
 
 def make_map_workloads(quick: bool = False) -> list[Workload]:
@@ -366,6 +372,7 @@ def make_map_workloads(quick: bool = False) -> list[Workload]:
     if quick:
         return [
             mapped("map_1k", 100, runtime=False),
+            mapped("map_runtime_1k", 100, runtime=True),
             mapped("map_10k", 200, runtime=False),
             mapped("map_runtime_10k", 200, runtime=True),
             mapped("map_100k", 500, runtime=True),
@@ -373,6 +380,7 @@ def make_map_workloads(quick: bool = False) -> list[Workload]:
         ]
     return [
         mapped("map_1k", 1_000, runtime=False),
+        mapped("map_runtime_1k", 1_000, runtime=True),
         mapped("map_10k", 10_000, runtime=False),
         mapped("map_runtime_10k", 10_000, runtime=True),
         mapped("map_100k", 100_000, runtime=True),
@@ -387,16 +395,22 @@ def make_workloads(quick: bool = False) -> list[Workload]:
     """
     if quick:
         return [
+            fan("fan_100", 20),
             fan("fan_1k", 100),
             fan("fan_5k", 300),
+            chain("chain_100", 10),
             chain("chain", 20),
+            chain("chain_500", 50),
             diamond("diamond", 5, 10),
             big_array("big_array", 10_000_000),
         ]
     return [
+        fan("fan_100", 100),
         fan("fan_1k", 1_000),
         fan("fan_5k", 5_000),
+        chain("chain_100", 100),
         chain("chain", 200),
+        chain("chain_500", 500),
         diamond("diamond", 50, 10),
         big_array("big_array", 1_000_000_000, min_reps=7),
     ]

@@ -6,9 +6,9 @@
     taskflow run flows/etl.py:etl --resume RUN_ID   (persisted results stand in for their tasks)
     taskflow run etl -p n=10          (an ad hoc run of a flow a serve process serves)
     taskflow serve flows/etl.py:etl [--cron "0 * * * *" | --every 15m]
-    taskflow runs [--flow NAME] [--state FAILED] [--limit N]
+    taskflow runs [--flow NAME] [--state FAILED] [--limit N] [--offset M]
     taskflow show RUN_ID [--traceback] [--limit N] [--offset M]
-    taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time]
+    taskflow logs RUN_ID [--task NAME] [--traceback] [--by-time] [--limit N] [--offset M]
     taskflow visualize flows/etl.py:etl -o etl.png [--run RUN_ID]
     taskflow server [--host 127.0.0.1] [--port 8080] [--token TOKEN]   (web UI and JSON API)
     taskflow cancel RUN_ID
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -230,13 +229,16 @@ def _full_run_id(run_id: str) -> str:
               help="Only runs that ended (or are) in this state.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="At most this many runs, newest first.")
-def runs(flow_name: str | None, state: str | None, limit: int) -> None:
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many runs first (the next page: --offset 20).")
+def runs(flow_name: str | None, state: str | None, limit: int, offset: int) -> None:
     """List recent flow runs."""
     with open_history() as history:
-        found = history.runs(flow=flow_name, state=state, limit=limit)
+        found = history.runs(flow=flow_name, state=state, limit=limit, offset=offset)
         where = history.display_url
     if not found:
-        click.echo(f"no flow runs in the history at {where}", err=True)
+        past = f" from offset {offset}" if offset else ""
+        click.echo(f"no flow runs{past} in the history at {where}", err=True)
         return
     rows = [(r.id[:8], r.flow_name, format_state(r.state), format_when(r.started_at), format_took(r.duration),
              oneline(r.message, 60)) for r in found]
@@ -321,34 +323,22 @@ def _echo_attempts(attempts: Sequence[Any]) -> None:
               help="Also print the traceback of each retried attempt.")
 @click.option("--by-time", is_flag=True,
               help="One timeline, task runs interleaved (default: task run by task run).")
-def logs(run_id: str, task_name: str | None, show_tb: bool, by_time: bool) -> None:
+@click.option("--limit", default=None, type=click.IntRange(min=1),
+              help="Print at most this many log records (default: all, streamed).")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many log records first (the next page: --offset 1000).")
+def logs(run_id: str, task_name: str | None, show_tb: bool, by_time: bool, limit: int | None,
+         offset: int) -> None:
     """Print the log records of a flow run's tasks, then its retried attempts.
 
     Records are grouped by task run, in the order `taskflow show` lists them
-    (mapped children by index), each task run's in time order.
+    (mapped children by index), each task run's in time order.  They are read
+    and printed a chunk at a time, whatever the run's size: pipe them to a
+    pager, or take a page with --limit and --offset.
     """
-    with open_history() as history:
-        r = history.get_run(run_id)
-        records = history.logs(r.id, task=task_name)
-        if not by_time:
-            order = {t.name: i for i, t in enumerate(history.task_runs(r.id, task=task_name))}
-            records.sort(key=lambda rec: order.get(rec.task, -1))  # stable: time within each
-        attempts = [a for a in history.task_attempts(r.id, task=task_name)
-                    if a.state == StateType.RETRYING.value]
-    if not records and not attempts:
-        what = f" of task {task_name!r}" if task_name else ""
-        click.echo(f"no log records{what} in flow run {r.id[:8]}", err=True)
-        return
-    for rec in records:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))
-        level = logging.getLevelName(rec.level)
-        click.echo(f"{stamp}.{int(rec.created * 1000) % 1000:03d} {level:<7} "
-                   f"{rec.task or '-'} | {rec.message}")
-    _echo_attempts(attempts)
-    if show_tb:
-        for a in attempts:
-            if a.traceback:
-                click.echo(f"\n--- {a.name}, attempt {a.attempt} ---\n{a.traceback.rstrip()}")
+    from taskflow.cli_logs import print_logs
+
+    print_logs(run_id, task_name, show_tb=show_tb, by_time=by_time, limit=limit, offset=offset)
 
 
 # -- graphs -----------------------------------------------------------------------------

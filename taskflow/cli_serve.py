@@ -179,10 +179,12 @@ def run_served(record: ServedFlowRecord, values: dict[str, Any], timeout: float 
                            err=True)
                 sys.exit(1)
             time.sleep(_POLL)
-        tasks = history.task_runs(run_id)
+        from taskflow.history.streams import unsuccessful
+
+        tasks = unsuccessful(history, run_id, 10)  # not every task run of a wide run
     click.echo(f"state: {format_state(r.state)}" + (f": {r.message}" if r.message else ""))
     if r.state in (StateType.SUCCESS.value, StateType.CACHED.value):
         return
-    for t in [t for t in tasks if not State(StateType(t.state)).is_successful()][:10]:
+    for t in tasks:
         click.echo(f"  {t.name}: {t.state}: {oneline(t.message, 200)}", err=True)
     sys.exit(1)

@@ -92,11 +92,14 @@ def _states_of(run: FlowRun | str | Mapping[str, Any] | None, history_url: str |
         return {}, {}, "", None
     if isinstance(run, str):
         from taskflow.history import open_history
+        from taskflow.history.paging import overview
 
-        with open_history(history_url) as history:
+        with open_history(history_url) as history:  # children counted by the database
             record = history.get_run(run)
-            tasks = history.task_runs(record.id)
-        return ({t.name: t.state for t in tasks}, {t.name: t.message for t in tasks},
+            tasks, children = overview(history, record.id)
+        states: dict[str, str] = _Tallied({t.name: t.state for t in tasks})
+        states.children = {p: Counter(c) for p, c in children.items()}  # type: ignore[attr-defined]
+        return (states, {t.name: t.message for t in tasks},
                 f"run {record.id[:8]}: {record.state}", record.params)
     values: dict[str, Any] | None = None
     if isinstance(run, Mapping):
@@ -128,13 +131,32 @@ def _inputs(node: TaskNode) -> tuple[set[str], set[str], set[int]]:
     return params, mapped_params, mapped_tasks
 
 
-def _label(node: TaskNode, short: str, states: dict[str, str]) -> str:
+class _Tallied(dict):
+    """Task-run states of the run's own task runs, with ``children``: each mapped task's
+    children counted by state (a wide run's history is not read child by child)."""
+
+    children: dict[str, Counter[str]]
+
+
+def _children(states: dict[str, str]) -> dict[str, Counter[str]]:
+    """Each mapped task's children counted by state (one pass over ``states``)."""
+    found = getattr(states, "children", None)
+    if found is not None:
+        return found
+    out: dict[str, Counter[str]] = {}
+    for n, s in states.items():
+        if n.endswith("]") and "[" in n:
+            out.setdefault(n[:n.rfind("[")], Counter())[s] += 1
+    return out
+
+
+def _label(node: TaskNode, short: str, states: dict[str, str],
+           kids: dict[str, Counter[str]]) -> str:
     if not node.mapped:
         return short
-    children = [s for n, s in states.items() if n.startswith(node.name + "[") and n.endswith("]")]
-    if children or node.name in states:
-        counts = Counter(children)
-        lines = [f"{short} [{len(children)}]"]
+    counts = kids.get(node.name, Counter())
+    if counts or node.name in states:
+        lines = [f"{short} [{sum(counts.values())}]"]
         lines += [f"{n} {StateType(s).label}" for s, n in sorted(counts.items())]
         return "\n".join(lines)
     return f"{short} [{node.static_length if node.static_length is not None else '?'}]"
@@ -158,13 +180,14 @@ def build(graph: FlowGraph, states: dict[str, str], messages: dict[str, str],
     }, node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": "#555555"})
 
+    kids = _children(states)
     used_params: set[str] = set()
     edges: list[tuple[str, str, dict[str, str]]] = []
     clusters: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
     for node in graph.nodes:
         *prefix, short = node.name.split("/")
         state = states.get(node.name, "")
-        attrs = {"label": _label(node, short, states), "shape": "box",
+        attrs = {"label": _label(node, short, states, kids), "shape": "box",
                  "style": "rounded,filled", "fillcolor": STATE_COLORS.get(state, "#ffffff")}
         if state in STATE_COLORS:
             attrs["fontcolor"] = ink(state)

@@ -53,3 +53,15 @@ def test_a_plan_whose_set_up_decided_a_node_stores_nothing_plans_it_storing_noth
     (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
     (child,) = _tasks(plan.add_lengths({length.key: (1, 100)}))
     assert child.spec.persist is None
+
+
+def test_argument_slots_and_picks_pickle_small_and_come_back_equal():
+    import pickle
+
+    from taskflow.engine.steps import Pick, Slot
+
+    for obj in (Slot(3), Pick(1, 7), Pick(0, (2, 5))):
+        data = pickle.dumps(obj, protocol=5)
+        assert pickle.loads(data) == obj
+        # a bare constructor call: not the dataclass's state dict of field names
+        assert b"index" not in data and b"slot" not in data

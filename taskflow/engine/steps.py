@@ -76,6 +76,11 @@ class Slot:
 
     index: int
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a dataclass with slots pickles through dataclasses.fields() (slow, and once per
+        # upstream of every task run the scheduler sends a worker)
+        return (Slot, (self.index,))
+
 
 @dataclass(frozen=True, slots=True)
 class Pick:
@@ -83,6 +88,9 @@ class Pick:
 
     slot: int
     index: int | tuple[int, int]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pick, (self.slot, self.index))
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,10 @@ def check_workers(client: Client, modules: dict[str, str], *, look: bool = True)
       a worker without that module could not even read the task and the run
       would stall.  A module a worker cannot import raises
       :class:`~taskflow.TaskflowError` naming the worker, the module and a task.
+      This must be known before the graph is sent, not while it is: on
+      distributed 2026.8 a task the worker cannot unpickle breaks the worker's
+      stream from the scheduler (the whole message fails to load), and the
+      worker is removed from the cluster.
 
     The first run on a client asks every worker (the answers say who is there);
     later runs (``look``) ask the scheduler which workers are there (one small

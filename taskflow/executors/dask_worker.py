@@ -175,6 +175,7 @@ class _Outbox:
 
     def __init__(self, worker: Any, topic: str, interval: float) -> None:
         self.worker, self.topic, self.interval = worker, topic, interval
+        self.address: str = worker.address
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         self._scheduled = False
@@ -186,6 +187,10 @@ class _Outbox:
                 return
             self._scheduled = True
         self.worker.loop.add_callback(self.worker.loop.call_later, self.interval, self.flush)
+
+    def forward(self, record: dict[str, Any]) -> None:
+        """A log record made by a task, sent with this worker's address."""
+        self.put({**record, "worker": self.address})
 
     def flush(self) -> None:
         with self._lock:
@@ -282,6 +287,9 @@ def _annotations(annotations: dict[str, Any]) -> Iterator[None]:
         var.reset(token)
 
 
+# Dask's context variable behind annotate() (None on another Dask: ask get_annotations)
+_ANNOTATIONS = getattr(dask.base, "_annotations", None)
+
 _FINAL_TYPES = frozenset(("SUCCESS", "CACHED", "SKIPPED", "FAILED", "TRIGGER_FAILED",
                           "TIMED_OUT", "CRASHED", "CANCELLED"))
 
@@ -314,19 +322,24 @@ def run_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
     ``upstream`` holds one value per name in ``spec.upstream``.
     """
     worker = get_worker()
-    emit = _Outbox.of(worker, spec.run.topic).put
+    run = spec.run
+    box = _Outbox.of(worker, run.topic)
+    emit = box.put
     forward: Callable[[dict[str, Any]], None] | None = None
-    if not spec.run.is_client_process():
-        prepare_worker(spec.run.log_level)
-        address = worker.address
-
-        def forward(record: dict[str, Any]) -> None:
-            emit({**record, "worker": address})
-    collections = _WorkerCollections(dask.get_annotations(), spec, emit)
+    if not run.is_client_process():
+        prepare_worker(run.log_level)
+        forward = box.forward
+    annotations = _ANNOTATIONS.get() if _ANNOTATIONS is not None else dask.get_annotations()
+    collections = _WorkerCollections(annotations or {}, spec, emit)
     try:
+        if not annotations:  # nothing to take out (the usual case): no context to enter
+            return run_task(
+                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=box.address,
+                forward_logs=forward, collections=collections, slots=_hold_slots,
+            )
         with without_annotations():
             return run_task(
-                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=worker.address,
+                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=box.address,
                 forward_logs=forward, collections=collections, slots=_hold_slots,
             )
     finally:

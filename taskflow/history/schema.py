@@ -111,6 +111,9 @@ task_runs = Table(
     Column("result_location", Text),
     Column("updated_at", Double),
     Index("ix_taskflow_task_runs_seq", "run_id", "seq"),
+    # A run's own task runs by seq (map_index IS NULL), a mapped task's children by
+    # index: what the readers that page and stream a wide run walk.
+    Index("ix_taskflow_task_runs_map", "run_id", "map_index", "seq"),
 )
 
 task_attempts = Table(
@@ -139,6 +142,7 @@ logs = Table(
     Column("created", Double, nullable=False),
     Column("worker", String(255), nullable=False, default=""),
     Index("ix_taskflow_logs_run", "run_id", "task", "created"),
+    Index("ix_taskflow_logs_time", "run_id", "created"),
 )
 
 served_flows = Table(

@@ -31,6 +31,7 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -174,8 +175,13 @@ def insert_row(conn: Connection, table: sa.Table) -> Any:
     raise HistoryError(f"the run history supports SQLite and PostgreSQL, not {name}")
 
 
+@functools.cache
+def _field_names(cls: Any) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def to_record(cls: type[R], row: Any) -> R:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    names = _field_names(cls)  # read per row by the streams of a million: asked once
     return cls(**{k: v for k, v in row._mapping.items() if k in names})
 
 

@@ -6,12 +6,17 @@
 ``GET  /api/flows/<name>``             one flow: schedule, serve processes, parameters
 ``POST /api/flows/<name>/runs``        ``{"parameters": {...}}`` -> 201 ``{"id": ...}``
 ``GET  /api/runs?flow=&state=&limit=``  runs, newest first (``offset=`` pages)
-``GET  /api/runs/<id>``                one run with all its task runs (``?tasks_limit=N``: N
-                                       of them from ``tasks_from=``, ``task_total`` says how
-                                       many; ``?view=states``: the states of the run, its
-                                       nodes, and of 500 task runs from ``tasks_from=``,
-                                       what its page polls)
-``GET  /api/runs/<id>/logs``           its log records (``?level=WARNING``, ``?task=NAME``)
+``GET  /api/runs/<id>``                one run with all its task runs (at most 10,000 of a
+                                       run of more than 5,000; ``?tasks_limit=N``: N of them
+                                       from ``tasks_from=``, ``task_total`` says how many;
+                                       ``?view=states``: the states of the run, its nodes,
+                                       and of 500 task runs from ``tasks_from=``, what its
+                                       page polls) and its 500 latest log records
+                                       (``log_total`` says how many)
+``GET  /api/runs/<id>/logs``           its log records in time order, 1,000 at a time
+                                       (``?offset=``, ``?limit=`` up to 10,000;
+                                       ``total`` and ``next_offset`` say what is left;
+                                       ``?level=WARNING``, ``?task=NAME``)
 ``POST /api/runs/<id>/cancel``         202
 ``POST /api/runs/<id>/resume``         201 ``{"id": <new run id>}``
 =====================================  ==============================================
@@ -120,16 +125,44 @@ class RunOne(_Api):
             self.reply(found)
 
 
+LOGS_PAGE, LOGS_MAX = 1000, 10_000
+
+
+def _whole(handler: ApiHandler, name: str, default: int, low: int, high: int | None = None) -> int:
+    text = handler.get_query_argument(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise web.HTTPError(400, "%s must be a whole number, not %r", name, text) from None
+    if value < low or (high is not None and value > high):
+        raise web.HTTPError(400, "%s must be %s, not %d", name,
+                            f"{low} or more" if high is None else f"from {low} to {high:,}",
+                            value)
+    return value
+
+
 class RunLogs(_Api):
     async def get(self, run_id: str) -> None:
         level, task = _level(self.get_query_argument("level", "")), self.get_query_argument("task", "")
+        limit = _whole(self, "limit", LOGS_PAGE, 1, LOGS_MAX)
+        offset = _whole(self, "offset", 0, 0)
 
         def logs(h: Any) -> dict[str, Any]:
+            from itertools import islice
+
+            from taskflow.history import streams
+
             whole, _ = actions.full_run_id(h, run_id)
-            return {"id": whole, "logs": [
-                {"time": r.created, "level": logging.getLevelName(r.level), "task": r.task,
-                 "logger": r.logger, "message": r.message, "worker": r.worker}
-                for r in h.logs(whole, task=task or None) if r.level >= level]}
+            page = list(islice(streams.logs(h, whole, task or None, by_time=True, offset=offset,
+                                            min_level=level, chunk=limit), limit))
+            total = (offset + len(page) if len(page) < limit and (page or not offset)
+                     else streams.log_total(h, whole, task or None, min_level=level))
+            after = offset + len(page)
+            return {"id": whole, "total": total, "offset": offset,
+                    "next_offset": after if after < total else None, "logs": [
+                        {"time": r.created, "level": logging.getLevelName(r.level),
+                         "task": r.task, "logger": r.logger, "message": r.message,
+                         "worker": r.worker} for r in page]}
 
         found = await self.act(logs)
         if found is not None:

@@ -42,7 +42,7 @@ from dask.utils import parse_timedelta
 
 from taskflow import config
 from taskflow.exceptions import TaskflowError
-from taskflow.history import paging, serving
+from taskflow.history import paging, serving, streams
 from taskflow.history.records import UnknownRunError
 from taskflow.history.store import HistoryStore
 from taskflow.schematic import graph_svg, node_views
@@ -64,6 +64,8 @@ TASKS_PER_PAGE = 500
 # summed by the database); smaller ones are read whole.
 _READ_ALL_UP_TO = 5000
 _MAX_RESULTS = 1000  # result locations listed on a big run's page
+MAX_TASKS = 10_000  # task runs a big run's JSON holds at most when "all" are asked for
+LOGS_SHOWN = 500  # a run's latest log records on its page and in its JSON (the logs API has all)
 _RECENT = 20
 
 
@@ -305,8 +307,9 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
             raise
         return pending
     graph = r.graph_dict
-    if task_limit is not None and paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:
-        return _big_run_view(h, r, graph, log_level, task_offset, task_limit, svg)
+    if paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:  # "all" of a big run: a page too
+        return _big_run_view(h, r, graph, log_level, task_offset,
+                             MAX_TASKS if task_limit is None else task_limit, svg)
     records = h.task_runs(r.id)
     nodes = node_views(graph, records)
     ordered = _ordered_tasks(graph, records)
@@ -318,9 +321,7 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
     end = task_offset + task_limit if task_limit is not None else None
     shown = ordered[task_offset:end]
     attempts = _attempts(h, r.id)
-    logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
-             "task": lg.task, "message": lg.message, "worker": lg.worker}
-            for lg in h.logs(r.id) if lg.level >= log_level]
+    logs = _latest_logs(h, r.id, log_level)
     live = not r.finished
     asked = serving.request_for_run(h, r.id)  # asked through the history (Quick Run, Resume)?
     return {
@@ -331,11 +332,20 @@ def run_view(h: HistoryStore, run_id: str, *, log_level: int = 0, task_offset: i
         "svg": graph_svg(nodes, [tuple(e) for e in graph["edges"]]) if svg else "",
         "tasks": [_task_dict(t, attempts.get(t.name)) for t in shown], "task_total": len(ordered),
         "task_offset": task_offset, "counts": counts, "logs": logs,
+        "log_total": streams.log_total(h, r.id, min_level=log_level) if len(logs) >= LOGS_SHOWN
+        else len(logs),
         "results": [{"task": t.name, "location": t.result_location}
                     for t in ordered if t.result_location],
         "cancellable": live,
         "resumable": r.state not in GOOD and not live,
     }
+
+
+def _latest_logs(h: HistoryStore, run_id: str, log_level: int) -> list[dict[str, Any]]:
+    """The run's :data:`LOGS_SHOWN` latest log records at ``log_level`` or above."""
+    return [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
+             "task": lg.task, "message": lg.message, "worker": lg.worker}
+            for lg in streams.last_logs(h, run_id, LOGS_SHOWN, log_level)]
 
 
 def _big_run_view(h: HistoryStore, r: Any, graph: dict[str, Any], log_level: int,
@@ -359,9 +369,7 @@ def _big_run_view(h: HistoryStore, r: Any, graph: dict[str, Any], log_level: int
         attempts.setdefault(a.name, []).append({
             "attempt": a.attempt, "state": a.state, "type": a.exception_type,
             "message": a.message, "traceback": a.traceback, "worker": a.worker})
-    logs = [{"time": lg.created, "level": lg.level, "level_name": logging.getLevelName(lg.level),
-             "task": lg.task, "message": lg.message, "worker": lg.worker}
-            for lg in h.logs(r.id) if lg.level >= log_level]
+    logs = _latest_logs(h, r.id, log_level)
     live = r.state not in FINISHED
     asked = serving.request_for_run(h, r.id)
     return {
@@ -372,6 +380,8 @@ def _big_run_view(h: HistoryStore, r: Any, graph: dict[str, Any], log_level: int
         "svg": graph_svg(nodes, [tuple(e) for e in graph["edges"]]) if svg else "",
         "tasks": [_task_dict(t, attempts.get(t.name)) for t in shown], "task_total": total,
         "task_offset": task_offset, "counts": counts, "logs": logs,
+        "log_total": streams.log_total(h, r.id, min_level=log_level) if len(logs) >= LOGS_SHOWN
+        else len(logs),
         "results": [{"task": n, "location": loc}
                     for n, loc in paging.result_locations(h, r.id, _MAX_RESULTS)],
         "cancellable": live,
@@ -393,7 +403,8 @@ def run_states(h: HistoryStore, run_id: str, task_offset: int = 0,
                 "live": pending["live"], "nodes": [], "tasks": {}, "task_total": 0,
                 "started": None, "recorded": False}
     graph = r.graph_dict
-    if task_limit is not None and paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:
+    if paging.task_run_total(h, r.id) > _READ_ALL_UP_TO:
+        task_limit = MAX_TASKS if task_limit is None else task_limit
         own, child_counts = paging.overview(h, r.id)
         nodes = node_views(graph, own, child_counts)
         shown, total = paging.task_runs_page(h, r.id, task_offset, task_limit,
