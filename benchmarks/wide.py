@@ -100,6 +100,11 @@ def way_map(client: Client, executor: DaskExecutor, n: int) -> float:
     return Flow("wide_map", _map_body).run(n=n, executor=executor).result()
 
 
+# A run-time list of a million numbers is about 36 MB: above ``taskflow.map.split-above``
+# (16 MiB) each child would take its element through a task of its own (two tasks per
+# element); here every child takes it from the list, as client.map's get theirs.
+_CONFIG = {"taskflow.logging.level": "warning", "taskflow.map.split-above": "64 MiB"}
+
 WAYS = {"client.map": way_client_map, "dask.delayed": way_delayed,
         "taskflow static": way_static, "taskflow map": way_map}
 
@@ -148,7 +153,7 @@ def measure_apart(address: str, scheduler_pid: int, way: str, n: int) -> dict[st
 def _one(address: str, way: str, n: int) -> int:
     """The body of :func:`measure_apart`'s client process: warm up, measure, print JSON."""
     sockets = SocketBytes()
-    with dask.config.set({"taskflow.logging.level": "warning"}), Client(address) as client:
+    with dask.config.set(_CONFIG), Client(address) as client:
         executor = DaskExecutor(client=client)
         measure(client, executor, way, 100, sockets)
         wait_idle(client, timeout=600)
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}")
     sockets = SocketBytes()
     rows: list[dict[str, Any]] = []
-    with dask.config.set({"taskflow.logging.level": "warning"}), \
+    with dask.config.set(_CONFIG), \
             local_cluster() as (address, pid), Client(address) as client:
         executor = DaskExecutor(client=client)
         if args.together:

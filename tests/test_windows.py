@@ -119,3 +119,61 @@ def test_a_lazy_plan_knows_a_maps_width_before_its_children_are_made():
     assert not plan.done
     rest = batch.steps
     assert rest[-1].name == "total" and len(plan.tasks) == 5002 and plan.done
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_cancelling_a_map_of_two_hundred_thousand_plans_no_child_it_did_not_send(
+        process_executor, tmp_path):
+    from taskflow.history.store import HistoryStore
+
+    n = 200_000
+    started = []
+    seen = {}
+
+    class CancelEarly(RunObserver):
+        def event(self, *, event, **kwargs):
+            if event.get("type") == "SUCCESS" and str(event.get("name", "")).startswith("nap["):
+                started.append(event["name"])
+                if len(started) == 3:
+                    threading.Thread(target=process_executor.cancel,
+                                     args=(event["run"], "enough")).start()
+
+        def run_finished(self, *, run, plan, **kwargs):
+            seen["made"] = len(plan.tasks)
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    watcher = add_observer(CancelEarly())
+    try:
+        with dask.config.set({**SMALL, "taskflow.history.url": url}):
+            run = wf.slow_map.run(n=n, seconds=0.05, executor=process_executor)
+    finally:
+        remove_observer(watcher)
+    assert run.state.type is StateType.CANCELLED and run.state.message == "enough"
+    assert seen["made"] < 1_000  # the children never sent were never planned
+    children = {k: s for k, s in run.task_states.items() if k.startswith("nap[")}
+    assert len(children) == n
+    ran = [k for k, s in children.items() if s.type is StateType.SUCCESS]
+    cancelled = [k for k, s in children.items() if s.type is StateType.CANCELLED]
+    assert len(ran) + len(cancelled) == n and len(cancelled) > n - 1_000
+    with HistoryStore(url) as store:  # recorded as such, every one
+        counts = store.task_counts(run.run_id)
+    assert sum(counts.values()) == n + 2  # numbers, nap and its children
+    assert counts["CANCELLED"] == len(cancelled)
+
+
+def test_the_scheduler_says_which_keys_of_a_window_still_run(process_client):
+    import time
+
+    from taskflow.executors.dask_windows import still_running
+
+    nap = process_client.submit(time.sleep, 30, key=("nap-abc", 0))
+    done = process_client.submit(len, [1], key=("len-abc", 1))
+    done.result()
+    try:
+        keys = [("nap-abc", 0), ("len-abc", 1), ("never-abc", 2)]
+        assert still_running(process_client, keys) == {("nap-abc", 0)}  # never: let go
+        # a window none of whose keys the scheduler knows yet (its graph is not in): running
+        assert still_running(process_client, keys[2:]) == {("never-abc", 2)}
+    finally:
+        nap.cancel()

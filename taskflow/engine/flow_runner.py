@@ -14,6 +14,7 @@ reference tasks (the terminal ones).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -57,8 +58,8 @@ class StateCollector:
             return
         ev = StateEvent.from_msg(msg)
         state = ev.state()
-        with self._lock:
-            self.states[ev.name] = state
+        with self._lock:  # interned: one string per task run, shared with the plan's
+            self.states[sys.intern(ev.name)] = state
 
 
 def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dict[str, State]:
@@ -102,6 +103,17 @@ def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dic
         if parent is not None:
             children[parent].append(t.name)
         final[t.name] = states[t.name]
+    # children a stopped run never made (Plan.abandon): one State for all, no step each
+    unmade_state = None
+    for name, _key, _index in plan.unmade():
+        if unmade_state is None:
+            unmade_state = (transitions.cancelled(outcome.cancelled) if outcome.cancelled
+                            else transitions.crashed(outcome.crashed or "the run stopped"))
+        parent = name.rpartition("[")[0]
+        if parent not in final:
+            final[parent] = plan.parents[parent]
+        children.setdefault(parent, []).append(name)
+        states[name] = final[name] = unmade_state
     for parent, state in plan.parents.items():
         final[parent] = _parent_state(state, [final[c] for c in children.get(parent, [])])
     return final

@@ -22,9 +22,10 @@ from typing import Any, Union
 
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Key
+from taskflow.graph import is_mappable_constant
 
-__all__ = ["Broken", "ChildKeys", "Children", "KeyDep", "Out", "Single", "derived", "keys_of",
-           "token"]
+__all__ = ["Broken", "ChildKeys", "Children", "KeyDep", "Later", "Out", "Single", "derived",
+           "keys_of", "nothing", "param_elements", "split", "token", "total"]
 
 
 # How a resolved node's output is reached.
@@ -55,6 +56,52 @@ class ChildKeys(Sequence[Key]):
     def __iter__(self) -> Iterator[Key]:
         base = self.base
         return ((base, i) for i in range(self.n))
+
+
+class Later:
+    """Keys some node still pending will depend on: single keys, and whole sets of
+    children (``(base, i)`` for ``i < n``) kept as ``base -> n``, so asking whether a
+    child of a map of a million is needed makes no set of a million keys.
+
+    Examples
+    --------
+    >>> later = Later()
+    >>> later.add("total-abc"); later.update(ChildKeys("load-abc", 3))
+    >>> "total-abc" in later, ("load-abc", 2) in later, ("load-abc", 3) in later
+    (True, True, False)
+    """
+
+    __slots__ = ("_keys", "_children")
+
+    def __init__(self) -> None:
+        self._keys: set[Key] = set()
+        self._children: dict[str, int] = {}
+
+    def add(self, key: Key) -> None:
+        self._keys.add(key)
+
+    def update(self, keys: Sequence[Key]) -> None:
+        if isinstance(keys, ChildKeys):
+            self._children[keys.base] = max(keys.n, self._children.get(keys.base, 0))
+        else:
+            self._keys.update(keys)
+
+    def has_children_of(self, base: str) -> bool:
+        """Is any child ``(base, i)`` needed?"""
+        return base in self._children
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is tuple and len(key) == 2 and type(key[1]) is int:
+            n = self._children.get(key[0])  # type: ignore[call-overload]
+            if n is not None and 0 <= key[1] < n:
+                return True
+        try:
+            return key in self._keys
+        except TypeError:  # unhashable: no key of ours
+            return False
+
+    def __bool__(self) -> bool:
+        return bool(self._keys or self._children)
 
 
 @dataclass(frozen=True)
@@ -104,3 +151,38 @@ def token(run_id: str, name: str) -> str:
     """A key's token, unique per run and task-run name (md5, as Dask's tokens: a
     tenth of ``tokenize``'s cost, which a fan-out of 100,000 paid for seconds)."""
     return hashlib.md5(f"{run_id}\x00{name}".encode(), usedforsecurity=False).hexdigest()
+
+
+def nothing(*_: Any) -> None:
+    """What a window's hold key would compute: nothing (it is released before it runs)."""
+    return None
+
+
+def param_elements(value: Any, flat: bool) -> list[Any] | None:
+    if not is_mappable_constant(value):
+        return None
+    items = list(value)
+    if flat:
+        if not all(is_mappable_constant(x) for x in items):
+            return None
+        items = [x for inner in items for x in inner]
+    return items
+
+
+def total(o: Out, facts: list[Any], flat: bool) -> int:
+    """The number of elements a map source has, from its length facts."""
+    if isinstance(o, Children) and not flat:
+        return int(facts[0])  # the number of children, known without a fact
+    if not flat:
+        return int(facts[0][0])
+    if isinstance(o, Children):
+        return sum(int(f[0]) for f in facts)
+    return sum(facts[0][0])
+
+
+def split(lengths: list[int], i: int) -> tuple[int, int]:
+    for outer, n in enumerate(lengths):
+        if i < n:
+            return outer, i
+        i -= n
+    raise IndexError(i)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +49,18 @@ from taskflow.engine.outputs import (
     ChildKeys,
     Children,
     KeyDep,
+    Later,
     Out,
     Single,
     derived,
     keys_of,
+    param_elements,
+    split,
     token,
+    total,
 )
 from taskflow.engine.steps import (
+    NO_KWARGS,
     Batch,
     Dep,
     Group,
@@ -65,11 +71,12 @@ from taskflow.engine.steps import (
     PlannedTask,
     Probe,
     RunInfo,
+    SentChild,
     Slot,
     Step,
     TaskRunSpec,
 )
-from taskflow.graph import MapArg, ParamRef, Ref, is_mappable_constant
+from taskflow.graph import MapArg, ParamRef, Ref
 from taskflow.nesting import substitute
 from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
 from taskflow.states import State, StateType
@@ -79,7 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # the steps are re-exported: executors and runners import them from here
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
-    "RunInfo", "Slot", "Step", "TaskRunSpec", "build_plan",
+    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan",
 ]
 
 class Plan:
@@ -120,13 +127,18 @@ class Plan:
         self._probes: dict[Key, Key] = {}
         self._decided: dict[str, NodePersistence | None] = {}
         self._items: set[Key] = set()
-        self.tasks: dict[Key, PlannedTask] = {}
+        self.tasks: dict[Key, PlannedTask | SentChild] = {}
         self.parents: dict[str, State] = {}
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
         self._keep_ids = set(self._return_ids) | set(self._reference_ids)
+        self._returned = {self._base[i] for i in self._return_ids}
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
+        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, deps: shared
+        self._child_nodes: dict[str, tuple[str, bool]] = {}  # key base -> (node name, keep)
+        self._abandoned = False  # the run stopped: children not made yet never will be
+        self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
     # -- driving --------------------------------------------------------------------
     def start(self, lazy: bool = False) -> Batch:
@@ -157,14 +169,41 @@ class Plan:
         for batch in open_batches:
             batch.force()
 
+    def abandon(self) -> None:
+        """The run stopped early (a cancel): make the open batches' steps, except the
+        mapped children not made yet, which are only counted (:meth:`unmade`), so that
+        stopping a map of a million costs nothing per child never sent."""
+        self._abandoned = True
+        self.force()
+
+    def sent(self, steps: list[Step]) -> None:
+        """``steps`` went to a cluster: keep of each mapped child only a
+        :class:`~taskflow.engine.steps.SentChild` (the cluster has the rest)."""
+        tasks, shared, nodes = self.tasks, self._shared, self._child_nodes
+        for step in steps:
+            if type(step) is PlannedTask and step.spec.map_index is not None:
+                base = step.key[0]  # type: ignore[index]
+                node = nodes.get(base)
+                if node is None:
+                    node = nodes[base] = (step.name.rpartition("[")[0], step.keep)
+                tasks[step.key] = SentChild(step, node, shared)
+
+    def unmade(self) -> Iterator[tuple[str, Key, int]]:
+        """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""
+        for name, base, start, stop in self._unmade:
+            for i in range(start, stop):
+                yield f"{name}[{i}]", (base, i), i
+
     @property
     def done(self) -> bool:
         """True when every node has its steps (nothing waits for a length, all are made)."""
         return not self._pending and not any(b._source is not None for b in self._open)
 
-    def needed_later(self) -> set[Key]:
-        """Keys that nodes still pending will depend on: hold them until then."""
-        out: set[Key] = set()
+    def needed_later(self) -> Later:
+        """Keys that nodes still pending will depend on: hold them until then.
+
+        Answers ``key in later`` without making a set of a map's children."""
+        out = Later()
         for nid in self._pending:
             for u in self.graph.node(nid).upstream:
                 o = self._out.get(u)
@@ -178,13 +217,17 @@ class Plan:
     def return_keys(self) -> list[Key]:
         return keys_of(self._out, self._return_ids)
 
+    def returned(self, key: Key) -> bool:
+        """Is ``key`` a task run whose output the flow returns (a child of one, too)?"""
+        return (key[0] if isinstance(key, tuple) else key) in self._returned
+
     def reference(self) -> dict[str, list[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
         out: dict[str, list[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
-            if isinstance(o, Children):
-                out[node.name] = [self.tasks[k].name for k in o.keys]
+            if isinstance(o, Children):  # made or not (a stopped run)
+                out[node.name] = [f"{node.name}[{i}]" for i in range(len(o.keys))]
             else:
                 out[node.name] = [node.name]
         return out
@@ -297,6 +340,9 @@ class Plan:
                 self._out[nid] = Children(ChildKeys(self._base[nid], length))
                 self._parent(node, State(StateType.RUNNING, message=f"mapped over {length} elements"), batch)
                 for i in range(length):
+                    if self._abandoned:
+                        self._unmade.append((node.name, self._base[nid], i, length))
+                        break
                     self._emit_child(node, i, out)
                     yield from out
                     out.clear()
@@ -326,7 +372,7 @@ class Plan:
             if isinstance(src, tuple):
                 lengths[label] = len(src)
             elif isinstance(src, ParamRef):
-                elements = _param_elements(self.parameters[src.name], arg.flatten)
+                elements = param_elements(self.parameters[src.name], arg.flatten)
                 if elements is None:
                     return _failed(f"cannot map over parameter {src.name!r}: a "
                                    f"{type(self.parameters[src.name]).__name__} is not a list")
@@ -349,7 +395,7 @@ class Plan:
                 if not_sized:
                     return _failed(f"cannot map over the output of task {up.name!r}: "
                                    f"{not_sized[0].what}")
-                lengths[label] = _total(o, facts, arg.flatten)
+                lengths[label] = total(o, facts, arg.flatten)
         if broken:
             decided = transitions.decide_trigger(node.task.trigger, broken)
             return decided or State(
@@ -386,7 +432,7 @@ class Plan:
             if isinstance(src, tuple):
                 return src[i]
             if isinstance(src, ParamRef):
-                return _param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
+                return param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
             up = self.graph.node(src.id)
             o = self._out[src.id]
             if isinstance(o, Children) and not arg.flatten:
@@ -413,11 +459,11 @@ class Plan:
         """Which key holds element ``i`` of a source, where inside it, and its size."""
         if isinstance(o, Single):
             fact = self._facts[derived(o.key, "lens" if flat else "len")]
-            index: int | tuple[int, int] = _split(fact[0], i) if flat else i
+            index: int | tuple[int, int] = split(fact[0], i) if flat else i
             return o.key, index, fact[1]
         assert isinstance(o, Children)
         facts = [self._facts[derived(k, "len")] for k in o.keys]
-        outer, pos = _split([f[0] for f in facts], i)
+        outer, pos = split([f[0] for f in facts], i)
         return o.keys[outer], pos, facts[outer][1]
 
     def _emit_task(
@@ -481,9 +527,13 @@ class Plan:
             task_run_name=name, run_id=self.run.run_id, map_index=map_index,
             parameters=self.parameters, results=self.results,
         )
+        upstream = tuple(names)
+        upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
+        name = sys.intern(name)  # the state collector's copy (from the event) becomes this one
         spec = TaskRunSpec(
-            run=self.run, name=name, key=key, task=node.task, args=args, kwargs=kwargs,
-            upstream=tuple(names), templated=templated, map_index=map_index, persist=persist,
+            run=self.run, name=name, key=key, task=node.task, args=args,
+            kwargs=kwargs or NO_KWARGS, upstream=upstream, templated=templated,
+            map_index=map_index, persist=persist,
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
         self.tasks[key] = planned
@@ -524,36 +574,6 @@ def _plain(value: Any) -> Any:
 
 def _failed(message: str) -> State:
     return State(StateType.FAILED, message=message)
-
-
-def _param_elements(value: Any, flat: bool) -> list[Any] | None:
-    if not is_mappable_constant(value):
-        return None
-    items = list(value)
-    if flat:
-        if not all(is_mappable_constant(x) for x in items):
-            return None
-        items = [x for inner in items for x in inner]
-    return items
-
-
-def _total(o: Out, facts: list[Any], flat: bool) -> int:
-    """The number of elements a map source has, from its length facts."""
-    if isinstance(o, Children) and not flat:
-        return int(facts[0])  # the number of children, known without a fact
-    if not flat:
-        return int(facts[0][0])
-    if isinstance(o, Children):
-        return sum(int(f[0]) for f in facts)
-    return sum(facts[0][0])
-
-
-def _split(lengths: list[int], i: int) -> tuple[int, int]:
-    for outer, n in enumerate(lengths):
-        if i < n:
-            return outer, i
-        i -= n
-    raise IndexError(i)
 
 
 def _level(value: Any) -> int:

@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "PlannedTask", "Probe", "RunInfo",
-    "Slot", "Step", "TaskRunSpec",
+    "SentChild", "Slot", "Step", "TaskRunSpec",
 ]
 
 
 Key = Union[str, tuple[Any, ...]]
+
+# The keyword arguments of every task run called without any (one dict, never changed:
+# a call copies it): 64 bytes less per run of a million.
+NO_KWARGS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,12 @@ class TaskRunSpec:
         # positional, without field names: one of these goes to a worker per task run
         return (TaskRunSpec, _spec_fields(self))
 
+    def sent(self) -> TaskRunSpec:
+        """This spec without its arguments: what the client keeps of a task run sent
+        to a cluster (which has its own copy), a few hundred bytes less per run."""
+        return TaskRunSpec(self.run, self.name, self.key, self.task, (), NO_KWARGS,
+                           self.upstream, False, self.map_index, self.persist)
+
     def build_arguments(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The call's arguments, with each :class:`Slot` replaced by its value."""
         if not self.templated:
@@ -189,6 +199,48 @@ class PlannedTask:
             elif not isinstance(d, StateMarker):
                 out.append(d)
         return out
+
+
+class SentChild:
+    """What the client keeps of a mapped child sent to a cluster (which has the rest):
+    its key, its dependencies and upstream names (shared by the children of a node,
+    mostly), its node's name and ``keep``.  Reads as a :class:`PlannedTask` and as its
+    spec (``name``, ``key``, ``map_index``, ``upstream``, :meth:`dep_keys`) for what
+    the client asks after the run; about 180 bytes less than one, per child.
+    """
+
+    __slots__ = ("key", "deps", "upstream", "_node")
+
+    def __init__(self, planned: PlannedTask, node: tuple[str, bool], shared: dict[Any, Any]) -> None:
+        spec = planned.spec
+        self.key = spec.key
+        deps: Any = tuple(planned.deps)
+        try:
+            deps = shared.setdefault(deps, deps)
+        except TypeError:  # a group (a list) among them: not shared
+            pass
+        self.deps = deps
+        self.upstream = spec.upstream
+        self._node = node  # (node name, keep), one per node
+
+    @property
+    def name(self) -> str:
+        return f"{self._node[0]}[{self.key[1]}]"
+
+    @property
+    def map_index(self) -> int:
+        return self.key[1]  # type: ignore[no-any-return]
+
+    @property
+    def keep(self) -> bool:
+        return self._node[1]
+
+    @property
+    def spec(self) -> SentChild:
+        return self
+
+    def dep_keys(self) -> list[Key]:
+        return PlannedTask.dep_keys(self)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -8,12 +8,14 @@ How a flow run goes through Dask:
    never sees them.  Tasks with resources or a priority go in annotated layers.
    A wide plan goes in windows of ``taskflow.dask.submit-window`` steps, planned as
    they are sent, the next when an earlier one has finished
-   (:mod:`~taskflow.executors.dask_windows`).
+   (:mod:`~taskflow.executors.dask_windows`); keys later windows need are kept on
+   the scheduler without a Future each (:mod:`~taskflow.executors.dask_wants`).
 2. **Raw outputs.**  Each key runs ``dask_worker.run_on_worker``, which calls the
    worker-side runner; the key's value is the task's raw output (or a small
    marker when it did not succeed).  The client holds futures only for the
-   flow's return keys and its reference (terminal) tasks; Dask releases every
-   other output once its dependents are done.
+   flow's return keys, its reference (terminal) tasks (those not returned until
+   their window ended) and length facts; Dask releases every other output once
+   its dependents are done.
 3. **States as events.**  Runners send state changes and log records with the
    worker's ``log_event`` on one topic; this client subscribes once and routes
    each event to the run it belongs to.  Events travel on the same ordered
@@ -50,6 +52,7 @@ from taskflow import config
 from taskflow.engine.collections import is_collection
 from taskflow.engine.events import events_of, peek
 from taskflow.engine.markers import StateMarker
+from taskflow.engine.outputs import derived
 from taskflow.engine.plan import Length, Plan, PlannedTask, Step
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
@@ -64,7 +67,8 @@ from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_graph import named, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
-from taskflow.executors.dask_windows import Windows, window_sizes
+from taskflow.executors.dask_wants import Wants
+from taskflow.executors.dask_windows import Windows, still_running, window_sizes
 from taskflow.executors.dask_worker import (
     flush_events,
     get_dask_client,
@@ -91,7 +95,7 @@ class _EndTracker:
 
     def __init__(self, on_event: OnEvent) -> None:
         self._on_event = on_event
-        self._final: set[str] = set()
+        self._final: set[str] = set()  # task runs whose end arrived
         self._flushed: set[str] = set()
         self._cond = threading.Condition()
         self._waiting = False  # set (under the lock) once the end is waited for
@@ -310,14 +314,16 @@ class DaskExecutor(Executor):
         client = self.client
         router = self._ensure_router(client, plan.run.topic)
         end_tracker = _EndTracker(on_event)
-        holds = Holds(client, plan)
+        holds = Holds(client, plan, final=end_tracker._final)
         on_event = holds.wrap(end_tracker.on_event)
         windows = Windows(*window_sizes())
-        router.add(plan.run.run_id, _waking(on_event, windows.wake))
+        router.add(plan.run.run_id, _waking(on_event, windows))
         self.cancellations.started(plan.run.run_id)
         try:
             with span(f"flow {plan.run.flow_name}", plan.run.run_id):
                 outcome = self._drive(client, plan, on_event, windows)
+            if outcome.cancelled or outcome.crashed:  # children never sent are only counted
+                plan.abandon()
             plan.force()  # a run stopped early: its task runs not sent are known all the same
             for event in windows.clear():
                 on_event(event)
@@ -336,14 +342,27 @@ class DaskExecutor(Executor):
 
     def _drive(self, client: Client, plan: Plan, on_event: OnEvent, windows: Windows) -> Outcome:
         """Submit what is known, a window at a time (:mod:`~taskflow.executors.dask_windows`);
-        each time a length arrives, queue what it unlocks."""
+        each time a length arrives, queue what it unlocks.
+
+        Futures are made for lengths and kept tasks only; other keys later steps
+        need are kept by :class:`~taskflow.executors.dask_wants.Wants`, and a kept
+        task's future goes once it finished when the flow does not return it.
+        """
         held: dict[Any, Future] = {}
-        kept: set[Any] = set()
+        kept: set[Any] = set()  # kept keys still held
+        releasable: set[Any] = set()  # kept keys not returned: their futures go once done
+        done_kept: list[Any] = []  # ... and which of them finished (from the event loop)
         facts: list[Future] = []
         looked: list[bool] = []  # workers looked at in this run (its first window)
+        wants = Wants(client)
         run_id = plan.run.run_id
         address = client.scheduler.address  # named if the scheduler goes away
-        self.cancellations.on_cancel(run_id, lambda: client.cancel(_snapshot(held)))
+
+        def stop() -> None:
+            client.cancel(_snapshot(held))
+            wants.release()
+
+        self.cancellations.on_cancel(run_id, stop)
 
         def submit(steps: list[Step], more: bool) -> None:
             for event in windows.events():
@@ -355,34 +374,68 @@ class DaskExecutor(Executor):
             check_resources(client, steps, scales=self._scales())
             check_local_stores(client, steps)
             later = plan.needed_later()
-            wanted = []
+            window = windows.sending(steps)  # before it goes: no end is missed
+            wanted: list[Any] = []
+            also: list[Any] = []  # kept without a future
             for step in steps:  # with more windows to come, later ones may need any of these
-                if more or isinstance(step, Length) or step.key in later or (
-                    isinstance(step, PlannedTask) and step.keep
-                ):
-                    wanted.append(step.key)
-                    if isinstance(step, PlannedTask) and step.keep:
-                        kept.add(step.key)
-            graph = named(to_dask_graph(steps, held))
+                key = step.key
+                if isinstance(step, Length):
+                    wanted.append(key)
+                elif isinstance(step, PlannedTask) and step.keep:
+                    wanted.append(key)
+                    kept.add(key)
+                    if windows.size and not plan.returned(key):
+                        releasable.add(key)
+                elif more or key in later:
+                    also.append(key)
+            # named after a key it holds: the dashboard groups it with the run's tasks
+            hold_key = derived(also[0], "hold") if also else None
+            graph = named(to_dask_graph(steps, held, hold_key, also))
             try:
-                futures = client.get(graph, wanted, sync=False)
+                futures = client.get(graph, wanted + ([hold_key] if also else []), sync=False)
             except Exception as e:
                 raise TaskflowError(
                     f"flow {plan.run.flow_name!r} could not be sent to Dask: {e}",
                     flow=plan.run.flow_name,
                 ) from e
+            if also:  # wanted now, then the hold goes: on one ordered stream
+                wants.want(also)
+                futures.pop().release()
             for step_key, future in zip(wanted, futures):
                 held[step_key] = future
+                if step_key in releasable:
+                    future.add_done_callback(_note_done)
                 if step_key in plan.waiting:
                     facts.append(future)
                     future.add_done_callback(windows.wake)
-            windows.sent(futures)
+            window.futures = futures
+            for step in steps:  # the cluster has the arguments now: the client needs no copy
+                if type(step) is PlannedTask:
+                    step.spec = step.spec.sent()
+            plan.sent(steps)  # of a mapped child, less still
             if self.cancellations.reason(run_id):  # cancelled while this window was sent
-                client.cancel(futures)
+                stop()
             if more:
                 return
             for k in [k for k in held if k not in later and k not in kept and k not in plan.waiting]:
                 held.pop(k).release()
+            wants.release(later)
+
+        def look(keys: list[Any]) -> set[Any]:
+            return still_running(client, keys)
+
+        def _note_done(future: Future) -> None:  # on the client's event loop
+            done_kept.append(future.key)
+
+        def finished_windows() -> None:
+            windows.done.clear()
+            while done_kept:  # kept tasks the flow does not return: their futures go
+                k = done_kept.pop()
+                releasable.discard(k)
+                f = held.get(k)
+                if f is not None and f.status == "finished":
+                    kept.discard(k)
+                    held.pop(k).release()
 
         try:
             windows.add(plan.start(lazy=True))
@@ -394,14 +447,17 @@ class DaskExecutor(Executor):
                     else:
                         fact = StateMarker(crashed(loss(future)[0]))
                     windows.add(plan.add_lengths({future.key: fact}, lazy=True))
-                while windows.pending and windows.has_room():
+                while windows.pending and windows.has_room(look):
+                    finished_windows()
                     steps = windows.take()
                     submit(steps, more=windows.pending)
                     if self.cancellations.reason(run_id) or scheduler_lost(client):
                         break
+                windows.has_room(look)
+                finished_windows()
                 for event in windows.events():
                     on_event(event)
-                if not facts and not windows.pending or scheduler_lost(client):
+                if not facts and not windows.pending and not windows.in_flight or scheduler_lost(client):
                     break
                 windows.wait(0.5)  # woken by task ends and facts; the bound is a safety net
             keep = [held[k] for k in kept]
@@ -419,12 +475,14 @@ class DaskExecutor(Executor):
             gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and scheduler_lost(client, e)
             if not gone:
                 quietly(client.cancel, list(held.values()))
+                quietly(wants.release)
                 raise
             return Outcome(crashed=gone_reason(client, address, run_id))
         if scheduler_lost(client) and (lost or any(k not in values for k in plan.return_keys())):
             return Outcome(crashed=gone_reason(client, address, run_id))  # it went near the end
         for f in held.values():
             f.release()
+        wants.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
 
     def _ensure_router(self, client: Client, topic: str) -> _Router:
@@ -444,14 +502,15 @@ _routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKe
 _routers_lock = threading.Lock()
 
 
-def _waking(on_event: OnEvent, wake: Any) -> OnEvent:
-    """``on_event``, and ``wake()`` after each event that ends a task run."""
+def _waking(on_event: OnEvent, windows: Windows) -> OnEvent:
+    """``on_event``, and ``windows`` told of each event that ends a task run."""
 
     def handle(msg: dict[str, Any]) -> None:
         on_event(msg)
         seen = peek(msg)
         if seen is not None and seen[3] in FINISHED_TYPES:
-            wake()
+            windows.ended(seen[1])
+            windows.wake()
 
     return handle
 

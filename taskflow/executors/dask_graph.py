@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from dask._task_spec import List, Task, TaskRef
 from distributed import Future
 
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
+from taskflow.engine.outputs import nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors.dask_worker import run_kept_on_worker, run_on_worker
 
@@ -33,43 +35,58 @@ __all__ = ["named", "to_dask_graph"]
 _FLUSH_KEPT_AT_MOST = 16
 
 
-def to_dask_graph(steps: list[Step], held: Mapping[Any, Future]) -> Any:
+def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = None,
+                  holding: list[Any] | None = None) -> Any:
     """Steps as one Dask graph: a dict, or annotated layers when needed.
 
-    Keys of earlier submissions are referenced through their held futures.
+    Keys of earlier submissions are referenced through their held futures, or by
+    key (:mod:`~taskflow.executors.dask_wants`).  With ``hold``, the graph has one
+    more key, ``hold``, depending on the keys ``holding``: asking for it makes the
+    scheduler take those keys in (it takes only what the keys asked for depend on).
     """
     here = {s.key for s in steps}
+    refs: dict[Any, Any] = {}  # one reference per key: pickled once per window
 
     def ref(key: Any) -> Any:
-        return key if key in here else held[key]
+        found = refs.get(key)
+        if found is None:
+            future = held.get(key) if key not in here else None
+            # a future, or a key of this window or of an earlier one kept without a
+            # future (dask_wants): a reference either way
+            found = refs[key] = future if future is not None else TaskRef(key)
+        return found
 
     plain: dict[Any, Any] = {}
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
     kept = [s.key for s in steps if isinstance(s, PlannedTask) and s.keep]
     flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
     for step in steps:
+        key = step.key
         if isinstance(step, Probe):
-            plain[step.key] = (state_probe, ref(step.of))
+            plain[key] = Task(key, state_probe, ref(step.of))
         elif isinstance(step, Length):
-            plain[step.key] = (length_of, ref(step.of), step.nested)
+            plain[key] = Task(key, length_of, ref(step.of), step.nested)
         elif isinstance(step, Item):
-            plain[step.key] = (item_of, ref(step.of), step.index)
+            plain[key] = Task(key, item_of, ref(step.of), step.index)
         else:
             deps = [
                 d if isinstance(d, StateMarker)
-                else [ref(k) for k in d] if isinstance(d, list)
+                else List(*[ref(k) for k in d]) if isinstance(d, list)
                 else ref(d)
                 for d in step.deps
             ]
-            # upstreams as arguments of their own, not one list: Dask would wrap a
-            # list in a task of its own (one more to build, send and run per task)
-            run = run_kept_on_worker if step.key in flushing else run_on_worker
-            task = (run, step.spec, *deps)
+            # Task objects, not tuples: Dask would turn each reference of a tuple
+            # into an Alias of its own (about 270 bytes a task on the scheduler);
+            # upstreams as arguments of their own, not one list
+            run = run_kept_on_worker if key in flushing else run_on_worker
+            task = Task(key, run, step.spec, *deps)
             ann = step.annotations
             if ann:
-                annotated.setdefault(_freeze(ann), {})[step.key] = task
+                annotated.setdefault(_freeze(ann), {})[key] = task
             else:
-                plain[step.key] = task
+                plain[key] = task
+    if hold is not None:
+        plain[hold] = Task(hold, nothing, *[ref(k) for k in holding or ()])
     if not annotated:
         return plain
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer

@@ -49,12 +49,13 @@ def hold_name(run_id: str, task_run_name: str) -> str:
 class Holds:
     """The holds of one flow run: noted from events, released as consumers end."""
 
-    def __init__(self, client: Client, plan: Plan) -> None:
+    def __init__(self, client: Client, plan: Plan, final: set[str] | None = None) -> None:
         self._client, self._plan = client, plan
         self._lock = threading.Lock()
         self._waiting: dict[str, set[str]] = {}  # hold -> consumers not finished yet
         self._later: set[str] = set()  # holds whose consumers may still grow
-        self._final: set[str] = set()
+        # task runs that ended (shared with the executor's end tracker: one set a run)
+        self._final: set[str] = final if final is not None else set()
         self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 

@@ -7,10 +7,11 @@ what to send next:
 
 * the **first window** of each batch is small (``taskflow.dask.first-window``
   steps), so the first tasks of any flow or map, however wide, start at once;
-* later windows have ``taskflow.dask.submit-window`` steps, and at most two
-  windows are unfinished at a time: the next goes when the oldest unfinished
-  one has finished (every step of a window ends in some state: done, failed,
-  lost or cancelled).  So the scheduler and this client hold a bounded number of
+* later windows have ``taskflow.dask.submit-window`` steps, and the next goes
+  when the oldest unfinished one has finished (every task run of a window
+  reported its end, and its futures, if any, are done) or a window's worth of
+  task runs ended across those sent (Dask interleaves windows sent one after
+  the other).  So the scheduler and this client hold a bounded number of
   tasks that have not run, whatever the width, as ``distributed.as_completed``
   patterns do;
 * steps go in the order the plan made them, so every step is sent after the
@@ -18,8 +19,11 @@ what to send next:
 
 A batch that fits in one window goes as one graph, as before.  The driving loop
 (:meth:`DaskExecutor._drive <taskflow.executors.dask.DaskExecutor>`) waits on
-:meth:`Windows.wait`, woken by state events and by length facts arriving; a
-window's progress is read from its futures, so lost events never stall it.
+:meth:`Windows.wait`, woken by state events and by length facts arriving.  A
+window's progress is read from the ends its task runs report (most of its
+keys have no Future: :mod:`~taskflow.executors.dask_wants`); a window whose ends
+have not all arrived after ``_LOOK_AFTER`` seconds is looked up on the scheduler
+(a key Dask lost reports nothing), so lost events never stall it.
 
 Examples
 --------
@@ -32,19 +36,23 @@ Examples
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskflow import config
+from taskflow.engine.steps import PlannedTask
 
 if TYPE_CHECKING:
-    from distributed import Future
+    from distributed import Client, Future
 
-    from taskflow.engine.steps import Batch, Step
+    from taskflow.engine.steps import Batch, Key, Step
 
-__all__ = ["Windows", "window_sizes"]
+__all__ = ["Window", "Windows", "still_running", "window_sizes"]
 
 _UNFINISHED_WINDOWS = 2
+_LOOK_AFTER = 2.0  # seconds without any end heard from the oldest window: ask the scheduler
 
 
 def window_sizes() -> tuple[int, int]:
@@ -73,6 +81,43 @@ def window_sizes() -> tuple[int, int]:
     return size, min(first or size, size)
 
 
+class Window:
+    """One window sent: its task runs not heard ending, and its futures."""
+
+    __slots__ = ("open", "futures", "looked", "heard")
+
+    def __init__(self, open_: dict[str, Key]) -> None:
+        self.open = open_  # task-run name -> key, until its end is heard
+        self.futures: list[Future] = []  # of lengths and kept tasks
+        self.looked = time.monotonic()
+        self.heard = self.looked  # when an end was last heard
+
+    def finished(self, look: Callable[[list[Key]], set[Key]] | None) -> bool:
+        """Has every step ended?  ``look`` asks the scheduler which keys still run."""
+        if any(f.status == "pending" for f in self.futures):
+            return False
+        if not self.open:
+            return True
+        if look is None or time.monotonic() - max(self.looked, self.heard) < _LOOK_AFTER:
+            return False  # ends still arrive: no need to ask
+        items = _items(self.open)
+        running = look([k for _, k in items])
+        for name, key in items:
+            if key not in running:
+                self.open.pop(name, None)
+        self.looked = time.monotonic()
+        return not self.open
+
+
+def _items(d: dict[str, Key]) -> list[tuple[str, Key]]:
+    """``d``'s items, read while another thread may remove some."""
+    while True:
+        try:
+            return list(d.items())
+        except RuntimeError:  # changed size during iteration: read again
+            continue
+
+
 class Windows:
     """The batches of one run still to send, and the windows sent and not finished.
 
@@ -88,12 +133,12 @@ class Windows:
         self.size = size
         self.first = first if size else 0
         self._batches: deque[Batch] = deque()
-        self._sent: deque[list[Future]] = deque()  # unfinished windows, oldest first
-        self._cursor = 0  # futures of the oldest window seen finished, in order
+        self._sent: deque[Window] = deque()  # unfinished windows, oldest first
         self._wake = threading.Event()
         self._events: list[dict[str, Any]] = []  # of batches sent wholly, not yet asked for
         self._started: Batch | None = None  # the batch whose first window went last
         self.windows = 0  # windows sent so far
+        self.done: list[Window] = []  # finished windows not handed on yet (see :meth:`finished`)
 
     def add(self, batch: Batch) -> None:
         """Queue ``batch`` after the batches not wholly sent."""
@@ -116,19 +161,22 @@ class Windows:
             self._events.extend(self._batches.popleft().events)
         return bool(self._batches)
 
-    def has_room(self) -> bool:
-        """May the next window go now?  Yes while fewer than two sent ones are unfinished."""
-        if not self.size:
+    @property
+    def in_flight(self) -> bool:
+        """True while some window sent has not finished."""
+        return bool(self._sent)
+
+    def has_room(self, look: Callable[[list[Key]], set[Key]] | None = None) -> bool:
+        """May the next window go now?  Yes while fewer than two sent ones are unfinished.
+
+        Finished windows move to :attr:`done`."""
+        while self._sent and self._sent[0].finished(look):
+            self.done.append(self._sent.popleft())
+        if not self.size or len(self._sent) < _UNFINISHED_WINDOWS:
             return True
-        while self._sent:
-            window = self._sent[0]
-            while self._cursor < len(window) and window[self._cursor].status != "pending":
-                self._cursor += 1
-            if self._cursor < len(window):
-                break
-            self._sent.popleft()
-            self._cursor = 0
-        return len(self._sent) < _UNFINISHED_WINDOWS
+        # Dask runs windows sent one after the other side by side, not one then the
+        # next: a window's worth of task runs ended across them makes room as well
+        return sum(len(w.open) for w in list(self._sent)) <= self.size
 
     def take(self) -> list[Step]:
         """The next window's steps (empty when nothing is queued).
@@ -154,10 +202,18 @@ class Windows:
             self.windows += 1
         return out
 
-    def sent(self, futures: list[Future]) -> None:
-        """The futures of the window just sent (what :meth:`has_room` watches)."""
-        if self.size and futures:
-            self._sent.append(futures)
+    def sending(self, steps: list[Step]) -> Window:
+        """A window for ``steps``, watched from now (before it is sent: no end is missed)."""
+        window = Window({s.spec.name: s.spec.key for s in steps if type(s) is PlannedTask})
+        self._sent.append(window)
+        return window
+
+    def ended(self, name: str) -> None:
+        """Task run ``name`` reported its end (any thread)."""
+        for window in list(self._sent):
+            if window.open.pop(name, None) is not None:
+                window.heard = time.monotonic()
+                break
 
     def wake(self, *_: Any) -> None:
         """Something finished (a state event, a length fact): look again."""
@@ -173,5 +229,24 @@ class Windows:
         events = self.events()
         self._batches.clear()
         self._sent.clear()
-        self._cursor = 0
+        self.done.clear()
         return events
+
+
+def still_running(client: Client, keys: list[Any]) -> set[Any]:
+    """Which of ``keys`` the scheduler has not finished (for a window whose ends stopped
+    arriving: a key Dask lost reports none).  All of them when it cannot be asked."""
+
+    def running(dask_scheduler: Any, keys: list[Any]) -> list[int]:
+        done = ("memory", "erred", "released", "forgotten")
+        tasks = dask_scheduler.tasks
+        if not any(k in tasks for k in keys):  # its graph is not in yet (a busy scheduler)
+            return list(range(len(keys)))
+        # a key it no longer knows ran and was let go; positions, not keys: keys
+        # come back through msgpack, tuples as lists
+        return [i for i, k in enumerate(keys) if k in tasks and tasks[k].state not in done]
+
+    try:
+        return {keys[i] for i in client.run_on_scheduler(running, keys=keys)}
+    except Exception:  # the scheduler went away (the run ends on that) or hangs
+        return set(keys)

@@ -1,0 +1,137 @@
+"""Keys a run keeps on the cluster without one :class:`distributed.Future` each.
+
+A wide flow's steps that later windows depend on (a map's children feeding a
+reduce, its items, a static fan-out's tasks) must stay in the scheduler's
+memory until the tasks using them are sent.  A Future per key costs this client
+about 0.5 kB (the Future, its state, an ``asyncio.Event`` made when it finishes,
+the client's refcount entries, a ``FutureCancelledError`` made when it is
+released), a third of the client's memory for a map of a million.  The
+scheduler needs none of it: it keeps a key while some client *wants* it.
+
+:class:`Wants` sends ``client-desires-keys`` for those keys right after the
+window's graph (on the same ordered stream, so the scheduler knows them by then;
+a key cannot be released before: each is wanted by a step of its own window or
+by a window future), and ``client-releases-keys`` when no later step needs them,
+as a Future's release does.  Later windows reference them by
+``dask._task_spec.TaskRef`` (what a Future is).  The keys are kept compact:
+runs of children ``(base, i) .. (base, j)`` as one record.  A client that goes
+away releases everything it wanted, as with futures.
+
+Examples
+--------
+>>> runs = compact([("load-abc", 0), ("load-abc", 1), ("load-abc", 2), "total-abc"])
+>>> runs
+[Run('load-abc', 0, 3), 'total-abc']
+>>> list(expand(runs))
+[('load-abc', 0), ('load-abc', 1), ('load-abc', 2), 'total-abc']
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from taskflow.engine.outputs import Later
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from taskflow.engine.steps import Key
+
+__all__ = ["Run", "Wants", "compact", "expand"]
+
+_PER_MESSAGE = 50_000  # keys per release message
+
+
+class Run:
+    """Children ``(base, start)`` .. ``(base, stop - 1)``."""
+
+    __slots__ = ("base", "start", "stop")
+
+    def __init__(self, base: str, start: int, stop: int) -> None:
+        self.base, self.start, self.stop = base, start, stop
+
+    def __repr__(self) -> str:
+        return f"Run({self.base!r}, {self.start}, {self.stop})"
+
+
+def _is_child(key: Any) -> bool:
+    return type(key) is tuple and len(key) == 2 and type(key[1]) is int and type(key[0]) is str
+
+
+def compact(keys: Iterable[Key]) -> list[Any]:
+    """``keys`` with each run of consecutive children as one :class:`Run`."""
+    out: list[Any] = []
+    for k in keys:
+        if _is_child(k):
+            last = out[-1] if out else None
+            if type(last) is Run and last.base == k[0] and last.stop == k[1]:
+                last.stop += 1
+            else:
+                out.append(Run(k[0], k[1], k[1] + 1))
+        else:
+            out.append(k)
+    return out
+
+
+def expand(records: Iterable[Any]) -> Iterator[Key]:
+    """The keys of :func:`compact`'s records."""
+    for r in records:
+        if type(r) is Run:
+            base = r.base
+            yield from ((base, i) for i in range(r.start, r.stop))
+        else:
+            yield r
+
+
+class Wants:
+    """The keys of one run this client wants the scheduler to keep, futures aside."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._records: list[Any] = []
+
+    def want(self, keys: list[Key]) -> None:
+        """Keep ``keys`` (just sent in a graph) until released."""
+        if not keys:
+            return
+        self._client._send_to_scheduler(
+            {"op": "client-desires-keys", "keys": keys, "client": self._client.id})
+        with self._lock:
+            self._records.extend(compact(keys))
+
+    def release(self, later: Later | None = None) -> None:
+        """Release the wanted keys, except those in ``later`` (still needed)."""
+        with self._lock:
+            records, self._records = self._records, []
+            stay: list[Any] = []
+            gone: list[Any] = []
+            for r in records:
+                if later is None:
+                    gone.append(r)
+                elif type(r) is Run:
+                    (stay if later.has_children_of(r.base) else gone).append(r)
+                else:
+                    (stay if r in later else gone).append(r)
+            self._records = stay
+        self._send_releases(gone)
+
+    def _send_releases(self, records: list[Any]) -> None:
+        batch: list[Key] = []
+        for key in expand(records):
+            batch.append(key)
+            if len(batch) >= _PER_MESSAGE:
+                self._release(batch)
+                batch = []
+        if batch:
+            self._release(batch)
+
+    def _release(self, keys: list[Key]) -> None:
+        client = self._client
+        if client.status not in ("running", "connecting", "newly-created"):
+            return  # gone: the scheduler released what it wanted
+        client._send_to_scheduler({"op": "client-releases-keys", "keys": keys, "client": client.id})
+
+    def __bool__(self) -> bool:
+        return bool(self._records)
