@@ -55,9 +55,10 @@ def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
     """A mapped task's own end, from its children's (final) state types.
 
     The one rule for the flow runner, the dashboard and the server: FAILED when a
-    child did not succeed; SKIPPED when every child was skipped (nothing ran: as in
-    Prefect 1, and a mapped task downstream, whose children are skipped by theirs,
-    ends SKIPPED too); else SUCCESS, with a message counting them.
+    child did not succeed; CANCELLED when the only ones that did not were cancelled
+    (the run was stopped, none failed); SKIPPED when every child was skipped
+    (nothing ran: as in Prefect 1, and a mapped task downstream, whose children are
+    skipped by theirs, ends SKIPPED too); else SUCCESS, with a message counting them.
 
     Examples
     --------
@@ -65,11 +66,16 @@ def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
     (<StateType.SUCCESS: 'SUCCESS'>, '2 mapped children, 1 skipped')
     >>> mapped_parent(["SUCCESS", "FAILED", "CRASHED"])
     (<StateType.FAILED: 'FAILED'>, '2 of 3 mapped children did not succeed')
+    >>> mapped_parent(["SUCCESS", "CANCELLED", "CANCELLED"])
+    (<StateType.CANCELLED: 'CANCELLED'>, '2 of 3 mapped children were cancelled')
     >>> mapped_parent(["SKIPPED", "SKIPPED"])
     (<StateType.SKIPPED: 'SKIPPED'>, 'all 2 mapped children were skipped')
     """
     n = len(children)
     bad = sum(1 for c in children if c not in _SUCCESS_OR_SKIPPED)
+    cancelled = sum(1 for c in children if c == StateType.CANCELLED)
+    if bad and bad == cancelled:
+        return StateType.CANCELLED, f"{cancelled} of {n} mapped children were cancelled"
     if bad:
         return StateType.FAILED, f"{bad} of {n} mapped children did not succeed"
     skipped = sum(1 for c in children if c == StateType.SKIPPED)

@@ -139,13 +139,15 @@ def test_no_finished_state_may_change_and_every_run_starts_pending():
     assert "'load' cannot go from CACHED to FAILED" in str(err)
 
 
-def test_a_mapped_parent_fails_when_any_child_neither_succeeded_nor_was_skipped():
+def test_a_mapped_parent_fails_when_any_child_failed_and_is_cancelled_when_the_rest_were_cancelled():
     from taskflow.engine.transitions import mapped_parent
 
     assert mapped_parent([]) == (StateType.SUCCESS, "0 mapped children")
     assert mapped_parent(["CACHED", "SKIPPED"])[0] is StateType.SUCCESS
     assert mapped_parent([StateType.SUCCESS, StateType.CANCELLED]) == (
-        StateType.FAILED, "1 of 2 mapped children did not succeed")
+        StateType.CANCELLED, "1 of 2 mapped children were cancelled")
+    assert mapped_parent([StateType.FAILED, StateType.CANCELLED]) == (
+        StateType.FAILED, "2 of 2 mapped children did not succeed")
 
 
 def test_a_flow_run_whose_infrastructure_went_away_is_crashed_whatever_its_tasks_reached():

@@ -9,6 +9,7 @@ import pytest
 from taskflow.engine.observers import RunObserver, add_observer, remove_observer
 from taskflow.engine.steps import Batch, Probe
 from taskflow.executors.dask_windows import Windows, window_sizes
+from taskflow.history import paging
 from taskflow.states import StateType
 from tests import wide_flows as wf
 
@@ -27,11 +28,28 @@ def test_a_batch_made_as_it_is_taken_gives_every_step_once_in_order():
     w.add(Batch(source=source()))
     first = w.take()
     assert [s.key for s in first] == ["p_state-0", "p_state-1"]
-    assert len(made) <= 3  # only what was taken (and one step looked ahead) is made
+    # only what was taken is made, and the look-ahead that asked whether the batch
+    # would fit one window whole (a window of 3 here: 4 steps made)
+    assert len(made) <= 4
     rest = []
     while w.pending:
         rest.append([s.key for s in w.take()])
     assert rest == [["p_state-2", "p_state-3", "p_state-4"], ["p_state-5", "p_state-6"]]
+
+
+def test_a_batch_of_at_most_four_first_windows_goes_whole_and_a_bigger_one_is_split():
+    def probes(n):
+        return Batch(source=iter([Probe(f"p_state-{i}", f"p-{i}") for i in range(n)]))
+
+    w = Windows(size=100, first=5)
+    w.add(probes(20))
+    assert len(w.take()) == 20 and not w.pending
+    w = Windows(size=100, first=5)
+    w.add(probes(21))
+    assert [len(w.take()) for _ in range(2)] == [5, 16]
+    w = Windows(size=8, first=5)  # never more than a window at once
+    w.add(probes(9))
+    assert [len(w.take()) for _ in range(2)] == [5, 4]
 
 
 def test_window_sizes_come_from_the_config_and_a_bad_one_is_refused():
@@ -156,10 +174,15 @@ def test_cancelling_a_map_of_two_hundred_thousand_plans_no_child_it_did_not_send
     ran = [k for k, s in children.items() if s.type is StateType.SUCCESS]
     cancelled = [k for k, s in children.items() if s.type is StateType.CANCELLED]
     assert len(ran) + len(cancelled) == n and len(cancelled) > n - 1_000
+    assert run.task_states["nap"].type is StateType.CANCELLED  # stopped, none failed
     with HistoryStore(url) as store:  # recorded as such, every one
         counts = store.task_counts(run.run_id)
     assert sum(counts.values()) == n + 2  # numbers, nap and its children
-    assert counts["CANCELLED"] == len(cancelled)
+    assert counts["CANCELLED"] == len(cancelled) + 1  # and the map itself
+    with HistoryStore(url) as store:  # children never made are the map's children there too
+        own, by_parent = paging.overview(store, run.run_id)
+    assert sorted(t.name for t in own) == ["nap", "numbers"]
+    assert by_parent == {"nap": {"SUCCESS": len(ran), "CANCELLED": len(cancelled)}}
 
 
 def test_the_scheduler_says_which_keys_of_a_window_still_run(process_client):

@@ -319,6 +319,15 @@ class Batch:
         out, self._made = self._made[:n], self._made[n:]
         return out
 
+    def fits(self, n: int) -> bool:
+        """True when the steps not taken yet are ``n`` at most (makes ``n + 1`` at most)."""
+        while len(self._made) <= n and self._source is not None:
+            more = list(itertools.islice(self._source, n + 1 - len(self._made)))
+            if not more:
+                self._source = None
+            self._made.extend(more)
+        return len(self._made) <= n
+
     @property
     def exhausted(self) -> bool:
         """True when every step was taken."""

@@ -7,6 +7,7 @@ what to send next:
 
 * the **first window** of each batch is small (``taskflow.dask.first-window``
   steps), so the first tasks of any flow or map, however wide, start at once;
+  a batch of at most four first windows (and one window) goes whole, as one graph;
 * later windows have ``taskflow.dask.submit-window`` steps, and the next goes
   when the oldest unfinished one has finished (every task run of a window
   reported its end, and its futures, if any, are done) or a window's worth of
@@ -132,6 +133,7 @@ class Windows:
     def __init__(self, size: int, first: int) -> None:
         self.size = size
         self.first = first if size else 0
+        self.whole = min(4 * first, size)  # a batch this small goes as one window
         self._batches: deque[Batch] = deque()
         self._sent: deque[Window] = deque()  # unfinished windows, oldest first
         self._wake = threading.Event()
@@ -182,7 +184,10 @@ class Windows:
         """The next window's steps (empty when nothing is queued).
 
         A window that starts a batch is ``first`` steps at most: a map learning
-        its length of a million sends its first children at once.
+        its length of a million sends its first children at once.  A batch of
+        ``4 * first`` steps at most (and no more than a window) goes whole: a
+        flow of a few hundred tasks is one graph, with no key held for a next
+        window.
         """
         out: list[Step] = []
         n: int | None = None
@@ -190,6 +195,8 @@ class Windows:
             batch = self._batches[0]
             if n is None and self.size:
                 n = self.first if batch is not self._started else self.size
+                if batch is not self._started and batch.fits(self.whole):
+                    n = self.whole  # a small batch goes as one graph: no split
                 self._started = batch
             if n is None:
                 out.extend(batch.steps)

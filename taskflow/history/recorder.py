@@ -298,6 +298,9 @@ class _Writer:
             keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
                     for t in (item.plan.tasks.values() if item.plan and differ else [])
                     if t.name in differ}
+            if item.plan and differ:  # children a stopped run never made: key and index too
+                keys.update((name, (str(key), index)) for name, key, index in item.plan.unmade()
+                            if name in differ)
             for name, state in differ.items():
                 key, index = keys.get(name, ("", None))
                 self._take_state(item.run_id, name, final_event(item.run_id, name, state, key, index))
