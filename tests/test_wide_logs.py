@@ -161,6 +161,9 @@ class _Plan:
                                  "reference": ["sq"]})
         self.tasks = {}
 
+    def unmade(self):  # children a stopped run never made (Plan.unmade): none here
+        return iter(())
+
 
 class _Flow:
     name = "wide"

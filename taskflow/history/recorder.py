@@ -292,18 +292,11 @@ class _Writer:
     def _take_finish(self, item: _Finish) -> None:
         buf = self._runs.get(item.run_id)
         if buf is not None and item.run is not None:
-            # States only the flow runner knows: mapped parents, lost tasks.
-            differ = {name: state for name, state in item.run.task_states.items()
-                      if buf.latest.get(name) != (state.type.value, state.attempts)}
-            keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
-                    for t in (item.plan.tasks.values() if item.plan and differ else [])
-                    if t.name in differ}
-            if item.plan and differ:  # children a stopped run never made: key and index too
-                keys.update((name, (str(key), index)) for name, key, index in item.plan.unmade()
-                            if name in differ)
-            for name, state in differ.items():
-                key, index = keys.get(name, ("", None))
-                self._take_state(item.run_id, name, final_event(item.run_id, name, state, key, index))
+            try:
+                self._take_final_states(item, buf)
+            except Exception:  # the run's own end is still written, and the writer goes on
+                logger.exception("run history: could not take the final task states of "
+                                 "flow run %s", item.run_id)
             st = item.run.state
             self._finished.append({"id": item.run_id, "state": st.type.value,
                                    "message": st.message, "ended_at": st.ended_at or time.time()})
@@ -313,6 +306,23 @@ class _Writer:
                                    "ended_at": time.time(), "unfinished_tasks": end})
         self._runs.pop(item.run_id, None)
         self._waiters.append(item.done)
+
+    def _take_final_states(self, item: _Finish, buf: _RunBuffer) -> None:
+        """States only the flow runner knows: mapped parents, lost tasks, unmade children."""
+        assert item.run is not None
+        differ = {name: state for name, state in item.run.task_states.items()
+                  if buf.latest.get(name) != (state.type.value, state.attempts)}
+        if not differ:
+            return
+        plan = item.plan
+        keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
+                for t in (plan.tasks.values() if plan else []) if t.name in differ}
+        if plan:  # children a stopped run never made: their key and index too
+            keys.update((name, (str(key), index)) for name, key, index in plan.unmade()
+                        if name in differ)
+        for name, state in differ.items():
+            key, index = keys.get(name, ("", None))
+            self._take_state(item.run_id, name, final_event(item.run_id, name, state, key, index))
 
     def _cancel_asked(self, store: HistoryStore | LiteStore | None) -> None:
         """Cancel the runs of this process someone asked to cancel (``taskflow cancel``,
