@@ -457,7 +457,10 @@ class DaskExecutor(Executor):
                 finished_windows()
                 for event in windows.events():
                     on_event(event)
-                if not facts and not windows.pending and not windows.in_flight or scheduler_lost(client):
+                # nothing left to send: what is still running is waited for by its kept
+                # futures below (the ends of the last windows' other task runs come with
+                # the end-of-run flush; waiting for them here cost a worker's flush interval)
+                if not facts and not windows.pending or scheduler_lost(client):
                     break
                 windows.wait(0.5)  # woken by task ends and facts; the bound is a safety net
             keep = [held[k] for k in kept]
