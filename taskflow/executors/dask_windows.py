@@ -163,11 +163,6 @@ class Windows:
             self._events.extend(self._batches.popleft().events)
         return bool(self._batches)
 
-    @property
-    def in_flight(self) -> bool:
-        """True while some window sent has not finished."""
-        return bool(self._sent)
-
     def has_room(self, look: Callable[[list[Key]], set[Key]] | None = None) -> bool:
         """May the next window go now?  Yes while fewer than two sent ones are unfinished.
 
