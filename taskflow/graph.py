@@ -75,9 +75,10 @@ def operator_task(name: str) -> Any:
     return _operator_tasks[name]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
-    """A reference to task node ``id`` inside an argument template."""
+    """A reference to task node ``id`` inside an argument template (one per node,
+    shared by every template that uses the node's output)."""
 
     id: int
 
@@ -200,17 +201,27 @@ for _name in ("lt", "le", "gt", "ge", "getitem"):
 del _name
 
 
-@dataclass
+#: The keyword arguments of a call given none: one shared, never-mutated dict.
+NO_KWARGS: dict[str, Any] = {}
+_NO_IDS: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
 class TaskNode:
-    """One call of a task inside a flow."""
+    """One call of a task inside a flow.
+
+    A flow of 100,000 calls holds 100,000 of these, so they are compact: slots,
+    upstream ids as tuples (the shared empty one when there are none), the shared
+    :data:`NO_KWARGS` for a call without keyword arguments.
+    """
 
     id: int
     name: str
     task: GraphTask
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    data_upstream: list[int]
-    wait_for: list[int]
+    data_upstream: tuple[int, ...]
+    wait_for: tuple[int, ...]
     map_args: dict[int | str, MapArg] | None = None
     static_length: int | None = None
 
@@ -219,11 +230,11 @@ class TaskNode:
         return self.map_args is not None
 
     @property
-    def upstream(self) -> list[int]:
+    def upstream(self) -> tuple[int, ...]:
         """Data upstreams then ordering upstreams, without repeats."""
-        seen = dict.fromkeys(self.data_upstream)
-        seen.update(dict.fromkeys(self.wait_for))
-        return list(seen)
+        if not self.wait_for:
+            return self.data_upstream
+        return tuple(dict.fromkeys((*self.data_upstream, *self.wait_for)))
 
 
 @dataclass(frozen=True)
@@ -246,13 +257,20 @@ class FlowGraph:
     nodes: list[TaskNode]
     parameters: dict[str, ParameterNode]
     returns: Any = None
-    _by_id: dict[int, TaskNode] = field(default_factory=dict, repr=False)
+    _by_id: list[TaskNode | None] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_id = {n.id: n for n in self.nodes}
+        # node ids are 0..n-1 (the order of the calls): a list by id, not a dict
+        by_id: list[TaskNode | None] = [None] * (max((n.id for n in self.nodes), default=-1) + 1)
+        for n in self.nodes:
+            by_id[n.id] = n
+        self._by_id = by_id
 
     def node(self, node_id: int) -> TaskNode:
-        return self._by_id[node_id]
+        found = self._by_id[node_id] if 0 <= node_id < len(self._by_id) else None
+        if found is None:
+            raise KeyError(node_id)
+        return found
 
     def terminal(self) -> list[TaskNode]:
         """Nodes no other node depends on."""
@@ -269,7 +287,8 @@ class FlowBuilder:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.nodes: dict[int, TaskNode] = {}
+        self.nodes: list[TaskNode] = []  # by id: node ids are 0, 1, 2... in call order
+        self._forward = False  # an ordering edge made a node wait for a later one
         self.parameters: dict[str, ParameterNode] = {}
         self.returns: Any = None
         self._names: dict[str, int] = {}
@@ -333,7 +352,10 @@ class FlowBuilder:
                 return v._ref
             return v
 
-        return substitute(value, leaf), list(dict.fromkeys(used))
+        found = substitute(value, leaf)
+        if not used:
+            return found, []
+        return found, used if len(used) == 1 else list(dict.fromkeys(used))
 
     def add_task_call(
         self,
@@ -383,20 +405,21 @@ class FlowBuilder:
                     f"got {bad[0]!r}", task=task.name,
                 )
             _, order = self.to_template(list(items), where=where)
-        order = list(dict.fromkeys([*order, *self.conditions]))
+        if self.conditions:
+            order = list(dict.fromkeys([*order, *self.conditions]))
         node_id = len(self.nodes)
         node = TaskNode(
             id=node_id,
             name=self._unique_name(task.name),
             task=task,
             args=targs,
-            kwargs=tkwargs,
-            data_upstream=data,
-            wait_for=order,
+            kwargs=tkwargs or NO_KWARGS,
+            data_upstream=tuple(data) if data else _NO_IDS,
+            wait_for=tuple(order) if order else _NO_IDS,
             map_args=map_args,
             static_length=static_length,
         )
-        self.nodes[node_id] = node
+        self.nodes.append(node)
         return Handle(self, Ref(node_id), node.name, mapped=map)
 
     def _flattened(self, task: GraphTask, value: Any) -> Any:
@@ -497,8 +520,9 @@ class FlowBuilder:
                 flow=self.name, cycle=names,
             )
         node = self.nodes[down]
+        self._forward = self._forward or up > down
         if up not in node.wait_for:
-            node.wait_for.append(up)
+            node.wait_for = (*node.wait_for, up)
 
     def _path(self, start: int, goal: int) -> list[int] | None:
         """If ``start`` is upstream of ``goal``, the ids from ``start`` to ``goal``."""
@@ -525,9 +549,11 @@ class FlowBuilder:
 
     def freeze(self) -> FlowGraph:
         """The recorded graph, nodes in an order where upstreams come first."""
+        if not self._forward:  # every upstream was called before its downstreams
+            return FlowGraph(self.name, list(self.nodes), dict(self.parameters), self.returns)
         order: list[TaskNode] = []
         done: set[int] = set()
-        for start in self.nodes:
+        for start in range(len(self.nodes)):
             stack = [(start, False)]
             while stack:
                 nid, expanded = stack.pop()

@@ -163,7 +163,7 @@ def test_wait_for_adds_an_ordering_edge_without_data():
         return flows.record(path, "second", wait_for=[first])
 
     second = ordered.graph.nodes[-1]
-    assert second.data_upstream == [] and second.wait_for == [0]
+    assert second.data_upstream == () and second.wait_for == (0,)
 
 
 def test_handles_from_another_flow_are_refused():
