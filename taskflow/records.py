@@ -257,10 +257,10 @@ class FlowRunRecord:
     @property
     def graph_dict(self) -> dict[str, Any]:
         """The graph, decoded (empty lists when unknown)."""
+        from taskflow.description import expand  # a wide flow's graph is stored grouped
+
         value = json.loads(self.graph) if self.graph else {}
-        value = value if isinstance(value, dict) else {}
-        return {"nodes": list(value.get("nodes") or []), "edges": list(value.get("edges") or []),
-                "reference": list(value.get("reference") or [])}
+        return expand(value if isinstance(value, dict) else {})
 
     @property
     def params(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from taskflow.description import describe
 from taskflow.records import mapped_state
 from taskflow.states import FINISHED_TYPES
 
@@ -60,36 +61,25 @@ def ink(state: str) -> str:
 
 
 def graph_data(graph: FlowGraph) -> dict[str, Any]:
-    """What a schematic needs of a traced flow: JSON-ready nodes, edges, reference tasks.
+    """What a schematic needs of a traced flow, as the history keeps it with each run.
 
-    ``nodes``: ``{"name", "task", "mapped"}``; ``edges``: ``[upstream, downstream,
-    "data" | "order"]``; ``reference``: the names of the terminal tasks.  Made once
-    per traced graph (the history and the dashboard page both ask, as a run
-    starts; a fan-out of 100,000 takes seconds to describe): do not change it.
+    Up to :data:`taskflow.description.GROUP_ABOVE` nodes: ``nodes``
+    (``{"name", "task", "mapped"}``), ``edges`` (``[upstream, downstream, "data" |
+    "order"]``) and ``reference`` (the names of the terminal tasks).  A wider graph
+    is described grouped (a series of calls of one task is one entry): read any
+    description with :func:`taskflow.description.expand`.  Made once per traced
+    graph (the history and the dashboard page both ask, as a run starts): do not
+    change it.
     """
     made = getattr(graph, "_taskflow_drawn", None)
     if made is not None:
         return made
-    made = _graph_data(graph)
+    made = describe(graph)
     try:
         graph._taskflow_drawn = made  # type: ignore[attr-defined]
     except AttributeError:  # a graph-like object without a __dict__
         pass
     return made
-
-
-def _graph_data(graph: FlowGraph) -> dict[str, Any]:
-    names = {n.id: n.name for n in graph.nodes}
-    edges: list[list[str]] = []
-    for n in graph.nodes:
-        data = set(n.data_upstream)
-        edges.extend([names[u], n.name, "data"] for u in n.data_upstream)
-        edges.extend([names[u], n.name, "order"] for u in n.wait_for if u not in data)
-    return {
-        "nodes": [{"name": n.name, "task": n.task.name, "mapped": n.mapped} for n in graph.nodes],
-        "edges": edges,
-        "reference": [n.name for n in graph.terminal()],
-    }
 
 
 def node_views(graph: dict[str, Any], task_runs: Iterable[Any],

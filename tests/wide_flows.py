@@ -65,3 +65,11 @@ def slow_map(n: int = 200, seconds: float = 0.05) -> list[int]:
 @flow
 def wide(n: int = 20_000) -> int:
     return total(double.map(numbers(n)))
+
+
+WIDE_STATIC_WIDTH = 600  # above taskflow.description.GROUP_ABOVE: its graph is stored grouped
+
+
+@flow
+def wide_static_fan_out() -> int:
+    return total([double(i) for i in range(WIDE_STATIC_WIDTH)])

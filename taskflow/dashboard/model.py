@@ -43,6 +43,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskflow.description import expand
 from taskflow.engine.events import StateEvent, events_of, is_state
 from taskflow.engine.transitions import flow_state
 from taskflow.records import TaskRunRecord, duration, mapped_state
@@ -168,11 +169,12 @@ class RunRecord:
             self.started = at
             self.parameters = {_text(k, 300): _text(v, 300)
                                for k, v in dict(ev.get("parameters") or {}).items()}
+            graph = expand(ev)  # a wide flow's graph comes grouped
             self.nodes = [{"name": _text(n.get("name"), 300), "task": _text(n.get("task"), 300),
-                           "mapped": bool(n.get("mapped"))} for n in ev.get("nodes") or []]
+                           "mapped": bool(n.get("mapped"))} for n in graph["nodes"]]
             self.edges = [(_text(e[0], 300), _text(e[1], 300), _text(e[2], 10))
-                          for e in ev.get("edges") or [] if len(e) == 3]
-            self.reference = [_text(r, 300) for r in ev.get("reference") or []]
+                          for e in graph["edges"] if len(e) == 3]
+            self.reference = [_text(r, 300) for r in graph["reference"]]
             self.span = [_text(s, 300) for s in ev.get("span") or []]
         elif phase == "update":
             for sub in ev.get("events") or []:
