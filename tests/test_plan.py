@@ -34,7 +34,7 @@ def test_the_plan_takes_what_a_node_persists_from_set_up_and_only_names_each_chi
     store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
     results = decide_persistence(mapped_kept.graph, PersistSettings(store=store))
     assert results.nodes is not None
-    assert results.nodes["numbers"] is None and results.nodes["kept"].checkpoint
+    assert "numbers" not in results.nodes and results.nodes["kept"].checkpoint  # none: not kept
     plan = build_plan(mapped_kept.graph, {"n": 2}, "r1", results)
     first = plan.start()
     (length,) = [s for s in first.steps if isinstance(s, Length)]

@@ -543,8 +543,8 @@ class Plan:
     def _persistence(self, node: TaskNode) -> NodePersistence | None:
         """What the node persists: decided at set-up (``results.nodes``), else here, once."""
         nodes = self.results.nodes
-        if nodes is not None and node.name in nodes:
-            return nodes[node.name]
+        if nodes is not None:  # decided at set-up: the nodes that persist (see decide_persistence)
+            return nodes.get(node.name)
         if node.name not in self._decided:
             self._decided[node.name] = node_persistence(
                 node.task, flow_name=self.run.flow_name, mapped=node.mapped, results=self.results)

@@ -80,15 +80,24 @@ def prepare_run(
 def decide_persistence(graph: FlowGraph, results: PersistSettings) -> PersistSettings:
     """``results`` with what each node of ``graph`` persists (``results.nodes``), decided once.
 
+    ``results.nodes`` then holds the nodes that may persist; a node it lacks persists
+    nothing.  The decision depends on the task and whether it is mapped, so it is
+    made once per task, not once per call.
+
     Raises FlowDefinitionError, before anything runs, when a task asks for
     storage and there is no store (or is mapped with a target lacking ``{map_index}``).
     """
     if results.nodes is not None:
         return results
-    nodes: dict[str, NodePersistence | None] = {
-        node.name: node_persistence(node.task, flow_name=graph.name, mapped=node.mapped, results=results)
-        for node in graph.nodes
-    }
+    by_task: dict[tuple[int, bool], NodePersistence | None] = {}  # 100,000 calls, one task
+    nodes: dict[str, NodePersistence | None] = {}  # only nodes that persist: None is the rule
+    for node in graph.nodes:
+        how = (id(node.task), node.mapped)
+        if how not in by_task:
+            by_task[how] = node_persistence(node.task, flow_name=graph.name, mapped=node.mapped,
+                                            results=results)
+        if by_task[how] is not None:
+            nodes[node.name] = by_task[how]
     return dataclasses.replace(results, nodes=nodes)
 
 

@@ -222,9 +222,10 @@ class PersistSettings:
     """A flow run's persistence settings, resolved on the client before planning.
 
     ``resumed`` maps task-run names of the run being resumed to the store paths
-    of their persisted results.  ``nodes`` is what each node of the flow (by
-    name) persists, decided once at set-up (:func:`node_persistence`); None
-    until decided (a plan then decides each node itself, once).
+    of their persisted results.  ``nodes`` is what the nodes of the flow that
+    may persist (by name) persist, decided once at set-up (:func:`node_persistence`):
+    a node it lacks persists nothing.  None until decided (a plan then decides each
+    node itself, once).
     """
 
     store: ResultStore | None = None
