@@ -25,6 +25,13 @@ def test_a_grouped_description_expands_to_exactly_the_plain_one(shape):
     assert [n["name"] for n in plain["nodes"]] == [n.name for n in shape.graph.nodes]
 
 
+def test_random_graphs_read_back_whole_from_their_grouped_description():
+    for seed in range(150):
+        graph = df.random_flow(seed).graph
+        grouped = json.loads(json.dumps(describe(graph, group_above=0)))
+        assert expand(grouped) == describe(graph, group_above=None), seed
+
+
 def test_a_fan_out_is_described_by_one_group_per_task_whatever_its_width():
     for shape in (df.fan_out_and_in, df.pipelines, df.zipped_pairs, df.fan_out_alone):
         grouped = describe(shape.graph, group_above=0)
