@@ -32,6 +32,7 @@ wall time of the same runs is printed only for reference.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -139,10 +140,22 @@ def _take_stream_counts(dask_worker: Any) -> dict[str, int]:
     return out
 
 
-def _replay(blobs: list[bytes], values: dict[Any, Any], profile: bool) -> tuple[float, str]:
-    """Unpickle and call every task in ``blobs`` (as Dask does), timed on this thread's CPU."""
+def _replay(blobs: list[bytes], values: dict[Any, Any], profile: bool,
+            span: bool = False) -> tuple[float, str]:
+    """Unpickle and call every task in ``blobs`` (as Dask does), timed on this thread's CPU.
+
+    With ``span``, inside a span's annotation, as a worker runs the tasks of a flow
+    run (Dask's own cost of entering it per task is not counted).
+    """
     from distributed.protocol import pickle
 
+    with dask.annotate(span={"name": ("flow replay",), "ids": ("replay",)}) if span \
+            else contextlib.nullcontext():
+        return _replayed(blobs, values, profile, pickle)
+
+
+def _replayed(blobs: list[bytes], values: dict[Any, Any], profile: bool,
+              pickle: Any) -> tuple[float, str]:
     prof = cProfile.Profile() if profile else None
     spent = 0.0
     for blob in blobs:
@@ -157,7 +170,7 @@ def _replay(blobs: list[bytes], values: dict[Any, Any], profile: bool) -> tuple[
     text = ""
     if prof is not None:
         out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        st = pstats.Stats(prof, stream=out); st.sort_stats("tottime").print_stats(25); st.print_callers("_find_and_load|_annotations|__init__")
         text = out.getvalue()
     return spent / len(blobs), text
 
@@ -268,7 +281,8 @@ def measure(client: Client, meter: Meter, w: Workload, executor: DaskExecutor, r
     finally:
         captured.close()
     for way, blobs in (("graph", _plain_blobs(w)), ("taskflow", tf_blobs)):
-        us, text = client.submit(_replay, blobs, {}, profile, pure=False).result()
+        us, text = client.submit(_replay, blobs, {}, profile, way == "taskflow",
+                                 pure=False).result()
         out[way].replay_us = us * 1e6
         if text:
             print(f"--- cProfile of the worker-side replay, {w.name}, {way}\n{text}")

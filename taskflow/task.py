@@ -362,7 +362,11 @@ def _pickled_by_value(module: str) -> bool:
 
 
 def import_task(module: str, qualname: str) -> Task[..., Any]:
-    obj: Any = importlib.import_module(module)
+    # once per task run unpickled on a worker: a module already imported is taken
+    # from sys.modules (import_module takes Python's import machinery every time)
+    obj: Any = sys.modules.get(module)
+    if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+        obj = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
