@@ -99,14 +99,14 @@ class Slot:
     def __reduce__(self) -> tuple[Any, ...]:
         # a dataclass with slots pickles through dataclasses.fields() (slow, and once per
         # upstream of every task run the scheduler sends a worker); the first slots are
-        # made once per process (_slot)
-        return (_slot, (self.index,))
+        # made once per process (_Slot_at)
+        return (_Slot_at, (self.index,))
 
 
 _SLOTS: list[Slot] = []
 
 
-def _slot(index: int) -> Slot:
+def _Slot_at(index: int) -> Slot:
     """``Slot(index)``, shared for the first few (immutable: any copy will do)."""
     if 0 <= index < 32:
         if not _SLOTS:
