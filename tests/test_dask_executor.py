@@ -453,3 +453,27 @@ def test_a_small_flows_terminal_tasks_bring_every_end_with_their_results(process
         run = flows.one_task.run(executor=ex, x=1)
         assert run.state.is_successful(), run.state
     assert complete == [True, True, True]
+
+
+def _outbox_waits(topic: str, dask_worker=None) -> list[float]:
+    """On a worker: the wait of each flush an outbox schedules, busy then after a quiet spell."""
+    import time as _time
+
+    from taskflow.executors.dask_worker import _Outbox
+
+    box = _Outbox(dask_worker, topic, 0.01, 0.04)
+    waits = []
+    for i in range(5):
+        if i == 4:  # a quiet spell longer than the last wait
+            _time.sleep(0.06)
+        box.put({"kind": "state", "run": "r", "name": f"t{i}", "type": "SUCCESS"})
+        waits.append(box._delay)
+        box.flush()
+    return waits
+
+
+def test_a_busy_workers_outbox_waits_longer_between_batches_and_a_quiet_one_is_quick_again(
+        process_client):
+    waits = process_client.run(_outbox_waits, f"waits-test-{os.getpid()}")
+    for found in waits.values():  # interval 10 ms, doubling up to 40 ms while busy
+        assert found == [0.01, 0.02, 0.04, 0.04, 0.01]
