@@ -309,8 +309,10 @@ class Task(Generic[P, R]):
         qualname = getattr(self, "__qualname__", None)
         if (module and qualname and module != "__main__" and "<locals>" not in qualname
                 and not _pickled_by_value(module)):
-            try:
-                obj: Any = importlib.import_module(module)
+            try:  # once per task run a scheduler sends: an imported module from sys.modules
+                obj: Any = sys.modules.get(module)
+                if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+                    obj = importlib.import_module(module)
                 for part in qualname.split("."):
                     obj = getattr(obj, part)
             except Exception:

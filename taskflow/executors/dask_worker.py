@@ -161,6 +161,10 @@ def get_dask_client() -> Client:
     return client
 
 
+# intervals of events coming without a quiet spell after which an outbox batches longer
+_SPELL = 8
+
+
 class _Outbox:
     """One per worker and topic: events leave in small batches, a few ms late at most.
 
@@ -169,23 +173,27 @@ class _Outbox:
     first event after a quiet spell schedules a flush ``interval`` seconds later
     on the worker's event loop; everything emitted meanwhile leaves with it as one
     ``{"kind": "batch", ...}`` message (:func:`~taskflow.engine.events.batch_of`).
-    While events keep coming (many quick tasks), each wait is twice the last, up
-    to ``longest``: a busy worker sends a batch every ``longest`` seconds, not every
-    ``interval``, and the first event after a quiet spell (a slow task's start or
-    end) still leaves after ``interval``.  A worker that dies within that window
+    Once events have kept coming for a while (``_SPELL`` intervals: many quick
+    tasks, a long run), each wait is twice the last, up to ``longest``: a busy
+    worker sends a batch every ``longest`` seconds, not every ``interval``; a
+    short run, and the first event after a quiet spell (a slow task's start or
+    end), still leave after ``interval``.  A worker that dies within that window
     loses the batch; the flow runner then reports the tasks it cannot account for.
     """
 
     def __init__(self, worker: Any, topic: str, interval: float,
-                 longest: float | None = None) -> None:
+                 longest: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.worker, self.topic, self.interval = worker, topic, interval
+        self._clock = clock
         self.longest = max(interval, longest if longest is not None else interval)
         self.address: str = worker.address
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         self._scheduled = False
         self._delay = interval  # the wait of the flush scheduled last
-        self._flushed_at = -float("inf")  # time.monotonic() of the last flush that sent
+        self._flushed_at = -float("inf")  # clock() of the last flush that sent
+        self._busy_since = 0.0  # ... and of the first event after the last quiet spell
 
     def put(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -193,8 +201,9 @@ class _Outbox:
             if self._scheduled:
                 return
             self._scheduled = True
-            if time.monotonic() - self._flushed_at >= self._delay:  # quiet since: be quick
-                self._delay = self.interval
+            now = self._clock()
+            if now - self._flushed_at >= self._delay:  # quiet since: be quick
+                self._delay, self._busy_since = self.interval, now
             delay = self._delay
         self.worker.loop.add_callback(self.worker.loop.call_later, delay, self.flush)
 
@@ -205,9 +214,10 @@ class _Outbox:
     def flush(self) -> None:
         with self._lock:
             events, self._events, self._scheduled = self._events, [], False
-            if events:  # more may follow at once: the next batch may wait longer
-                self._flushed_at = time.monotonic()
-                self._delay = min(self._delay * 2, self.longest)
+            if events:  # busy for a while: the next batch may wait longer
+                now = self._flushed_at = self._clock()
+                if now - self._busy_since >= _SPELL * self.interval:
+                    self._delay = min(self._delay * 2, self.longest)
         if events:
             self.worker.log_event(self.topic, batch_of(_superseded_out(events)))
 
