@@ -194,6 +194,7 @@ class Measures:
         self.cpu: dict[str, list[float]] = {"client": [], "scheduler": [], "workers": []}
         self.walls: list[float] = []
         self.replay_us = 0.0
+        self.counted_seconds = 0.0  # wall time of the run whose messages were counted
 
 
 def _plain_blobs(w: Workload) -> list[bytes]:
@@ -253,7 +254,9 @@ def measure(client: Client, meter: Meter, w: Workload, executor: DaskExecutor, r
         wait_idle(client)
         before = client.run(_take_stream_counts)
         client.run_on_scheduler(_take_client_counts)
+        t0 = time.perf_counter()
         assert fn() == w.expected
+        out[way].counted_seconds = time.perf_counter() - t0
         wait_idle(client)  # every message of the run has left its worker
         time.sleep(0.2)
         out[way].sizes = client.run_on_scheduler(_take_spec_sizes)
@@ -315,6 +318,9 @@ def report(w: Workload, found: dict[str, Measures]) -> str:
          f"{sum(v for k, v in t.worker_msgs.items() if not k.startswith('_'))}"),
         ("  of which log-event", f"{g.worker_msgs.get('log-event', 0)}",
          f"{t.worker_msgs.get('log-event', 0)}"),
+        ("  log-event per second of that run (its wall s)",
+         f"0 ({g.counted_seconds:.2f})",
+         f"{t.worker_msgs.get('log-event', 0) / t.counted_seconds:.0f} ({t.counted_seconds:.2f})"),
         ("worker -> scheduler writes (batches)", f"{g.worker_msgs.get('_batches', 0)}",
          f"{t.worker_msgs.get('_batches', 0)}"),
         ("worker -> scheduler bytes, per run", f"{g.worker_msgs.get('_bytes', 0):,}",
