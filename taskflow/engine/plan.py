@@ -86,7 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # the steps are re-exported: executors and runners import them from here
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
-    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan",
+    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan", "node_of",
 ]
 
 class Plan:
@@ -187,6 +187,11 @@ class Plan:
                 if node is None:
                     node = nodes[base] = (step.name.rpartition("[")[0], step.keep)
                 tasks[step.key] = SentChild(step, node, shared)
+
+    def unmade_ranges(self) -> Iterator[tuple[str, int, int]]:
+        """``(node name, start, stop)``: the children :meth:`abandon` left unmade, by range."""
+        for name, _base, start, stop in self._unmade:
+            yield name, start, stop
 
     def unmade(self) -> Iterator[tuple[str, Key, int]]:
         """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""
@@ -528,8 +533,10 @@ class Plan:
             parameters=self.parameters, results=self.results,
         )
         upstream = tuple(names)
-        upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
-        name = sys.intern(name)  # the state collector's copy (from the event) becomes this one
+        if map_index is None or not any(type(n) is str and n.endswith("]") for n in upstream):
+            upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
+        if map_index is None:  # a mapped child's name goes with its spec (none kept)
+            name = sys.intern(name)
         spec = TaskRunSpec(
             run=self.run, name=name, key=key, task=node.task, args=args,
             kwargs=kwargs or NO_KWARGS, upstream=upstream, templated=templated,
@@ -566,6 +573,13 @@ def build_plan(
     run that stores anything gets a :class:`~taskflow.results.policy.PersistSpec`.
     """
     return Plan(graph, parameters, run_id, results)
+
+
+def node_of(task: PlannedTask | SentChild) -> str:
+    """The name of the mapped node a child task run belongs to (``load`` for ``load[3]``)."""
+    if type(task) is SentChild:
+        return task.node
+    return task.name.rpartition("[")[0]
 
 
 def _plain(value: Any) -> Any:

@@ -215,10 +215,8 @@ class SentChild:
         spec = planned.spec
         self.key = spec.key
         deps: Any = tuple(planned.deps)
-        try:
+        if all(type(d) is str for d in deps):  # the same for every child (a map over a list)
             deps = shared.setdefault(deps, deps)
-        except TypeError:  # a group (a list) among them: not shared
-            pass
         self.deps = deps
         self.upstream = spec.upstream
         self._node = node  # (node name, keep), one per node
@@ -226,6 +224,11 @@ class SentChild:
     @property
     def name(self) -> str:
         return f"{self._node[0]}[{self.key[1]}]"
+
+    @property
+    def node(self) -> str:
+        """Its mapped node's name (``load`` for ``load[3]``)."""
+        return self._node[0]
 
     @property
     def map_index(self) -> int:

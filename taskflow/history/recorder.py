@@ -86,6 +86,7 @@ from taskflow.logs import TASK_LOGGER
 from taskflow.parameters import json_default
 from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
+from taskflow.state_columns import TaskStates
 from taskflow.state_table import StateTable
 from taskflow.states import StateType
 
@@ -310,8 +311,12 @@ class _Writer:
     def _take_final_states(self, item: _Finish, buf: _RunBuffer) -> None:
         """States only the flow runner knows: mapped parents, lost tasks, unmade children."""
         assert item.run is not None
-        differ = {name: state for name, state in item.run.task_states.items()
-                  if buf.latest.get(name) != (state.type.value, state.attempts)}
+        latest, states = buf.latest, item.run.task_states
+        if isinstance(states, TaskStates):  # a mapped child's name made only if it differs
+            differ = dict(states.differing(latest.get, latest.child))
+        else:
+            differ = {name: state for name, state in states.items()
+                      if latest.get(name) != (state.type.value, state.attempts)}
         if not differ:
             return
         plan = item.plan
