@@ -507,7 +507,7 @@ class Plan:
                 if isinstance(o, Single):
                     return slot(o.key, o.key, up.name)
                 if isinstance(o, Children):
-                    return slot(("group", v.id), list(o.keys), Group(up.name, len(o.keys)))
+                    return slot(("group", v.id), o.keys, Group(up.name, len(o.keys)))
                 return slot(("broken", v.id), o.marker, up.name)
             return v
 

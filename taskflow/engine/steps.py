@@ -11,7 +11,7 @@ import itertools
 import operator
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Union
 
@@ -160,7 +160,9 @@ _spec_fields = operator.attrgetter(*_SPEC_FIELDS)
 _run_fields = operator.attrgetter(*(f.name for f in fields(RunInfo)))
 
 
-Dep = Union[Key, list[Key], StateMarker]
+# a key, a group of keys (a list, or a mapped task's children as a sequence made when
+# read: no list of a million keys kept), or the marker of an upstream that could not run
+Dep = Union[Key, Sequence[Key], StateMarker]
 
 
 @dataclass(slots=True)
@@ -194,10 +196,10 @@ class PlannedTask:
         """Every key this run depends on, groups flattened."""
         out: list[Key] = []
         for d in self.deps:
-            if isinstance(d, list):
-                out.extend(d)
-            elif not isinstance(d, StateMarker):
+            if isinstance(d, (str, tuple)):
                 out.append(d)
+            elif not isinstance(d, StateMarker):  # a group: a mapped task's children
+                out.extend(d)
         return out
 
 
