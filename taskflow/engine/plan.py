@@ -76,6 +76,7 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
+from taskflow.engine.task_table import TaskTable
 from taskflow.graph import MapArg, ParamRef, Ref
 from taskflow.nesting import substitute
 from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
@@ -127,7 +128,7 @@ class Plan:
         self._probes: dict[Key, Key] = {}
         self._decided: dict[str, NodePersistence | None] = {}
         self._items: set[Key] = set()
-        self.tasks: dict[Key, PlannedTask | SentChild] = {}
+        self.tasks = TaskTable()  # key -> PlannedTask, or SentChild once a child was sent
         self.parents: dict[str, State] = {}
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
@@ -136,7 +137,6 @@ class Plan:
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
         self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, deps: shared
-        self._child_nodes: dict[str, tuple[str, bool]] = {}  # key base -> (node name, keep)
         self._abandoned = False  # the run stopped: children not made yet never will be
         self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
@@ -179,14 +179,10 @@ class Plan:
     def sent(self, steps: list[Step]) -> None:
         """``steps`` went to a cluster: keep of each mapped child only a
         :class:`~taskflow.engine.steps.SentChild` (the cluster has the rest)."""
-        tasks, shared, nodes = self.tasks, self._shared, self._child_nodes
+        tasks = self.tasks
         for step in steps:
             if type(step) is PlannedTask and step.spec.map_index is not None:
-                base = step.key[0]  # type: ignore[index]
-                node = nodes.get(base)
-                if node is None:
-                    node = nodes[base] = (step.name.rpartition("[")[0], step.keep)
-                tasks[step.key] = SentChild(step, node, shared)
+                tasks.sent(step)
 
     def unmade_ranges(self) -> Iterator[tuple[str, int, int]]:
         """``(node name, start, stop)``: the children :meth:`abandon` left unmade, by range."""
@@ -543,7 +539,7 @@ class Plan:
             map_index=map_index, persist=persist,
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
-        self.tasks[key] = planned
+        self.tasks.add(planned)
         out.append(planned)
         return key
 

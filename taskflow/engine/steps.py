@@ -227,6 +227,14 @@ class SentChild:
     def name(self) -> str:
         return f"{self._node[0]}[{self.key[1]}]"
 
+    @classmethod
+    def of(cls, key: Key, deps: Any, upstream: tuple[str | Group, ...],
+           node: tuple[str, bool]) -> SentChild:
+        """A SentChild from its parts (what a plan keeps of its node's children)."""
+        child = cls.__new__(cls)
+        child.key, child.deps, child.upstream, child._node = key, deps, upstream, node
+        return child
+
     @property
     def node(self) -> str:
         """Its mapped node's name (``load`` for ``load[3]``)."""
