@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import dask.utils
@@ -189,11 +189,11 @@ class Plan:
         for name, _base, start, stop in self._unmade:
             yield name, start, stop
 
-    def unmade(self) -> Iterator[tuple[str, Key, int]]:
-        """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""
-        for name, base, start, stop in self._unmade:
-            for i in range(start, stop):
-                yield f"{name}[{i}]", (base, i), i
+    def keys_of(self, names: Iterable[str]) -> dict[str, tuple[Key, int | None]]:
+        """``name -> (key, map_index)`` of those of ``names`` the run has (children
+        made, sent or never made: :meth:`abandon`), with no look at each child."""
+        bases = {n.name: self._base[n.id] for n in self.graph.nodes if n.mapped}
+        return self.tasks.keys_of(names, bases)
 
     @property
     def done(self) -> bool:

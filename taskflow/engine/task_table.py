@@ -28,10 +28,11 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from taskflow.engine.steps import Key, PlannedTask, SentChild
+from taskflow.state_columns import NameSet, child_of
 
 __all__ = ["TaskTable"]
 
@@ -161,6 +162,38 @@ class TaskTable(Mapping[Key, "PlannedTask | SentChild"]):
 
     def __len__(self) -> int:
         return self._count
+
+    def not_in(self, names: NameSet) -> list[str]:
+        """The names of the task runs not in ``names`` (a sent child's made only if not)."""
+        out: list[str] = []
+        for entry in list(self._entries.values()):
+            if type(entry) is not _Children:
+                if entry.name not in names:  # type: ignore[union-attr]
+                    out.append(entry.name)  # type: ignore[union-attr]
+                continue
+            node = entry.node[0] if entry.node is not None else ""
+            for i in range(entry.sent):
+                if not names.has_child(node, i) and i not in entry.made:
+                    out.append(f"{node}[{i}]")
+            out.extend(t.name for t in list(entry.made.values()) if t.name not in names)
+        return out
+
+    def keys_of(self, names: Iterable[str], bases: Mapping[str, str]) -> dict[str, tuple[Key, int | None]]:
+        """``name -> (key, map_index)`` of ``names``: a child of a mapped task whose key
+        base ``bases`` gives (by node name) from its name, any other task run looked up."""
+        out: dict[str, tuple[Key, int | None]] = {}
+        own: dict[str, Key] | None = None
+        for name in names:
+            child = child_of(name)
+            if child is not None and child[0] in bases:
+                out[name] = ((bases[child[0]], child[1]), child[1])
+                continue
+            if own is None:
+                own = {e.name: e.key for e in self._entries.values()  # type: ignore[union-attr]
+                       if type(e) is not _Children}
+            if name in own:
+                out[name] = (own[name], None)
+        return out
 
     def __contains__(self, key: object) -> bool:
         try:

@@ -53,7 +53,7 @@ from taskflow.engine.collections import is_collection
 from taskflow.engine.events import events_of, peek
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.outputs import derived
-from taskflow.engine.plan import Length, Plan, PlannedTask, Step, node_of
+from taskflow.engine.plan import Length, Plan, PlannedTask, Step
 from taskflow.engine.transitions import crashed
 from taskflow.exceptions import TaskflowError
 from taskflow.executors.base import Executor, OnEvent, Outcome
@@ -118,16 +118,7 @@ class _EndTracker:
 
     def not_ended(self, plan: Plan) -> list[str]:
         """The plan's task runs whose end has not arrived (no name made for those that did)."""
-        final = self._final
-        out: list[str] = []
-        for t in plan.tasks.values():
-            index = t.spec.map_index
-            if index is None:
-                if t.name not in final:
-                    out.append(t.name)
-            elif not final.has_child(node_of(t), index):
-                out.append(t.name)
-        return out
+        return plan.tasks.not_in(self._final)
 
     def _all_ended(self, names: list[str]) -> bool:
         names[:] = [n for n in names if n not in self._final]

@@ -320,11 +320,8 @@ class _Writer:
         if not differ:
             return
         plan = item.plan
-        keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
-                for t in (plan.tasks.values() if plan else []) if t.name in differ}
-        if plan:  # children a stopped run never made: their key and index too
-            keys.update((name, (str(key), index)) for name, key, index in plan.unmade()
-                        if name in differ)
+        keys = {name: (str(key), index)  # only of those: a run may have a million
+                for name, (key, index) in (plan.keys_of(differ) if plan else {}).items()}
         for name, state in differ.items():
             key, index = keys.get(name, ("", None))
             self._take_state(item.run_id, name, final_event(item.run_id, name, state, key, index))
