@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskflow import hooks, logs
@@ -139,6 +140,24 @@ def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> Tas
     return TaskStates(states, order, finals)
 
 
+class _Reference(Mapping[str, State]):
+    """The reference task runs' States, read from the run's as asked (a terminal map of
+    a million children makes no list of names or dict of States at once)."""
+
+    def __init__(self, states: Mapping[str, State], nodes: dict[str, Sequence[str]]) -> None:
+        self._states, self._nodes = states, nodes
+
+    def __iter__(self) -> Iterator[str]:
+        for node, names in self._nodes.items():
+            yield from names or [node]  # an empty map stands for itself
+
+    def __len__(self) -> int:
+        return sum(len(names) or 1 for names in self._nodes.values())
+
+    def __getitem__(self, name: str) -> State:
+        return self._states[name]
+
+
 def _parent_state(at_expansion: State, states: RunStates, parent: str, width: int) -> State:
     """A mapped task's own State: how it expanded, then how its children ended."""
     if at_expansion.is_finished():
@@ -196,11 +215,7 @@ def run_flow(
         observers.notify(watchers, "run_aborted", plan=plan, error=exc)
         raise
     task_states = _final_states(plan, recorder, outcome)
-    reference = {
-        name: task_states[name]
-        for node_name, names in plan.reference().items()
-        for name in names or [node_name]  # an empty map stands for itself
-    }
+    reference = _Reference(task_states, plan.reference())
     state = transitions.flow_state(reference, started_at=started, crashed=outcome.crashed)
     if outcome.cancelled and any(s.type is StateType.CANCELLED for s in task_states.values()):
         state = transitions.cancelled(outcome.cancelled).replace(started_at=started)

@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dask.utils
@@ -47,6 +47,7 @@ from taskflow.engine.markers import NotSized, StateMarker
 from taskflow.engine.outputs import (
     Broken,
     ChildKeys,
+    ChildNames,
     Children,
     KeyDep,
     Later,
@@ -222,13 +223,13 @@ class Plan:
         """Is ``key`` a task run whose output the flow returns (a child of one, too)?"""
         return (key[0] if isinstance(key, tuple) else key) in self._returned
 
-    def reference(self) -> dict[str, list[str]]:
+    def reference(self) -> dict[str, Sequence[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
         out: dict[str, list[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
             if isinstance(o, Children):  # made or not (a stopped run)
-                out[node.name] = [f"{node.name}[{i}]" for i in range(len(o.keys))]
+                out[node.name] = ChildNames(node.name, len(o.keys))
             else:
                 out[node.name] = [node.name]
         return out
