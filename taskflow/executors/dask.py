@@ -458,8 +458,9 @@ class DaskExecutor(Executor):
                     windows.add(plan.add_lengths({future.key: fact}, lazy=True))
                 while windows.pending and windows.has_room(look):
                     finished_windows()
-                    steps = windows.take()
-                    submit(steps, more=windows.pending)
+                    # no name keeps a window's steps once sent: planning the next one
+                    # must not hold the last one's (they are the client's largest transient)
+                    submit(windows.take(), more=windows.pending)
                     if self.cancellations.reason(run_id) or scheduler_lost(client):
                         break
                 windows.has_room(look)
