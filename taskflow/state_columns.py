@@ -315,9 +315,11 @@ class TaskStates(Mapping[str, State]):
                         yield f"{name}[{i}]", found
 
     def items(self) -> ItemsView[str, State]:
+        """``(name, State)`` pairs in order (:meth:`pairs`, as a view)."""
         return _Items(self)
 
     def values(self) -> ValuesView[State]:
+        """The States in order, each made as it is read."""
         return _Values(self)
 
     def counts(self, kinds: Iterable[StateType]) -> dict[StateType, int]:

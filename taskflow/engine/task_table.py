@@ -1,6 +1,6 @@
 """A plan's task runs by key, a mapped task's children sent to a cluster as one record.
 
-:attr:`Plan.tasks <taskflow.engine.plan.Plan.tasks>` maps each task run's key to
+``Plan.tasks`` (:class:`taskflow.engine.plan.Plan`) maps each task run's key to
 its :class:`~taskflow.engine.steps.PlannedTask`, in the order they were planned
 (upstream first).  A mapped child, once sent to a cluster (which has the rest),
 is read back as a :class:`~taskflow.engine.steps.SentChild` made when asked for:
@@ -158,6 +158,7 @@ class TaskTable(Mapping[Key, "PlannedTask | SentChild"]):
                 yield entry  # type: ignore[misc]
 
     def items(self) -> Iterator[tuple[Key, PlannedTask | SentChild]]:  # type: ignore[override]
+        """``(key, task)`` of every task run, in planning order."""
         return ((t.key, t) for t in self.values())
 
     def __len__(self) -> int:
