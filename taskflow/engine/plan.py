@@ -225,7 +225,7 @@ class Plan:
 
     def reference(self) -> dict[str, Sequence[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
-        out: dict[str, list[str]] = {}
+        out: dict[str, Sequence[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
             if isinstance(o, Children):  # made or not (a stopped run)

@@ -112,7 +112,7 @@ class TaskTable(Mapping[Key, "PlannedTask | SentChild"]):
     def sent(self, planned: PlannedTask) -> None:
         """``planned`` (a mapped child) went to a cluster: keep only what a SentChild reads."""
         index = planned.spec.map_index
-        block = self._children.get(planned.key[0]) if index is not None else None  # type: ignore[index]
+        block = self._children.get(planned.key[0]) if index is not None else None
         if block is None or block.made.get(index) is not planned:  # type: ignore[arg-type]
             return
         if block.node is None:
@@ -138,7 +138,7 @@ class TaskTable(Mapping[Key, "PlannedTask | SentChild"]):
                 if child is not None:
                     return child
         found = self._entries.get(key)
-        if found is None or type(found) is _Children:
+        if found is None or isinstance(found, _Children):
             raise KeyError(key)
         return found
 
