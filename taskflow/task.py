@@ -309,8 +309,10 @@ class Task(Generic[P, R]):
         qualname = getattr(self, "__qualname__", None)
         if (module and qualname and module != "__main__" and "<locals>" not in qualname
                 and not _pickled_by_value(module)):
-            try:
-                obj: Any = importlib.import_module(module)
+            try:  # once per task run a scheduler sends: an imported module from sys.modules
+                obj: Any = sys.modules.get(module)
+                if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+                    obj = importlib.import_module(module)
                 for part in qualname.split("."):
                     obj = getattr(obj, part)
             except Exception:
@@ -362,7 +364,11 @@ def _pickled_by_value(module: str) -> bool:
 
 
 def import_task(module: str, qualname: str) -> Task[..., Any]:
-    obj: Any = importlib.import_module(module)
+    # once per task run unpickled on a worker: a module already imported is taken
+    # from sys.modules (import_module takes Python's import machinery every time)
+    obj: Any = sys.modules.get(module)
+    if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+        obj = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj

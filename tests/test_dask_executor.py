@@ -453,3 +453,32 @@ def test_a_small_flows_terminal_tasks_bring_every_end_with_their_results(process
         run = flows.one_task.run(executor=ex, x=1)
         assert run.state.is_successful(), run.state
     assert complete == [True, True, True]
+
+
+def _outbox_waits(topic: str, dask_worker=None) -> list[float]:
+    """On a worker: the wait of each flush an outbox schedules as events keep coming
+    every 4 ms for 0.16 s, then after a quiet spell (a clock the test moves; binary
+    fractions of a second, so the sums are exact)."""
+    from taskflow.executors.dask_worker import _Outbox
+
+    now = [100.0]
+    box = _Outbox(dask_worker, topic, 1 / 64, 1 / 16, clock=lambda: now[0])
+    waits = []
+    for i in range(41):
+        if i == 40:
+            now[0] += 1.0  # a quiet spell
+        box.put({"kind": "state", "run": "r", "name": f"t{i}", "type": "SUCCESS"})
+        waits.append(box._delay)
+        now[0] += 1 / 256
+        box.flush()
+    return waits
+
+
+def test_a_busy_workers_outbox_waits_longer_between_batches_and_a_quiet_one_is_quick_again(
+        process_client):
+    waits = process_client.run(_outbox_waits, f"waits-test-{os.getpid()}")
+    short, longest = 1 / 64, 1 / 16  # after 8 intervals busy, each wait doubles up to longest
+    for found in waits.values():
+        assert found[:32] == [short] * 32  # the first 8 intervals: as quick as ever
+        assert found[32:34] == [2 * short, longest] and set(found[34:40]) == {longest}
+        assert found[40] == short  # quick again after the quiet spell

@@ -59,3 +59,25 @@ def test_a_success_event_leaves_its_default_fields_off_the_wire():
     assert (back.map_index, back.message, back.exc, back.tb, back.location) == (None, "", None,
                                                                                 None, None)
     assert back.state().type is StateType.SUCCESS and back.state().attempts == 1
+
+
+@pytest.mark.parametrize("state, map_index", [
+    (State(StateType.RUNNING, attempts=1, started_at=10.0), None),
+    (State(StateType.SUCCESS, attempts=2, started_at=10.0, ended_at=11.0), 3),
+    (State(StateType.SKIPPED, message="upstream task 'a' was skipped", ended_at=11.0), None),
+    (State(StateType.FAILED, message="boom", exception=ValueError("x"), traceback="tb",
+           attempts=1), 0),
+    (State(StateType.CACHED, result_location="file:///r/a.pkl"), None),
+])
+def test_a_state_message_built_directly_is_the_events_wire_form(state, map_index):
+    from taskflow.engine.events import state_msg
+
+    direct = state_msg("r", "a", "a-k", state, "tcp://w:1", map_index)
+    made = StateEvent.of("r", "a", "a-k", state, worker="tcp://w:1", map_index=map_index).to_msg()
+    assert direct.pop("time") <= made.pop("time")
+    assert list(direct) == list(made)
+    if "exc" in made:  # two pickles of one exception need not be the same bytes
+        import pickle
+
+        assert repr(pickle.loads(direct.pop("exc"))) == repr(pickle.loads(made.pop("exc")))
+    assert direct == made

@@ -32,7 +32,7 @@ import msgpack
 from taskflow.states import FINISHED_TYPES, State, StateType
 
 __all__ = ["TRACEBACK_LIMIT", "StateEvent", "batch_of", "clip_traceback", "events_of", "is_state",
-           "peek", "portable_exception"]
+           "peek", "portable_exception", "state_msg"]
 
 #: The ``kind`` of a state event's message.
 KIND = "state"
@@ -187,6 +187,37 @@ class StateEvent(NamedTuple):
 
 
 _FINISHED = frozenset(t.value for t in FINISHED_TYPES)
+
+
+def state_msg(run_id: str, name: str, key: str, state: State, worker: str = "",
+              map_index: int | None = None) -> dict[str, Any]:
+    """``StateEvent.of(run_id, name, key, state, ...).to_msg()``, built directly.
+
+    A task run sends two of these (its start and its end) on the worker: a state
+    with no exception, traceback or stored result (most of them) skips the
+    event object.
+
+    Examples
+    --------
+    >>> s = State(StateType.SUCCESS, attempts=1, started_at=1.0, ended_at=2.0)
+    >>> m = state_msg("r", "a", "a-1", s, "w")
+    >>> del m["time"]; e = StateEvent.of("r", "a", "a-1", s, worker="w").to_msg(); del e["time"]
+    >>> m == e and list(m) == list(e)
+    True
+    """
+    if state.exception is not None or state.traceback is not None \
+            or state.result_location is not None:
+        return StateEvent.of(run_id, name, key, state, worker=worker,
+                             map_index=map_index).to_msg()
+    msg = {
+        "kind": KIND, "run": run_id, "name": name, "key": key,
+        "type": state.type.value, "message": state.message, "attempt": state.attempts,
+        "started": state.started_at, "ended": state.ended_at, "time": time.time(),
+        "worker": worker,
+    }
+    if map_index is not None:
+        msg["map_index"] = map_index
+    return msg
 
 
 def is_state(msg: Any) -> bool:

@@ -54,8 +54,28 @@ class RunInfo:
         return pid == self.client_pid and host == self.client_host
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # a bare tuple: it travels with every task of the run, so keep it small
-        return (RunInfo, _run_fields(self))
+        # a bare tuple: it travels with every task of the run, so keep it small; made
+        # again once per run in a process, not once per task run (_run_info)
+        return (_run_info, _run_fields(self))
+
+
+# the run facts unpickled last in this process, by their fields: every task run of a
+# flow run carries the same, so a worker makes one RunInfo per run, not one per task
+_RUNS: dict[tuple[Any, ...], RunInfo] = {}
+_RUNS_KEPT = 64
+
+
+def _run_info(*values: Any) -> RunInfo:
+    try:
+        return _RUNS[values]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable (not made by RunInfo.__reduce__)
+        return RunInfo(*values)
+    if len(_RUNS) >= _RUNS_KEPT:
+        _RUNS.clear()
+    run = _RUNS[values] = RunInfo(*values)
+    return run
 
 
 _process: tuple[int, str] = (-1, "")
@@ -78,8 +98,21 @@ class Slot:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a dataclass with slots pickles through dataclasses.fields() (slow, and once per
-        # upstream of every task run the scheduler sends a worker)
-        return (Slot, (self.index,))
+        # upstream of every task run the scheduler sends a worker); the first slots are
+        # made once per process (_Slot_at)
+        return (_Slot_at, (self.index,))
+
+
+_SLOTS: list[Slot] = []
+
+
+def _Slot_at(index: int) -> Slot:
+    """``Slot(index)``, shared for the first few (immutable: any copy will do)."""
+    if 0 <= index < 32:
+        if not _SLOTS:
+            _SLOTS.extend(Slot(i) for i in range(32))
+        return _SLOTS[index]
+    return Slot(index)
 
 
 @dataclass(frozen=True, slots=True)

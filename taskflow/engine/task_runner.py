@@ -52,7 +52,7 @@ from taskflow import concurrency, hooks
 from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
 from taskflow.engine.collections import Collections, is_collection
-from taskflow.engine.events import StateEvent, portable_exception
+from taskflow.engine.events import portable_exception, state_msg
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Group, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
@@ -109,16 +109,16 @@ def run_task(
     """
     task, run = spec.task, spec.run
     hooked = bool(task.on_failure or task.on_completion or task.on_retry)
+    run_id, name, key, map_index = run.run_id, spec.name, str(spec.key), spec.map_index
 
     previous = [StateType.PENDING]
 
     def report(state: State) -> None:
-        transitions.check_transition(previous[0], state.type, task=spec.name)
+        transitions.check_transition(previous[0], state.type, task=name)
         previous[0] = state.type
         if hooked:
             _call_hooks(spec, state, worker, forward_logs)
-        emit(StateEvent.of(run.run_id, spec.name, spec.key, state, worker=worker,
-                           map_index=spec.map_index).to_msg())
+        emit(state_msg(run_id, name, key, state, worker, map_index))
 
     values = upstream
     stored = False  # some upstream value is a stored reference (a CACHED upstream)
@@ -178,14 +178,14 @@ def _attempts(
         args, kwargs = spec.build_arguments(values)
     cache_at: str | None = None
     lookup = persist is not None and persist.cache_key_fn is not None
-    policy = task.retry_policy
     started = time.time()
+    key = str(spec.key)
     attempt = 0
     while True:
         attempt += 1
         report(State(StateType.RUNNING, attempts=attempt, started_at=started))
         token = set_current(
-            TaskRunContext(run.flow_name, run.run_id, spec.name, str(spec.key), attempt, forward_logs)
+            TaskRunContext(run.flow_name, run.run_id, spec.name, key, attempt, forward_logs)
         )
         location = None
         try:
@@ -211,7 +211,7 @@ def _attempts(
             state, delay = transitions.after_exception(
                 exc,
                 attempt=attempt,
-                policy=policy,
+                policy=task.retry_policy,
                 started_at=started,
                 traceback=_format_traceback(exc),
             )

@@ -161,6 +161,10 @@ def get_dask_client() -> Client:
     return client
 
 
+# intervals of events coming without a quiet spell after which an outbox batches longer
+_SPELL = 8
+
+
 class _Outbox:
     """One per worker and topic: events leave in small batches, a few ms late at most.
 
@@ -168,17 +172,28 @@ class _Outbox:
     client as much as a third of Dask's own per-task work on no-op tasks.  The
     first event after a quiet spell schedules a flush ``interval`` seconds later
     on the worker's event loop; everything emitted meanwhile leaves with it as one
-    ``{"kind": "batch", ...}`` message (:func:`~taskflow.engine.events.batch_of`).  A worker that dies within
-    that window loses the batch; the flow runner then reports the tasks it cannot
-    account for.
+    ``{"kind": "batch", ...}`` message (:func:`~taskflow.engine.events.batch_of`).
+    Once events have kept coming for a while (``_SPELL`` intervals: many quick
+    tasks, a long run), each wait is twice the last, up to ``longest``: a busy
+    worker sends a batch every ``longest`` seconds, not every ``interval``; a
+    short run, and the first event after a quiet spell (a slow task's start or
+    end), still leave after ``interval``.  A worker that dies within that window
+    loses the batch; the flow runner then reports the tasks it cannot account for.
     """
 
-    def __init__(self, worker: Any, topic: str, interval: float) -> None:
+    def __init__(self, worker: Any, topic: str, interval: float,
+                 longest: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.worker, self.topic, self.interval = worker, topic, interval
+        self._clock = clock
+        self.longest = max(interval, longest if longest is not None else interval)
         self.address: str = worker.address
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         self._scheduled = False
+        self._delay = interval  # the wait of the flush scheduled last
+        self._flushed_at = -float("inf")  # clock() of the last flush that sent
+        self._busy_since = 0.0  # ... and of the first event after the last quiet spell
 
     def put(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -186,7 +201,11 @@ class _Outbox:
             if self._scheduled:
                 return
             self._scheduled = True
-        self.worker.loop.add_callback(self.worker.loop.call_later, self.interval, self.flush)
+            now = self._clock()
+            if now - self._flushed_at >= self._delay:  # quiet since: be quick
+                self._delay, self._busy_since = self.interval, now
+            delay = self._delay
+        self.worker.loop.add_callback(self.worker.loop.call_later, delay, self.flush)
 
     def forward(self, record: dict[str, Any]) -> None:
         """A log record made by a task, sent with this worker's address."""
@@ -195,6 +214,10 @@ class _Outbox:
     def flush(self) -> None:
         with self._lock:
             events, self._events, self._scheduled = self._events, [], False
+            if events:  # busy for a while: the next batch may wait longer
+                now = self._flushed_at = self._clock()
+                if now - self._busy_since >= _SPELL * self.interval:
+                    self._delay = min(self._delay * 2, self.longest)
         if events:
             self.worker.log_event(self.topic, batch_of(_superseded_out(events)))
 
@@ -214,7 +237,9 @@ class _Outbox:
         box = boxes.get(topic)
         if box is None:
             interval = dask.utils.parse_timedelta(config.get("events.batch-interval"))
-            box = boxes.setdefault(topic, cls(worker, topic, interval))
+            longest = dask.utils.parse_timedelta(config.get("events.batch-interval-busy",
+                                                            interval))
+            box = boxes.setdefault(topic, cls(worker, topic, interval, longest))
         return box
 
 
@@ -230,10 +255,16 @@ class _WorkerCollections:
     and the persisted result) happens outside it, so nothing warns.
     """
 
-    def __init__(self, annotations: dict[str, Any], spec: TaskRunSpec,
+    __slots__ = ("_annotations", "_spec", "_emit")
+
+    def __init__(self, annotations: dict[str, Any] | None, spec: TaskRunSpec,
                  emit: Callable[[dict[str, Any]], None]) -> None:
-        self._span = {k: v for k, v in annotations.items() if k == "span"}
-        self._spec, self._emit = spec, emit
+        # made for every task run, used by few: the span is picked out when needed
+        self._annotations, self._spec, self._emit = annotations, spec, emit
+
+    @property
+    def _span(self) -> dict[str, Any]:
+        return {k: v for k, v in (self._annotations or {}).items() if k == "span"}
 
     def persist(self, value: Any) -> Any:
         """Compute ``value``'s partitions on the cluster; the scheduler holds them.
@@ -319,32 +350,54 @@ def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
 def run_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
     """The function behind every task key: run the task, emit events via Dask.
 
-    ``upstream`` holds one value per name in ``spec.upstream``.
+    ``upstream`` holds one value per name in ``spec.upstream``.  What is the same
+    for every task run of a flow run on this worker (its outbox, whether this is
+    the flow's own process, the task logger's set-up) is looked up once per run,
+    not once per task (:func:`_worker_side`).
     """
     worker = get_worker()
     run = spec.run
-    box = _Outbox.of(worker, run.topic)
+    box, forward = _worker_side(worker, run)
     emit = box.put
+    # the flow run's span is in force (the worker sets it around the task): the
+    # task's function runs without it (see _WorkerCollections)
+    annotations = _ANNOTATIONS.get() if _ANNOTATIONS is not None else dask.get_annotations()
+    collections = _WorkerCollections(annotations, spec, emit)
+    token = _ANNOTATIONS.set(None) if annotations and _ANNOTATIONS is not None else None
+    try:
+        return run_task(
+            spec, list(upstream), emit=emit, wait=_wait_seceded, worker=box.address,
+            forward_logs=forward, collections=collections, slots=_hold_slots,
+        )
+    finally:
+        if token is not None:
+            _ANNOTATIONS.reset(token)
+        if getattr(thread_state, "taskflow_seceded", False):
+            thread_state.taskflow_seceded = False
+
+
+# (worker, run id) -> (outbox, log forwarding) of the runs seen last on this process's
+# workers: a run's task runs look them up once, not each (a few runs at most are live)
+_SIDES: dict[tuple[int, str], tuple[_Outbox, Callable[[dict[str, Any]], None] | None]] = {}
+_SIDES_KEPT = 64
+
+
+def _worker_side(worker: Any, run: Any) -> tuple[
+        _Outbox, Callable[[dict[str, Any]], None] | None]:
+    """This worker's outbox for ``run``'s topic, and where its task logs go (None: here)."""
+    key = (id(worker), run.run_id)
+    found = _SIDES.get(key)
+    if found is not None and found[0].worker is worker:
+        return found
+    box = _Outbox.of(worker, run.topic)
     forward: Callable[[dict[str, Any]], None] | None = None
     if not run.is_client_process():
         prepare_worker(run.log_level)
         forward = box.forward
-    annotations = _ANNOTATIONS.get() if _ANNOTATIONS is not None else dask.get_annotations()
-    collections = _WorkerCollections(annotations or {}, spec, emit)
-    try:
-        if not annotations:  # nothing to take out (the usual case): no context to enter
-            return run_task(
-                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=box.address,
-                forward_logs=forward, collections=collections, slots=_hold_slots,
-            )
-        with without_annotations():
-            return run_task(
-                spec, list(upstream), emit=emit, wait=_wait_seceded, worker=box.address,
-                forward_logs=forward, collections=collections, slots=_hold_slots,
-            )
-    finally:
-        if getattr(thread_state, "taskflow_seceded", False):
-            thread_state.taskflow_seceded = False
+    if len(_SIDES) >= _SIDES_KEPT:
+        _SIDES.clear()
+    _SIDES[key] = (box, forward)
+    return box, forward
 
 
 def run_kept_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
