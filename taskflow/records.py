@@ -27,13 +27,14 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from taskflow.states import FAILED_TYPES, FINISHED_TYPES, RUNNING_TYPES, SUCCESSFUL_TYPES, StateType
 
-__all__ = ["FlowRunRecord", "TaskRunRecord", "duration", "mapped_parent", "mapped_state"]
+__all__ = ["FlowRunRecord", "TaskRunRecord", "duration", "mapped_parent", "mapped_parent_counts",
+           "mapped_state"]
 
 _SUCCESS_OR_SKIPPED = SUCCESSFUL_TYPES | {StateType.SKIPPED}
 
@@ -71,14 +72,28 @@ def mapped_parent(children: Sequence[StateType | str]) -> tuple[StateType, str]:
     >>> mapped_parent(["SKIPPED", "SKIPPED"])
     (<StateType.SKIPPED: 'SKIPPED'>, 'all 2 mapped children were skipped')
     """
-    n = len(children)
-    bad = sum(1 for c in children if c not in _SUCCESS_OR_SKIPPED)
-    cancelled = sum(1 for c in children if c == StateType.CANCELLED)
+    counts: dict[StateType, int] = {}
+    for c in children:
+        kind = StateType(c)
+        counts[kind] = counts.get(kind, 0) + 1
+    return mapped_parent_counts(len(children), counts)
+
+
+def mapped_parent_counts(n: int, counts: Mapping[StateType, int]) -> tuple[StateType, str]:
+    """:func:`mapped_parent` from how many of ``n`` children ended as each type.
+
+    Examples
+    --------
+    >>> mapped_parent_counts(3, {StateType.SUCCESS: 2, StateType.FAILED: 1})
+    (<StateType.FAILED: 'FAILED'>, '1 of 3 mapped children did not succeed')
+    """
+    bad = n - sum(counts.get(t, 0) for t in _SUCCESS_OR_SKIPPED)
+    cancelled = counts.get(StateType.CANCELLED, 0)
     if bad and bad == cancelled:
         return StateType.CANCELLED, f"{cancelled} of {n} mapped children were cancelled"
     if bad:
         return StateType.FAILED, f"{bad} of {n} mapped children did not succeed"
-    skipped = sum(1 for c in children if c == StateType.SKIPPED)
+    skipped = counts.get(StateType.SKIPPED, 0)
     if n and skipped == n:
         return StateType.SKIPPED, f"all {n} mapped children were skipped"
     also = f", {skipped} skipped" if skipped else ""

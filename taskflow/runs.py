@@ -10,6 +10,7 @@ the Dask dashboard is spelled.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskflow.config import run_url
@@ -81,8 +82,11 @@ class FlowRun:
         The parameter values the run used.
     state : State
         The flow run's final State.
-    task_states : dict
-        Task-run name (``total``, ``total-2``...) to its final State.
+    task_states : Mapping
+        Task-run name (``total``, ``total-2``, ``square[3]``...) to its final State, in
+        the plan's order (a mapped task's own State, then its children's).  A read-only
+        mapping: a mapped task's children are kept in a few bytes each and their States
+        made as they are read (:class:`~taskflow.state_columns.TaskStates`).
     dashboard_link : str or None
         Where to watch the run in the Dask dashboard (Dask's status page); see
         also :attr:`run_page`.
@@ -102,7 +106,7 @@ class FlowRun:
         run_id: str,
         parameters: dict[str, Any],
         state: State,
-        task_states: dict[str, State],
+        task_states: Mapping[str, State],
         dashboard_link: str | None,
     ) -> None:
         self.flow_name = flow_name
@@ -113,7 +117,7 @@ class FlowRun:
         self.dashboard_link = dashboard_link
 
     @property
-    def states(self) -> dict[str, State]:
+    def states(self) -> Mapping[str, State]:
         """Alias of :attr:`task_states`."""
         return self.task_states
 

@@ -85,6 +85,13 @@ class StateTable:
             return None
         return _TYPES[kids[0][i]], (kids[1][i] if kids[1] is not None else 0)
 
+    def child(self, parent: str, index: int) -> tuple[str, int] | None:
+        """``(state, attempts)`` of child ``index`` of mapped task ``parent`` (no name made)."""
+        kids = self._kids.get(parent)
+        if kids is None or not 0 <= index < len(kids[0]) or not kids[0][index]:
+            return None
+        return _TYPES[kids[0][index]], (kids[1][index] if kids[1] is not None else 0)
+
     def state(self, name: str, map_index: int | None = None) -> str | None:
         """The state of ``name`` (faster with its ``map_index``), or None."""
         if map_index is not None and map_index >= 0:

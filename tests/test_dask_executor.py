@@ -443,9 +443,9 @@ def test_a_small_flows_terminal_tasks_bring_every_end_with_their_results(process
     complete: list[bool] = []
     original = dask_executor._EndTracker.wait_flushed
 
-    def watched(self, client, topic, run_id, names, timeout):
-        complete.append(names <= self._final)  # every end there before any round trip
-        return original(self, client, topic, run_id, names, timeout)
+    def watched(self, client, topic, run_id, plan, timeout):
+        complete.append(not self.not_ended(plan))  # every end there before any round trip
+        return original(self, client, topic, run_id, plan, timeout)
 
     monkeypatch.setattr(dask_executor._EndTracker, "wait_flushed", watched)
     ex = DaskExecutor(client=process_client)

@@ -14,21 +14,23 @@ reference tasks (the terminal ones).
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskflow import hooks, logs
 from taskflow.engine import observers, transitions
 from taskflow.engine.events import StateEvent
-from taskflow.engine.plan import Group, Plan, build_plan
+from taskflow.engine.plan import Group, Plan, build_plan, node_of
 from taskflow.engine.setup import begin_run, decide_persistence, prepare_run
+from taskflow.records import mapped_parent_counts
 from taskflow.results.manifests import load_refs
 from taskflow.runs import FlowRun, RunnableFlow
 from taskflow.secrets import mask_secrets
-from taskflow.states import State, StateType
+from taskflow.state_columns import NameSet, RunStates, TaskStates
+from taskflow.states import FINISHED_TYPES, State, StateType
 
 if TYPE_CHECKING:
     from taskflow.executors.base import Executor, Outcome
@@ -42,11 +44,13 @@ class StateCollector:
     """Collects the state events of one run as they arrive (any thread).
 
     Executors return only once every event of the plan was delivered (or a
-    bounded wait for it ran out), so the states are complete when read.
+    bounded wait for it ran out), so the states are complete when read.  A
+    mapped task's children are kept in columns (:class:`~taskflow.state_columns.RunStates`):
+    a few bytes each, not a State and a name.
     """
 
     def __init__(self, watchers: list[observers.RunObserver]) -> None:
-        self.states: dict[str, State] = {}
+        self.states = RunStates()
         self._lock = threading.Lock()
         self._watchers = watchers
 
@@ -58,72 +62,108 @@ class StateCollector:
             return
         ev = StateEvent.from_msg(msg)
         state = ev.state()
-        with self._lock:  # interned: one string per task run, shared with the plan's
-            self.states[sys.intern(ev.name)] = state
+        with self._lock:
+            self.states.set(ev.name, state)
 
 
-def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> dict[str, State]:
-    """Every task run's final State, filling in those the executor lost."""
-    states = recorder.states  # the run is over: filled in place (a million entries are not copied)
+def _final_states(plan: Plan, recorder: StateCollector, outcome: Outcome) -> TaskStates:
+    """Every task run's final State, filling in those the executor lost.
+
+    One pass over the plan's task runs, upstream first; a mapped child is read
+    from its task's column by index (no name or State made for one that ended).
+    """
+    states = recorder.states  # the run is over: filled in place
     names = plan.names() if outcome.lost else {}
     origins = {names[o]: reason for reason, o in outcome.lost.values() if o in names}
     reasons = [reason for reason, _ in outcome.lost.values()]
-    filled: set[str] = set()  # task runs whose end we had to infer: they never reported one
+    filled = NameSet()  # task runs whose end we had to infer: they never reported one
+    widths = plan.widths()
+    order: list[tuple[str, int | None]] = []  # the task runs in plan order, a map as one
+    placed: set[str] = set()
     for task in plan.tasks.values():  # upstream first
-        name = task.name
-        if name in states and states[name].is_finished():
-            continue
-        ups = [n for u in task.spec.upstream for n in (u.names() if isinstance(u, Group) else [u])]
-        lost_up = [u for u in ups if u in filled]
+        index = task.spec.map_index
+        if index is None:
+            name = task.name
+            order.append((name, None))
+            before = states.own.get(name)
+            if before is not None and before.is_finished():
+                continue
+        else:
+            parent = node_of(task)
+            if parent not in placed:
+                placed.add(parent)
+                order.append((parent, widths.get(parent, 0)))
+            kind = states.kind(parent, index)
+            if kind is not None and kind in FINISHED_TYPES:
+                continue
+            name = task.name
+            before = states.child(parent, index)
         if outcome.cancelled:
-            states[name] = transitions.cancelled(outcome.cancelled)
-        elif outcome.crashed:  # the scheduler went away: nothing unfinished got to run
-            states[name] = transitions.crashed(outcome.crashed).replace(
-                attempts=states[name].attempts if name in states else 0
-            )
-        elif lost_up:
-            states[name] = State(
+            states.set(name, transitions.cancelled(outcome.cancelled))
+            continue
+        if outcome.crashed:  # the scheduler went away: nothing unfinished got to run
+            states.set(name, transitions.crashed(outcome.crashed).replace(
+                attempts=before.attempts if before is not None else 0))
+            continue
+        ups = (n for u in task.spec.upstream for n in (u.names() if isinstance(u, Group) else [u]))
+        lost_up = next((u for u in ups if u in filled), None)
+        if lost_up is not None:
+            states.set(name, State(
                 StateType.TRIGGER_FAILED,
-                message=f"upstream task {lost_up[0]!r} crashed",
+                message=f"upstream task {lost_up!r} crashed",
                 ended_at=time.time(),
-            )
+            ))
         else:
             reason = origins.get(name) or (reasons[0] if reasons else "no final state was reported")
-            states[name] = transitions.crashed(reason).replace(
-                attempts=states[name].attempts if name in states else 0
-            )
+            states.set(name, transitions.crashed(reason).replace(
+                attempts=before.attempts if before is not None else 0))
         filled.add(name)
-    final: dict[str, State] = {}
-    children: dict[str, list[str]] = {}
-    for t in plan.tasks.values():
-        parent = t.name.rpartition("[")[0] if t.spec.map_index is not None else None
-        if parent is not None and parent not in final:
-            final[parent] = plan.parents[parent]
-            children[parent] = []
-        if parent is not None:
-            children[parent].append(t.name)
-        final[t.name] = states[t.name]
     # children a stopped run never made (Plan.abandon): one State for all, no step each
     unmade_state = None
-    for name, _key, _index in plan.unmade():
+    for parent, start, stop in plan.unmade_ranges():
         if unmade_state is None:
             unmade_state = (transitions.cancelled(outcome.cancelled) if outcome.cancelled
                             else transitions.crashed(outcome.crashed or "the run stopped"))
-        parent = name.rpartition("[")[0]
-        if parent not in final:
-            final[parent] = plan.parents[parent]
-        children.setdefault(parent, []).append(name)
-        states[name] = final[name] = unmade_state
+        if parent not in placed:
+            placed.add(parent)
+            order.append((parent, widths.get(parent, stop)))
+        states.fill(parent, start, stop, unmade_state)
+    finals: dict[str, State] = {}
     for parent, state in plan.parents.items():
-        final[parent] = _parent_state(state, [final[c] for c in children.get(parent, [])])
-    return final
+        if parent not in placed:  # it could not expand, or has no children
+            placed.add(parent)
+            order.append((parent, 0))
+        finals[parent] = _parent_state(state, states, parent, widths.get(parent, 0))
+    for name, width in order:  # a mapped task whose width is known stands for its children
+        if width is not None and name not in finals:
+            finals[name] = _parent_state(State(StateType.RUNNING), states, name, width)
+    return TaskStates(states, order, finals)
 
 
-def _parent_state(at_expansion: State, children: list[State]) -> State:
+class _Reference(Mapping[str, State]):
+    """The reference task runs' States, read from the run's as asked (a terminal map of
+    a million children makes no list of names or dict of States at once)."""
+
+    def __init__(self, states: Mapping[str, State], nodes: dict[str, Sequence[str]]) -> None:
+        self._states, self._nodes = states, nodes
+
+    def __iter__(self) -> Iterator[str]:
+        for node, names in self._nodes.items():
+            yield from names or [node]  # an empty map stands for itself
+
+    def __len__(self) -> int:
+        return sum(len(names) or 1 for names in self._nodes.values())
+
+    def __getitem__(self, name: str) -> State:
+        return self._states[name]
+
+
+def _parent_state(at_expansion: State, states: RunStates, parent: str, width: int) -> State:
     """A mapped task's own State: how it expanded, then how its children ended."""
     if at_expansion.is_finished():
         return at_expansion  # it could not expand (an upstream failed, lengths differ...)
-    kind, message = transitions.mapped_parent([c.type for c in children])
+    counts = {kind: states.count(parent, kind, width) for kind in StateType}
+    kind, message = mapped_parent_counts(width, counts)
     return State(kind, message=message, ended_at=time.time())
 
 
@@ -175,11 +215,7 @@ def run_flow(
         observers.notify(watchers, "run_aborted", plan=plan, error=exc)
         raise
     task_states = _final_states(plan, recorder, outcome)
-    reference = {
-        name: task_states[name]
-        for node_name, names in plan.reference().items()
-        for name in names or [node_name]  # an empty map stands for itself
-    }
+    reference = _Reference(task_states, plan.reference())
     state = transitions.flow_state(reference, started_at=started, crashed=outcome.crashed)
     if outcome.cancelled and any(s.type is StateType.CANCELLED for s in task_states.values()):
         state = transitions.cancelled(outcome.cancelled).replace(started_at=started)

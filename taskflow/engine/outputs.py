@@ -24,7 +24,7 @@ from taskflow.engine.markers import StateMarker
 from taskflow.engine.steps import Key
 from taskflow.graph import is_mappable_constant
 
-__all__ = ["Broken", "ChildKeys", "Children", "KeyDep", "Later", "Out", "Single", "derived",
+__all__ = ["Broken", "ChildKeys", "ChildNames", "Children", "KeyDep", "Later", "Out", "Single", "derived",
            "keys_of", "nothing", "param_elements", "split", "token", "total"]
 
 
@@ -56,6 +56,37 @@ class ChildKeys(Sequence[Key]):
     def __iter__(self) -> Iterator[Key]:
         base = self.base
         return ((base, i) for i in range(self.n))
+
+
+class ChildNames(Sequence[str]):
+    """The task-run names of a mapped node's children, ``node[0]`` ... ``node[n - 1]``,
+    made when read.
+
+    Examples
+    --------
+    >>> names = ChildNames("sq", 3)
+    >>> list(names), names[-1], len(names)
+    (['sq[0]', 'sq[1]', 'sq[2]'], 'sq[2]', 3)
+    """
+
+    __slots__ = ("node", "n")
+
+    def __init__(self, node: str, n: int) -> None:
+        self.node, self.n = node, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [f"{self.node}[{j}]" for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return f"{self.node}[{i % self.n}]"
+
+    def __iter__(self) -> Iterator[str]:
+        node = self.node
+        return (f"{node}[{i}]" for i in range(self.n))
 
 
 class Later:

@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dask.utils
@@ -47,6 +47,7 @@ from taskflow.engine.markers import NotSized, StateMarker
 from taskflow.engine.outputs import (
     Broken,
     ChildKeys,
+    ChildNames,
     Children,
     KeyDep,
     Later,
@@ -76,6 +77,7 @@ from taskflow.engine.steps import (
     Step,
     TaskRunSpec,
 )
+from taskflow.engine.task_table import TaskTable
 from taskflow.graph import MapArg, ParamRef, Ref
 from taskflow.nesting import substitute
 from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
@@ -86,7 +88,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # the steps are re-exported: executors and runners import them from here
     "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "Plan", "PlannedTask", "Probe",
-    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan",
+    "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan", "node_of",
 ]
 
 class Plan:
@@ -127,7 +129,7 @@ class Plan:
         self._probes: dict[Key, Key] = {}
         self._decided: dict[str, NodePersistence | None] = {}
         self._items: set[Key] = set()
-        self.tasks: dict[Key, PlannedTask | SentChild] = {}
+        self.tasks = TaskTable()  # key -> PlannedTask, or SentChild once a child was sent
         self.parents: dict[str, State] = {}
         self._return_ids = graph.return_ids()
         self._reference_ids = [n.id for n in graph.terminal()]
@@ -136,7 +138,6 @@ class Plan:
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
         self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, deps: shared
-        self._child_nodes: dict[str, tuple[str, bool]] = {}  # key base -> (node name, keep)
         self._abandoned = False  # the run stopped: children not made yet never will be
         self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
@@ -179,20 +180,21 @@ class Plan:
     def sent(self, steps: list[Step]) -> None:
         """``steps`` went to a cluster: keep of each mapped child only a
         :class:`~taskflow.engine.steps.SentChild` (the cluster has the rest)."""
-        tasks, shared, nodes = self.tasks, self._shared, self._child_nodes
+        tasks = self.tasks
         for step in steps:
             if type(step) is PlannedTask and step.spec.map_index is not None:
-                base = step.key[0]  # type: ignore[index]
-                node = nodes.get(base)
-                if node is None:
-                    node = nodes[base] = (step.name.rpartition("[")[0], step.keep)
-                tasks[step.key] = SentChild(step, node, shared)
+                tasks.sent(step)
 
-    def unmade(self) -> Iterator[tuple[str, Key, int]]:
-        """``(name, key, map_index)`` of each mapped child :meth:`abandon` left unmade."""
-        for name, base, start, stop in self._unmade:
-            for i in range(start, stop):
-                yield f"{name}[{i}]", (base, i), i
+    def unmade_ranges(self) -> Iterator[tuple[str, int, int]]:
+        """``(node name, start, stop)``: the children :meth:`abandon` left unmade, by range."""
+        for name, _base, start, stop in self._unmade:
+            yield name, start, stop
+
+    def keys_of(self, names: Iterable[str]) -> dict[str, tuple[Key, int | None]]:
+        """``name -> (key, map_index)`` of those of ``names`` the run has (children
+        made, sent or never made: :meth:`abandon`), with no look at each child."""
+        bases = {n.name: self._base[n.id] for n in self.graph.nodes if n.mapped}
+        return self.tasks.keys_of(names, bases)
 
     @property
     def done(self) -> bool:
@@ -221,13 +223,13 @@ class Plan:
         """Is ``key`` a task run whose output the flow returns (a child of one, too)?"""
         return (key[0] if isinstance(key, tuple) else key) in self._returned
 
-    def reference(self) -> dict[str, list[str]]:
+    def reference(self) -> dict[str, Sequence[str]]:
         """Reference (terminal) node names, each with the task-run names it stands for."""
-        out: dict[str, list[str]] = {}
+        out: dict[str, Sequence[str]] = {}
         for nid in self._reference_ids:
             node, o = self.graph.node(nid), self._out.get(nid)
             if isinstance(o, Children):  # made or not (a stopped run)
-                out[node.name] = [f"{node.name}[{i}]" for i in range(len(o.keys))]
+                out[node.name] = ChildNames(node.name, len(o.keys))
             else:
                 out[node.name] = [node.name]
         return out
@@ -502,7 +504,7 @@ class Plan:
                 if isinstance(o, Single):
                     return slot(o.key, o.key, up.name)
                 if isinstance(o, Children):
-                    return slot(("group", v.id), list(o.keys), Group(up.name, len(o.keys)))
+                    return slot(("group", v.id), o.keys, Group(up.name, len(o.keys)))
                 return slot(("broken", v.id), o.marker, up.name)
             return v
 
@@ -528,15 +530,17 @@ class Plan:
             parameters=self.parameters, results=self.results,
         )
         upstream = tuple(names)
-        upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
-        name = sys.intern(name)  # the state collector's copy (from the event) becomes this one
+        if map_index is None or not any(type(n) is str and n.endswith("]") for n in upstream):
+            upstream = self._shared.setdefault(upstream, upstream)  # one per node, mostly
+        if map_index is None:  # a mapped child's name goes with its spec (none kept)
+            name = sys.intern(name)
         spec = TaskRunSpec(
             run=self.run, name=name, key=key, task=node.task, args=args,
             kwargs=kwargs or NO_KWARGS, upstream=upstream, templated=templated,
             map_index=map_index, persist=persist,
         )
         planned = PlannedTask(spec, deps, keep=node.id in self._keep_ids)
-        self.tasks[key] = planned
+        self.tasks.add(planned)
         out.append(planned)
         return key
 
@@ -566,6 +570,13 @@ def build_plan(
     run that stores anything gets a :class:`~taskflow.results.policy.PersistSpec`.
     """
     return Plan(graph, parameters, run_id, results)
+
+
+def node_of(task: PlannedTask | SentChild) -> str:
+    """The name of the mapped node a child task run belongs to (``load`` for ``load[3]``)."""
+    if type(task) is SentChild:
+        return task.node
+    return task.name.rpartition("[")[0]
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ import itertools
 import operator
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Union
 
@@ -193,7 +193,9 @@ _spec_fields = operator.attrgetter(*_SPEC_FIELDS)
 _run_fields = operator.attrgetter(*(f.name for f in fields(RunInfo)))
 
 
-Dep = Union[Key, list[Key], StateMarker]
+# a key, a group of keys (a list, or a mapped task's children as a sequence made when
+# read: no list of a million keys kept), or the marker of an upstream that could not run
+Dep = Union[Key, Sequence[Key], StateMarker]
 
 
 @dataclass(slots=True)
@@ -227,10 +229,10 @@ class PlannedTask:
         """Every key this run depends on, groups flattened."""
         out: list[Key] = []
         for d in self.deps:
-            if isinstance(d, list):
-                out.extend(d)
-            elif not isinstance(d, StateMarker):
+            if isinstance(d, (str, tuple)):
                 out.append(d)
+            elif not isinstance(d, StateMarker):  # a group: a mapped task's children
+                out.extend(d)
         return out
 
 
@@ -248,10 +250,8 @@ class SentChild:
         spec = planned.spec
         self.key = spec.key
         deps: Any = tuple(planned.deps)
-        try:
+        if all(type(d) is str for d in deps):  # the same for every child (a map over a list)
             deps = shared.setdefault(deps, deps)
-        except TypeError:  # a group (a list) among them: not shared
-            pass
         self.deps = deps
         self.upstream = spec.upstream
         self._node = node  # (node name, keep), one per node
@@ -259,6 +259,19 @@ class SentChild:
     @property
     def name(self) -> str:
         return f"{self._node[0]}[{self.key[1]}]"
+
+    @classmethod
+    def of(cls, key: Key, deps: Any, upstream: tuple[str | Group, ...],
+           node: tuple[str, bool]) -> SentChild:
+        """A SentChild from its parts (what a plan keeps of its node's children)."""
+        child = cls.__new__(cls)
+        child.key, child.deps, child.upstream, child._node = key, deps, upstream, node
+        return child
+
+    @property
+    def node(self) -> str:
+        """Its mapped node's name (``load`` for ``load[3]``)."""
+        return self._node[0]
 
     @property
     def map_index(self) -> int:

@@ -74,6 +74,7 @@ from taskflow.executors.dask_worker import (
     get_dask_client,
     without_annotations,
 )
+from taskflow.state_columns import NameSet
 from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
@@ -95,7 +96,7 @@ class _EndTracker:
 
     def __init__(self, on_event: OnEvent) -> None:
         self._on_event = on_event
-        self._final: set[str] = set()  # task runs whose end arrived
+        self._final = NameSet()  # task runs whose end arrived (a byte a mapped child)
         self._flushed: set[str] = set()
         self._cond = threading.Condition()
         self._waiting = False  # set (under the lock) once the end is waited for
@@ -115,7 +116,15 @@ class _EndTracker:
                 with self._cond:
                     self._cond.notify_all()
 
-    def wait_flushed(self, client: Client, topic: str, run_id: str, names: set[str],
+    def not_ended(self, plan: Plan) -> list[str]:
+        """The plan's task runs whose end has not arrived (no name made for those that did)."""
+        return plan.tasks.not_in(self._final)
+
+    def _all_ended(self, names: list[str]) -> bool:
+        names[:] = [n for n in names if n not in self._final]
+        return not names
+
+    def wait_flushed(self, client: Client, topic: str, run_id: str, plan: Plan,
                      timeout: float | None) -> None:
         """Wait until every worker sent its events up to now (or every end arrived)."""
         if timeout is None:
@@ -123,8 +132,9 @@ class _EndTracker:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._waiting = True  # an end added after this is notified
-            if names <= self._final:
-                return
+        names = self.not_ended(plan)  # looked at again under the lock below
+        if not names:
+            return
         try:
             answers = client.sync(client._run, flush_events, topic, run_id,
                                   on_error="return", callback_timeout=timeout)
@@ -133,7 +143,7 @@ class _EndTracker:
             workers = None
         with self._cond:
             self._cond.wait_for(
-                lambda: names <= self._final or (workers is not None and workers <= self._flushed),
+                lambda: self._all_ended(names) or (workers is not None and workers <= self._flushed),
                 timeout=max(0.0, deadline - time.monotonic()),
             )
 
@@ -330,10 +340,9 @@ class DaskExecutor(Executor):
             # workers batch their events: the last ones may still be on their way
             # (or never will: cancelled, lost): ask the workers to send what they hold;
             # none can come once the scheduler is gone
-            names = {t.name for t in plan.tasks.values()}
             if not outcome.crashed:
                 bound = 1.0 if outcome.lost or outcome.cancelled else None
-                end_tracker.wait_flushed(client, plan.run.topic, plan.run.run_id, names, bound)
+                end_tracker.wait_flushed(client, plan.run.topic, plan.run.run_id, plan, bound)
             return outcome
         finally:
             self.cancellations.finished(plan.run.run_id)
@@ -449,8 +458,9 @@ class DaskExecutor(Executor):
                     windows.add(plan.add_lengths({future.key: fact}, lazy=True))
                 while windows.pending and windows.has_room(look):
                     finished_windows()
-                    steps = windows.take()
-                    submit(steps, more=windows.pending)
+                    # no name keeps a window's steps once sent: planning the next one
+                    # must not hold the last one's (they are the client's largest transient)
+                    submit(windows.take(), more=windows.pending)
                     if self.cancellations.reason(run_id) or scheduler_lost(client):
                         break
                 windows.has_room(look)

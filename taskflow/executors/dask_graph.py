@@ -71,8 +71,8 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
         else:
             deps = [
                 d if isinstance(d, StateMarker)
-                else List(*[ref(k) for k in d]) if isinstance(d, list)
-                else ref(d)
+                else ref(d) if isinstance(d, (str, tuple))
+                else List(*[ref(k) for k in d])  # a group (a list, or a map's children)
                 for d in step.deps
             ]
             # Task objects, not tuples: Dask would turn each reference of a tuple

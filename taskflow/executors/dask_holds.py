@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.events import peek
+from taskflow.state_columns import NameSet
 from taskflow.states import FINISHED_TYPES
 
 if TYPE_CHECKING:  # the worker side imports hold_name: no planning code there
@@ -49,13 +50,13 @@ def hold_name(run_id: str, task_run_name: str) -> str:
 class Holds:
     """The holds of one flow run: noted from events, released as consumers end."""
 
-    def __init__(self, client: Client, plan: Plan, final: set[str] | None = None) -> None:
+    def __init__(self, client: Client, plan: Plan, final: NameSet | None = None) -> None:
         self._client, self._plan = client, plan
         self._lock = threading.Lock()
         self._waiting: dict[str, set[str]] = {}  # hold -> consumers not finished yet
         self._later: set[str] = set()  # holds whose consumers may still grow
         # task runs that ended (shared with the executor's end tracker: one set a run)
-        self._final: set[str] = final if final is not None else set()
+        self._final = final if final is not None else NameSet()
         self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -87,7 +88,7 @@ class Holds:
     def _add(self, name: str) -> None:
         consumers = self._consumers(name)
         with self._lock:
-            self._waiting[name] = consumers - self._final
+            self._waiting[name] = {c for c in consumers if c not in self._final}
         self._check(name)
 
     def _ended(self, name: str) -> None:
@@ -112,7 +113,7 @@ class Holds:
             return
         left = self._consumers(hold)
         with self._lock:
-            left -= self._final
+            left = {c for c in left if c not in self._final}
             if left:
                 self._waiting[hold] = left
                 return

@@ -75,8 +75,8 @@ class LocalExecutor(Executor):
                 else:
                     upstream = [
                         d if isinstance(d, StateMarker)
-                        else [values[k] for k in d] if isinstance(d, list)
-                        else values[d]
+                        else values[d] if isinstance(d, (str, tuple))
+                        else [values[k] for k in d]
                         for d in step.deps
                     ]
                     values[step.key] = run_task(

@@ -86,6 +86,7 @@ from taskflow.logs import TASK_LOGGER
 from taskflow.parameters import json_default
 from taskflow.schematic import graph_data
 from taskflow.secrets import mask_secrets
+from taskflow.state_columns import TaskStates
 from taskflow.state_table import StateTable
 from taskflow.states import StateType
 
@@ -310,16 +311,17 @@ class _Writer:
     def _take_final_states(self, item: _Finish, buf: _RunBuffer) -> None:
         """States only the flow runner knows: mapped parents, lost tasks, unmade children."""
         assert item.run is not None
-        differ = {name: state for name, state in item.run.task_states.items()
-                  if buf.latest.get(name) != (state.type.value, state.attempts)}
+        latest, states = buf.latest, item.run.task_states
+        if isinstance(states, TaskStates):  # a mapped child's name made only if it differs
+            differ = dict(states.differing(latest.get, latest.child))
+        else:
+            differ = {name: state for name, state in states.items()
+                      if latest.get(name) != (state.type.value, state.attempts)}
         if not differ:
             return
         plan = item.plan
-        keys = {t.name: (str(t.key), t.spec.map_index)  # only of those: a run may have a million
-                for t in (plan.tasks.values() if plan else []) if t.name in differ}
-        if plan:  # children a stopped run never made: their key and index too
-            keys.update((name, (str(key), index)) for name, key, index in plan.unmade()
-                        if name in differ)
+        keys = {name: (str(key), index)  # only of those: a run may have a million
+                for name, (key, index) in (plan.keys_of(differ) if plan else {}).items()}
         for name, state in differ.items():
             key, index = keys.get(name, ("", None))
             self._take_state(item.run_id, name, final_event(item.run_id, name, state, key, index))
