@@ -170,7 +170,9 @@ def _replayed(blobs: list[bytes], values: dict[Any, Any], profile: bool,
     text = ""
     if prof is not None:
         out = io.StringIO()
-        st = pstats.Stats(prof, stream=out); st.sort_stats("tottime").print_stats(25); st.print_callers("_find_and_load|_annotations|__init__")
+        st = pstats.Stats(prof, stream=out)
+        st.sort_stats("tottime").print_stats(25)
+        st.print_callers("_find_and_load|_annotations|__init__")
         text = out.getvalue()
     return spent / len(blobs), text
 

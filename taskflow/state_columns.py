@@ -35,7 +35,6 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
-from typing import Any
 
 from taskflow.states import State, StateType
 
