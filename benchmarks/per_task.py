@@ -91,17 +91,20 @@ def _install_client_counts(dask_scheduler: Any) -> None:
     def count(comm: Any) -> None:
         if getattr(comm, "_per_task_counted", False):
             return
-        send = comm.send
-
-        def counted(*msgs: Any) -> None:
-            for m in msgs:
-                counts[m.get("op", "?") if isinstance(m, dict) else "?"] += 1
-            send(*msgs)
-
-        comm.send = counted
+        comm.send = _counting(comm.send, counts)
         comm._per_task_counted = True
 
     dask_scheduler._per_task_count = count
+
+
+def _counting(send: Any, counts: Counter[str]) -> Any:
+    """``send``, counting each message it is given by its op in ``counts``."""
+    def counted(*msgs: Any) -> None:
+        for m in msgs:
+            counts[m.get("op", "?") if isinstance(m, dict) else "?"] += 1
+        send(*msgs)
+
+    return counted
 
 
 def _take_client_counts(dask_scheduler: Any) -> dict[str, int]:
@@ -121,14 +124,7 @@ def _install_stream_counts(dask_worker: Any) -> None:
         return
     counts: Counter[str] = Counter()
     stream._per_task_counts = counts
-    send = stream.send
-
-    def counted(*msgs: Any) -> None:
-        for m in msgs:
-            counts[m.get("op", "?") if isinstance(m, dict) else "?"] += 1
-        send(*msgs)
-
-    stream.send = counted
+    stream.send = _counting(stream.send, counts)
 
 
 def _take_stream_counts(dask_worker: Any) -> dict[str, int]:
