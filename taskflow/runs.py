@@ -18,6 +18,7 @@ from taskflow.exceptions import FlowRunError
 from taskflow.parameters import json_default
 from taskflow.records import FlowRunRecord, TaskRunRecord
 from taskflow.secrets import mask_secrets
+from taskflow.state_columns import child_of
 from taskflow.states import State
 
 if TYPE_CHECKING:
@@ -184,7 +185,5 @@ class FlowRun:
 
 def _map_index(name: str) -> int | None:
     """``3`` for a mapped child's name ``load[3]``; None for any other task run."""
-    head, bracket, tail = name.rpartition("[")
-    if bracket and head and tail.endswith("]") and tail[:-1].isdigit():
-        return int(tail[:-1])
-    return None
+    found = child_of(name)
+    return found[1] if found is not None else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import array
 
+from taskflow.state_columns import child_of
 from taskflow.states import StateType
 
 __all__ = ["StateTable"]
@@ -74,16 +75,10 @@ class StateTable:
     def get(self, name: str) -> tuple[str, int] | None:
         """``(state, attempts)`` of ``name``, or None when nothing was recorded."""
         found = self._own.get(name)
-        if found is not None or not name.endswith("]"):
+        if found is not None:
             return found
-        parent, _, index = name[:-1].rpartition("[")
-        kids = self._kids.get(parent)
-        if kids is None or not index.isdigit():
-            return None
-        i = int(index)
-        if i >= len(kids[0]) or not kids[0][i]:
-            return None
-        return _TYPES[kids[0][i]], (kids[1][i] if kids[1] is not None else 0)
+        child = child_of(name)
+        return self.child(*child) if child is not None else None
 
     def child(self, parent: str, index: int) -> tuple[str, int] | None:
         """``(state, attempts)`` of child ``index`` of mapped task ``parent`` (no name made)."""

@@ -34,31 +34,44 @@ class Single:
     key: Key
 
 
-class ChildKeys(Sequence[Key]):
-    """The keys of a mapped node's children, ``(base, 0)`` ... ``(base, n - 1)``, made
-    when read (a million children need no tuple of a million keys)."""
+class _MadeWhenRead(Sequence[Any]):
+    """A sequence of ``n`` items, item ``j`` made by ``_at(j)`` when read."""
 
-    __slots__ = ("base", "n")
+    __slots__ = ("n",)
+    n: int
 
-    def __init__(self, base: str, n: int) -> None:
-        self.base, self.n = base, n
+    def _at(self, j: int) -> Any:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return [(self.base, j) for j in range(*i.indices(self.n))]
+            return [self._at(j) for j in range(*i.indices(self.n))]
         if not -self.n <= i < self.n:
             raise IndexError(i)
-        return (self.base, i % self.n)
+        return self._at(i % self.n)
 
-    def __iter__(self) -> Iterator[Key]:
+
+class ChildKeys(_MadeWhenRead):
+    """The keys of a mapped node's children, ``(base, 0)`` ... ``(base, n - 1)``, made
+    when read (a million children need no tuple of a million keys)."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: str, n: int) -> None:
+        self.base, self.n = base, n
+
+    def _at(self, j: int) -> Key:
+        return (self.base, j)
+
+    def __iter__(self) -> Iterator[Key]:  # inline: a window graph iterates a million
         base = self.base
         return ((base, i) for i in range(self.n))
 
 
-class ChildNames(Sequence[str]):
+class ChildNames(_MadeWhenRead):
     """The task-run names of a mapped node's children, ``node[0]`` ... ``node[n - 1]``,
     made when read.
 
@@ -69,20 +82,13 @@ class ChildNames(Sequence[str]):
     (['sq[0]', 'sq[1]', 'sq[2]'], 'sq[2]', 3)
     """
 
-    __slots__ = ("node", "n")
+    __slots__ = ("node",)
 
     def __init__(self, node: str, n: int) -> None:
         self.node, self.n = node, n
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [f"{self.node}[{j}]" for j in range(*i.indices(self.n))]
-        if not -self.n <= i < self.n:
-            raise IndexError(i)
-        return f"{self.node}[{i % self.n}]"
+    def _at(self, j: int) -> str:
+        return f"{self.node}[{j}]"
 
     def __iter__(self) -> Iterator[str]:
         node = self.node
