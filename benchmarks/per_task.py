@@ -203,6 +203,15 @@ def _plain_blobs(w: Workload) -> list[bytes]:
     return [pickle.dumps(t, protocol=5) for t in convert_legacy_graph(dsk).values()]
 
 
+def _each_pickled(graph: bytes) -> list[bytes]:
+    """On the scheduler: the tasks of a pickled graph, each pickled on its own."""
+    from dask._task_spec import Task
+    from distributed.protocol import pickle
+
+    tasks = pickle.loads(graph)
+    return [pickle.dumps(t, protocol=5) for t in tasks.values() if isinstance(t, Task)]
+
+
 class Captured:
     """The graphs taskflow's Dask executor builds, kept (wrapping ``to_dask_graph``)."""
 
@@ -220,15 +229,19 @@ class Captured:
 
         executor_module.to_dask_graph = capture
 
-    def blobs(self) -> list[bytes]:
-        from dask._task_spec import Task
+    def blobs(self, client: Client) -> list[bytes]:
+        """Each task of the kept graphs as the scheduler sends it to a worker.
+
+        The graphs go to the scheduler pickled whole (as the client sends them), and
+        the scheduler pickles each task on its own, as ``_task_to_msg`` does: what a
+        task run shares with others of its window travels whole in a few tasks only.
+        """
         from distributed.protocol import pickle
 
         out = []
         for g in self.graphs:
             tasks = g.to_dict() if hasattr(g, "to_dict") else g
-            out.extend(pickle.dumps(t, protocol=5) for t in tasks.values()
-                       if isinstance(t, Task))
+            out.extend(client.run_on_scheduler(_each_pickled, pickle.dumps(dict(tasks), protocol=5)))
         self.graphs.clear()
         return out
 
@@ -278,7 +291,7 @@ def measure(client: Client, meter: Meter, w: Workload, executor: DaskExecutor, r
     try:
         wait_idle(client)
         w.flow().run(executor=executor).result()
-        tf_blobs = captured.blobs()
+        tf_blobs = captured.blobs(client)
     finally:
         captured.close()
     for way, blobs in (("graph", _plain_blobs(w)), ("taskflow", tf_blobs)):
