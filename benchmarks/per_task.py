@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.per_task                    # diamond and fan-out 100, 5 runs each way
     python -m benchmarks.per_task --only diamond --reps 7
     python -m benchmarks.per_task --profile          # also cProfile the worker-side replay
+    python -m benchmarks.per_task --by-value         # functions sent by value (a script's)
 
 On one 2-worker LocalCluster in a helper process (as :mod:`benchmarks.core`), for
 each workload (``diamond``: 50 x 10, 2 edges each; ``fan_100``: 100 no-ops and a
@@ -25,6 +26,12 @@ fan-in) it prints, plain Dask (one graph) next to taskflow:
   thread's CPU clock (``time.thread_time``): Dask's unpickling of the spec plus
   everything taskflow does around the user's function (the state events go to a
   topic no client reads).
+
+With ``--by-value``, the workloads' module is registered with
+``cloudpickle.register_pickle_by_value`` in the client, as a flow file run by path
+(``taskflow run flow.py:f``) is: taskflow then sends its tasks' code, not their
+names, as for a flow defined in a script or a notebook.  (Plain Dask's graph still
+names its functions: Dask pickles what the standard pickle can by reference.)
 
 CPU seconds and counts are what carry the comparison on a loaded machine; the
 wall time of the same runs is printed only for reference.
@@ -362,7 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="runs each way for the CPU measures")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of the worker-side replay")
+    parser.add_argument("--by-value", action="store_true",
+                        help="send the workloads' functions by value (as a script's are)")
     args = parser.parse_args(argv)
+    if args.by_value:
+        import cloudpickle
+
+        from benchmarks import workloads
+
+        cloudpickle.register_pickle_by_value(workloads)
     made = {"diamond": lambda: diamond("diamond", 50, 10), "fan_100": lambda: fan("fan_100", 100)}
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in made]
@@ -379,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         client.run_on_scheduler(_install_client_counts)
         executor = DaskExecutor(client=client)
         print(f"per-task fixed costs, taskflow from {os.path.dirname(taskflow.__file__)}; "
+              f"functions by {'value' if args.by_value else 'reference'}; "
               f"load average {_load()}", flush=True)
         for name in names:
             w = made[name]()

@@ -36,7 +36,7 @@ _FLUSH_KEPT_AT_MOST = 16
 
 # At most this many task runs of a window carry its facts whole to the worker they go
 # to (those that can start at once); the others carry a token (dask_spec)
-_CARRIERS_AT_MOST = 64
+_CARRIERS_AT_MOST = 16
 
 
 def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = None,
