@@ -182,22 +182,64 @@ PHASES: list[tuple[str, str, str | None, str]] = [
 
 
 def install_phases(phases: Phases) -> None:
+    """Wrap every phase's function; one in a module not imported yet is wrapped when
+    the run imports it (what a first run imports is part of its cost, as for a user)."""
     import importlib
 
     done: set[str] = set()
-    for label, module, owner, attr in PHASES:
-        if label in done:
-            continue  # the same phase, found where an older layout had it
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue  # moved in this version: the row stays empty
+    later: dict[str, list[tuple[str, str | None, str]]] = collections.defaultdict(list)
+
+    def wrap(mod: Any, label: str, owner: str | None, attr: str) -> None:
         target = getattr(mod, owner, None) if owner else mod
-        if target is None or not hasattr(target, attr):
-            continue  # renamed or gone in this version: the row stays empty
+        if label in done or target is None or not hasattr(target, attr):
+            return  # found where another layout had it, or renamed or gone in this version
         phases.wrap(target, attr, label)
         done.add(label)
+
+    for label, module, owner, attr in PHASES:
+        if module in sys.modules:
+            wrap(sys.modules[module], label, owner, attr)
+        elif module.startswith("taskflow."):
+            later[module].append((label, owner, attr))
+        else:
+            with contextlib.suppress(ImportError):
+                wrap(importlib.import_module(module), label, owner, attr)
+    if later:
+        finder = _WrapWhenImported(later, wrap)
+        sys.meta_path.insert(0, finder)
+        phases._undo.append(lambda: sys.meta_path.remove(finder))
     phases.count_messages()
+
+
+class _WrapWhenImported:
+    """A meta path finder that lets the usual finders find ``pending`` modules and
+    wraps their phases' functions as soon as each module has run."""
+
+    def __init__(self, pending: dict[str, list[tuple[str, str | None, str]]],
+                 wrap: Callable[[Any, str, str | None, str], None]) -> None:
+        self.pending, self._wrap = pending, wrap
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.pending:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                break
+        else:
+            return None
+        loader, wraps = spec.loader, self.pending.pop(name)
+        exec_module = loader.exec_module
+
+        def exec_then_wrap(module: Any) -> None:
+            exec_module(module)
+            for label, owner, attr in wraps:
+                self._wrap(module, label, owner, attr)
+
+        loader.exec_module = exec_then_wrap  # type: ignore[method-assign]
+        return spec
 
 
 def _thread_cpu(pid: int | None = None) -> dict[int, float]:
