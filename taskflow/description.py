@@ -131,6 +131,7 @@ class _Grouper:
         self._round: list[Any] = []  # nodes of the open group's round going on
         self._rounds = 0  # whole rounds of the open group seen so far
         self._queue: deque[Any] = deque()
+        self._at: dict[tuple[str, int], int] = {}  # (name, from) -> index in the first round
 
     def feed(self, node: Any) -> None:
         self._queue.append(node)
@@ -150,15 +151,18 @@ class _Grouper:
             self._close()
             self._queue.extendleft(reversed([*again, node]))
             return
-        for t, tpl in enumerate(self._open):  # a second round, of the templates from t on?
-            if self._matches(tpl, node, base, number, 1):
-                if t:
-                    self._split(t)
-                self._rounds, self._round = 1, []
-                self._place(node, 0, 1)
-                if len(self._open) == 1:
-                    self._rounds, self._round = 2, []
-                return
+        # a second round, of the templates from t on?  Only the template named
+        # ``base`` and numbered one below can start it (names are unique): look it up
+        t = self._at.get((base, number - 1))
+        if t is not None and self._matches(self._open[t], node, base, number, 1):
+            if t:
+                self._split(t)
+            self._rounds, self._round = 1, []
+            self._place(node, 0, 1)
+            if len(self._open) == 1:
+                self._rounds, self._round = 2, []
+            return
+        self._at[(base, number)] = len(self._open)
         self._open.append({"name": base, "task": node.task.name, "from": number, "node": node,
                            "steps": None})
         self._place(node, len(self._open) - 1, 0)
@@ -196,6 +200,7 @@ class _Grouper:
     def _split(self, t: int) -> None:
         """The open group's templates before ``t`` become a group of one round."""
         head, self._open = self._open[:t], self._open[t:]
+        self._at = {}  # the open group has started its rounds: no first round to look up
         self.groups.append({"templates": head, "count": 1})
         for node in self._round:  # the first round: every node of the open group
             if self.template[node.id] >= t:
@@ -209,6 +214,7 @@ class _Grouper:
                 self.group[node.id] = -1
         self.groups.append({"templates": self._open, "count": max(1, self._rounds)})
         self._open, self._round, self._rounds = [], [], 0
+        self._at = {}
 
     def _place_of(self, nid: int) -> tuple[int, int]:
         """Node ``nid``'s group and its index among the group's nodes in graph order."""

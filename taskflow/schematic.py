@@ -24,6 +24,7 @@ True
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -74,12 +75,18 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     made = getattr(graph, "_taskflow_drawn", None)
     if made is not None:
         return made
-    made = describe(graph)
-    try:
-        graph._taskflow_drawn = made  # type: ignore[attr-defined]
-    except AttributeError:  # a graph-like object without a __dict__
-        pass
+    with _describing:  # the history's writer and the page ask at once: describe it once
+        made = getattr(graph, "_taskflow_drawn", None)
+        if made is None:
+            made = describe(graph)
+            try:
+                graph._taskflow_drawn = made  # type: ignore[attr-defined]
+            except AttributeError:  # a graph-like object without a __dict__
+                pass
     return made
+
+
+_describing = threading.Lock()
 
 
 def node_views(graph: dict[str, Any], task_runs: Iterable[Any],
