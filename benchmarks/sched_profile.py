@@ -8,7 +8,7 @@ Run from the repository root::
 One LocalCluster in a helper process (as :mod:`benchmarks.wide`); for each way
 (``client.map`` then taskflow's run-time map, the same work as
 ``benchmarks.wide``'s), a warm-up of 100, then ``tracemalloc`` is started inside
-the scheduler's process (25 frames) and a scheduler plugin takes a snapshot at
+the scheduler's process (``--frames``, 25) and a scheduler plugin takes a snapshot at
 the peak: when the fan-in task (the one with ``n`` dependencies) starts
 processing, every child's output is in memory.  The snapshot is compared with
 one taken just before the run, grouped by the innermost frame in
@@ -85,13 +85,13 @@ def _owner(where: str) -> str:
     return "other"
 
 
-def _start(dask_scheduler: Any, n: int) -> None:
+def _start(dask_scheduler: Any, n: int, frames: int = 25) -> None:
     import tracemalloc
 
     from distributed.diagnostics.plugin import SchedulerPlugin
 
     s = dask_scheduler
-    tracemalloc.start(25)
+    tracemalloc.start(frames)
     s._tf_profile = {"before": tracemalloc.take_snapshot(), "peak": None}
 
     class Peak(SchedulerPlugin):
@@ -140,10 +140,11 @@ def _collect(dask_scheduler: Any) -> dict[str, Any]:
     return out
 
 
-def profile(client: Client, executor: DaskExecutor, way: str, n: int) -> dict[str, Any]:
+def profile(client: Client, executor: DaskExecutor, way: str, n: int,
+            frames: int = 25) -> dict[str, Any]:
     WAYS[way](client, executor, 100)  # warm-up: imports, connections, first graphs
     wait_idle(client, timeout=600)
-    client.run_on_scheduler(_start, n=n)
+    client.run_on_scheduler(_start, n=n, frames=frames)
     try:
         WAYS[way](client, executor, n)
     finally:
@@ -178,13 +179,14 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=100_000, help="children")
     p.add_argument("--ways", default="client.map,taskflow map")
+    p.add_argument("--frames", type=int, default=25, help="frames tracemalloc keeps (fewer: faster)")
     p.add_argument("--top", type=int, default=20, help="allocation sites printed per way")
     args = p.parse_args(argv)
     results: dict[str, dict[str, Any]] = {}
     with dask.config.set(_CONFIG), local_cluster() as (address, _pid), Client(address) as client:
         executor = DaskExecutor(client=client)
         for way in [w for w in args.ways.split(",") if w]:
-            results[way] = profile(client, executor, way, args.n)
+            results[way] = profile(client, executor, way, args.n, args.frames)
             print(f"{way}: done", file=sys.stderr, flush=True)
     print(report(results, args.n, args.top))
     return 0
