@@ -21,7 +21,11 @@ observers (history), the dashboard link, the taskflow page (plugin install and
 run announcement), the event subscription, the checks made before tasks are sent
 (pickling, worker imports, versions), submitting, waiting for the tasks, and
 the wait for the last state events.  Round trips to the scheduler (RPC calls
-and batched-stream messages sent by the client) are counted by name.
+and batched-stream messages sent by the client) are counted by name.  CPU is
+read per thread from ``/proc/<pid>/task/*/schedstat`` (nanoseconds; the clock
+ticks of ``os.times`` move by 10 ms): the run's process (its main thread, Dask's
+event loop, which runs the in-process scheduler and the client's comms, and the
+history writer) and the worker processes.
 
 **CLI, end to end** (subprocesses).  ``taskflow run examples/etl.py:etl`` from
 process start to exit, against ``python benchmarks/plain_etl.py``: the same
@@ -148,6 +152,7 @@ class Phases:
 
 # The phases of a taskflow run, in the order they happen: (label, module, owner, attribute).
 PHASES: list[tuple[str, str, str | None, str]] = [
+    ("default observers (imports)", "taskflow.engine.launch", None, "install_default_observers"),
     ("tracing", "taskflow.flow", "Flow", "graph"),
     ("parameters, store settings", "taskflow.results.runs", None, "prepare_run"),
     ("parameters, store settings", "taskflow.engine.flow_runner", None, "prepare_run"),
@@ -177,27 +182,100 @@ PHASES: list[tuple[str, str, str | None, str]] = [
 
 
 def install_phases(phases: Phases) -> None:
+    """Wrap every phase's function; one in a module not imported yet is wrapped when
+    the run imports it (what a first run imports is part of its cost, as for a user)."""
     import importlib
 
     done: set[str] = set()
-    for label, module, owner, attr in PHASES:
-        if label in done:
-            continue  # the same phase, found where an older layout had it
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue  # moved in this version: the row stays empty
+    later: dict[str, list[tuple[str, str | None, str]]] = collections.defaultdict(list)
+
+    def wrap(mod: Any, label: str, owner: str | None, attr: str) -> None:
         target = getattr(mod, owner, None) if owner else mod
-        if target is None or not hasattr(target, attr):
-            continue  # renamed or gone in this version: the row stays empty
+        if label in done or target is None or not hasattr(target, attr):
+            return  # found where another layout had it, or renamed or gone in this version
         phases.wrap(target, attr, label)
         done.add(label)
+
+    for label, module, owner, attr in PHASES:
+        if module in sys.modules:
+            wrap(sys.modules[module], label, owner, attr)
+        elif module.startswith("taskflow."):
+            later[module].append((label, owner, attr))
+        else:
+            with contextlib.suppress(ImportError):
+                wrap(importlib.import_module(module), label, owner, attr)
+    if later:
+        finder = _WrapWhenImported(later, wrap)
+        sys.meta_path.insert(0, finder)
+        phases._undo.append(lambda: sys.meta_path.remove(finder))
     phases.count_messages()
 
 
+class _WrapWhenImported:
+    """A meta path finder that lets the usual finders find ``pending`` modules and
+    wraps their phases' functions as soon as each module has run."""
+
+    def __init__(self, pending: dict[str, list[tuple[str, str | None, str]]],
+                 wrap: Callable[[Any, str, str | None, str], None]) -> None:
+        self.pending, self._wrap = pending, wrap
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.pending:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                break
+        else:
+            return None
+        loader, wraps = spec.loader, self.pending.pop(name)
+        exec_module = loader.exec_module
+
+        def exec_then_wrap(module: Any) -> None:
+            exec_module(module)
+            for label, owner, attr in wraps:
+                self._wrap(module, label, owner, attr)
+
+        loader.exec_module = exec_then_wrap  # type: ignore[method-assign]
+        return spec
+
+
+def _thread_cpu(pid: int | None = None) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid`` (default: this process), in nanoseconds'
+    resolution (``/proc/<pid>/task/<tid>/schedstat``; the clock-tick counters of
+    ``os.times`` move by 10 ms, as much as a first run's whole difference)."""
+    pid = pid or os.getpid()
+    out: dict[int, float] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    out[int(tid)] = int(f.read().split()[0]) / 1e9
+    return out
+
+
 def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+    if not os.path.exists("/proc/self/task"):  # not Linux: clock ticks
+        t = os.times()
+        return t.user + t.system
+    return sum(_thread_cpu().values())
+
+
+def _threads_cpu() -> dict[str, float]:
+    """This process's CPU by thread role: the caller's thread, Dask's event loop (the
+    in-process scheduler and the client's comms), taskflow's history writer, the rest."""
+    import threading
+
+    roles = {t.native_id: ("main" if t is threading.current_thread() else
+                           "event loop" if t.name == "IO loop" else
+                           "history writer" if t.name == "taskflow-history" else "other")
+             for t in threading.enumerate()}
+    out: dict[str, float] = collections.defaultdict(float)
+    for tid, seconds in _thread_cpu().items():
+        out[roles.get(tid, "other")] += seconds
+    return dict(out)
 
 
 def _children_cpu() -> float:
@@ -206,6 +284,10 @@ def _children_cpu() -> float:
 
     total = 0.0
     for p in psutil.Process().children(recursive=True):
+        per_thread = _thread_cpu(p.pid)
+        if per_thread:
+            total += sum(per_thread.values())
+            continue
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
             total += t.user + t.system
@@ -278,14 +360,17 @@ def one_way(way: str, n: int, phases: Phases) -> dict[str, Any]:
             for which in ("first", "second"):
                 phases.reset()
                 phases.active = True
+                roles0 = _threads_cpu()
                 cpu0, wcpu0, t0 = _cpu(), _children_cpu(), time.perf_counter()
                 value = run_taskflow(executor, n) if executor else run_plain(client, n)
                 wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
                 workers_cpu = _children_cpu() - wcpu0
+                roles = {k: v - roles0.get(k, 0.0) for k, v in _threads_cpu().items()}
                 phases.active = False
                 if value != sum(range(n)):
                     raise RuntimeError(f"{way} returned {value}, expected {sum(range(n))}")
                 out[which] = {"wall": wall, "cpu": cpu, "workers_cpu": workers_cpu,
+                              **{f"cpu_{k}": v for k, v in roles.items()},
                               **phases.snapshot()}
         finally:
             phases.active = False
@@ -353,10 +438,12 @@ def print_breakdown(results: list[dict[str, Any]], n: int) -> None:
         print(f"{label.replace('_', ' '):<34}" + "".join(f"{v:>10.3f}" for v in vals))
     for which in ("first", "second"):
         for metric, what in (("wall", "wall"), ("cpu", "CPU, client+scheduler"),
+                             ("cpu_main", "  main thread"), ("cpu_event loop", "  event loop"),
+                             ("cpu_history writer", "  history writer"),
                              ("workers_cpu", "CPU, workers")):
-            vals = [_median([r[which][metric] for r in by_way[w]]) for w in ways]
+            vals = [_median([r[which].get(metric, 0.0) for r in by_way[w]]) for w in ways]
             ratio = vals[-1] / vals[0] if vals[0] else float("nan")
-            print(f"{which + ' run, ' + what:<34}" + "".join(f"{v:>10.3f}" for v in vals)
+            print(f"{which + ' run, ' + what:<34}" + "".join(f"{v:>10.4f}" for v in vals)
                   + f"{ratio:>9.2f}x")
     for way in ways[1:]:
         for which in ("first", "second"):

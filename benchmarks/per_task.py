@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.per_task                    # diamond and fan-out 100, 5 runs each way
     python -m benchmarks.per_task --only diamond --reps 7
     python -m benchmarks.per_task --profile          # also cProfile the worker-side replay
+    python -m benchmarks.per_task --by-value         # functions sent by value (a script's)
 
 On one 2-worker LocalCluster in a helper process (as :mod:`benchmarks.core`), for
 each workload (``diamond``: 50 x 10, 2 edges each; ``fan_100``: 100 no-ops and a
@@ -25,6 +26,12 @@ fan-in) it prints, plain Dask (one graph) next to taskflow:
   thread's CPU clock (``time.thread_time``): Dask's unpickling of the spec plus
   everything taskflow does around the user's function (the state events go to a
   topic no client reads).
+
+With ``--by-value``, the workloads' module is registered with
+``cloudpickle.register_pickle_by_value`` in the client, as a flow file run by path
+(``taskflow run flow.py:f``) is: taskflow then sends its tasks' code, not their
+names, as for a flow defined in a script or a notebook.  (Plain Dask's graph still
+names its functions: Dask pickles what the standard pickle can by reference.)
 
 CPU seconds and counts are what carry the comparison on a loaded machine; the
 wall time of the same runs is printed only for reference.
@@ -203,6 +210,15 @@ def _plain_blobs(w: Workload) -> list[bytes]:
     return [pickle.dumps(t, protocol=5) for t in convert_legacy_graph(dsk).values()]
 
 
+def _each_pickled(graph: bytes) -> list[bytes]:
+    """On the scheduler: the tasks of a pickled graph, each pickled on its own."""
+    from dask._task_spec import Task
+    from distributed.protocol import pickle
+
+    tasks = pickle.loads(graph)
+    return [pickle.dumps(t, protocol=5) for t in tasks.values() if isinstance(t, Task)]
+
+
 class Captured:
     """The graphs taskflow's Dask executor builds, kept (wrapping ``to_dask_graph``)."""
 
@@ -220,15 +236,19 @@ class Captured:
 
         executor_module.to_dask_graph = capture
 
-    def blobs(self) -> list[bytes]:
-        from dask._task_spec import Task
+    def blobs(self, client: Client) -> list[bytes]:
+        """Each task of the kept graphs as the scheduler sends it to a worker.
+
+        The graphs go to the scheduler pickled whole (as the client sends them), and
+        the scheduler pickles each task on its own, as ``_task_to_msg`` does: what a
+        task run shares with others of its window travels whole in a few tasks only.
+        """
         from distributed.protocol import pickle
 
         out = []
         for g in self.graphs:
             tasks = g.to_dict() if hasattr(g, "to_dict") else g
-            out.extend(pickle.dumps(t, protocol=5) for t in tasks.values()
-                       if isinstance(t, Task))
+            out.extend(client.run_on_scheduler(_each_pickled, pickle.dumps(dict(tasks), protocol=5)))
         self.graphs.clear()
         return out
 
@@ -278,7 +298,7 @@ def measure(client: Client, meter: Meter, w: Workload, executor: DaskExecutor, r
     try:
         wait_idle(client)
         w.flow().run(executor=executor).result()
-        tf_blobs = captured.blobs()
+        tf_blobs = captured.blobs(client)
     finally:
         captured.close()
     for way, blobs in (("graph", _plain_blobs(w)), ("taskflow", tf_blobs)):
@@ -349,7 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="runs each way for the CPU measures")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of the worker-side replay")
+    parser.add_argument("--by-value", action="store_true",
+                        help="send the workloads' functions by value (as a script's are)")
     args = parser.parse_args(argv)
+    if args.by_value:
+        import cloudpickle
+
+        from benchmarks import workloads
+
+        cloudpickle.register_pickle_by_value(workloads)
     made = {"diamond": lambda: diamond("diamond", 50, 10), "fan_100": lambda: fan("fan_100", 100)}
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in made]
@@ -366,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         client.run_on_scheduler(_install_client_counts)
         executor = DaskExecutor(client=client)
         print(f"per-task fixed costs, taskflow from {os.path.dirname(taskflow.__file__)}; "
+              f"functions by {'value' if args.by_value else 'reference'}; "
               f"load average {_load()}", flush=True)
         for name in names:
             w = made[name]()

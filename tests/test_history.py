@@ -370,6 +370,42 @@ def test_importing_taskflow_does_not_import_sqlalchemy(module):
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_a_flow_run_imports_the_history_recorder_and_not_the_readers_records(tmp_path):
+    url = _sqlite(tmp_path)
+    open_history(url).close()  # an existing history, as after a machine's first run
+    code = (
+        "import sys\n"
+        "from taskflow.executors import LocalExecutor\n"
+        "from tests import flows\n"
+        "assert flows.chain.run(x=1, executor=LocalExecutor()).result() == 4\n"
+        "print(sorted(m for m in ('taskflow.history.records', 'taskflow.history.store', "
+        "'sqlalchemy') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "DASK_TASKFLOW__HISTORY__URL": url, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+    with open_history(url) as history:  # ... and the run is recorded, whole, when it returns
+        (record,) = history.runs(flow="chain")
+        tasks = history.task_runs(record.id)
+    assert record.state == "SUCCESS" and record.ended_at is not None
+    assert sorted(t.state for t in tasks) == ["SUCCESS"] * len(tasks) and len(tasks) == 3
+
+
+def test_the_history_package_gives_its_names_when_asked():
+    import taskflow.history as history
+    from taskflow.history import FlowRunRecord, HistoryRecorder, install, resolve_url
+    from taskflow.history.recorder import HistoryRecorder as Recorder
+    from taskflow.records import FlowRunRecord as Record
+
+    assert HistoryRecorder is Recorder and FlowRunRecord is Record
+    assert callable(install) and callable(resolve_url)
+    assert set(history.__all__) <= set(dir(history)) | set(history._LAZY) | {"open_history"}
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        history.nothing_here  # noqa: B018
+
+
 def test_the_default_history_is_a_sqlite_file_in_the_users_data_directory(monkeypatch, tmp_path):
     from taskflow.history import default_url, resolve_url
 

@@ -16,7 +16,8 @@ import pytest
 from distributed import Client
 
 from taskflow import LocalStoreWarning, TaskflowError, flow
-from taskflow.executors import DaskExecutor, probes
+from taskflow.exceptions import WorkerMismatchError
+from taskflow.executors import DaskExecutor, dask_checks, probes
 from taskflow.executors.dask_spawned import Spawned
 from tests import fault_flows as ff
 from tests import flows
@@ -154,3 +155,33 @@ def test_workers_forked_from_a_forkserver_are_asked(worker_checks):
             assert worker_checks == [(["tests.flows"], None)]  # everyone, as for any cluster
         finally:
             ex.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_this_process_versions_are_read_only_when_a_worker_reports_its_own(monkeypatch):
+    read: list[bool] = []
+    real = dask_checks._my_versions
+
+    def mine():  # this process, as if its dask differed from every worker's
+        read.append(True)
+        return {**real(), "dask": "0.0.1"}
+
+    monkeypatch.setattr(dask_checks, "_my_versions", mine)
+    ex = DaskExecutor(cluster_kwargs=CLUSTER)
+    try:
+        assert flows.chain.run(executor=ex, x=1).result() == 4
+        assert read == []  # the embedded workers' versions are this process's: nothing read
+        first = set(ex.client.nthreads())
+        ex._cluster.scale(3)
+        deadline = time.monotonic() + 60
+        while len(ex.client.nthreads()) < 3:
+            assert time.monotonic() < deadline, "the third worker did not start"
+            time.sleep(0.05)
+        (new,) = set(ex.client.nthreads()) - first
+        with pytest.raises(WorkerMismatchError, match=rf"worker {new}: dask \S+ on the worker, "
+                                                      r"0\.0\.1 here"):
+            flows.chain.run(executor=ex, x=1)  # the worker that joined later is judged
+        assert read
+    finally:
+        ex.close()

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import web
 
-from taskflow.dashboard import render
-
 if TYPE_CHECKING:
     from distributed import Scheduler
 
@@ -76,6 +74,8 @@ class RunsPage(_Handler):
     """``/taskflow``: the flow runs, live and recent."""
 
     def get(self) -> None:
+        from taskflow.dashboard import render  # the pages' templates: when a page is asked for
+
         book = self._book()
         runs = book.runs() if book is not None else []
         self._html(render.runs_page(runs, base=self._base, dask_root=self.prefix,
@@ -86,6 +86,8 @@ class RunPage(_Handler):
     """``/taskflow/run/<run_id>``: one flow run."""
 
     def get(self, run_id: str) -> None:
+        from taskflow.dashboard import render
+
         book = self._book()
         run = book.run(run_id, task_limit=render.MAX_ROWS) if book is not None else None
         if run is None:

@@ -211,7 +211,8 @@ def state_msg(run_id: str, name: str, key: str, state: State, worker: str = "",
                              map_index=map_index).to_msg()
     msg = {
         "kind": KIND, "run": run_id, "name": name, "key": key,
-        "type": state.type.value, "message": state.message, "attempt": state.attempts,
+        # _value_: what .value reads, without Enum's descriptor (twice per task run)
+        "type": state.type._value_, "message": state.message, "attempt": state.attempts,
         "started": state.started_at, "ended": state.ended_at, "time": time.time(),
         "worker": worker,
     }

@@ -48,20 +48,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from taskflow import concurrency, hooks
+from taskflow import concurrency, hooks, triggers
 from taskflow.context import TaskRunContext, reset_current, set_current
 from taskflow.engine import persisting, transitions
 from taskflow.engine.collections import Collections, is_collection
 from taskflow.engine.events import portable_exception, state_msg
 from taskflow.engine.markers import StateMarker
-from taskflow.engine.steps import Group, TaskRunSpec
+from taskflow.engine.steps import Group, Slot, TaskRunSpec
 from taskflow.exceptions import TaskTimeoutError
 from taskflow.logs import TASK_LOGGER
 from taskflow.results.policy import PersistSpec
 from taskflow.results.store import Persisted
 from taskflow.states import State, StateType
 
-__all__ = ["run_task"]
+__all__ = ["in_order", "run_task"]
 
 Emit = Callable[[dict[str, Any]], None]
 Slots = Callable[[list[tuple[str, int]], Callable[[State], None]], AbstractContextManager[None]]
@@ -70,6 +70,50 @@ _SUCCESS = State(StateType.SUCCESS)
 _CACHED = State(StateType.CACHED)
 logger = logging.getLogger("taskflow.results")
 run_logger = logging.getLogger(TASK_LOGGER)
+
+# triggers that let a task run when every upstream succeeded: with those, and no
+# upstream value standing for anything else (a marker, a stored result), there is
+# nothing to decide (most task runs)
+_ADMIT_SUCCESS = frozenset((triggers.all_successful, triggers.all_finished,
+                            triggers.always_run, triggers.any_successful))
+_NOT_PLAIN = (StateMarker, Persisted)
+
+
+def _all_plain(names: tuple[str | Group, ...], values: list[Any]) -> bool:
+    """True when no upstream value is a marker or a stored reference (all succeeded)."""
+    for name, v in zip(names, values):
+        t = type(v)
+        if t is StateMarker or t is Persisted:
+            return False
+        if type(name) is Group and any(type(x) in _NOT_PLAIN for x in v):
+            return False
+    return True
+
+
+# (Slot(0), ..., Slot(n - 1)): the arguments of a task run called with its upstream
+# values in order, and nothing else (most); one per n, so a runner knows them at a glance
+_IN_ORDER: dict[int, tuple[Slot, ...]] = {}
+
+
+def in_order(n: int) -> tuple[Slot, ...]:
+    """The shared template of a call with ``n`` upstream values as its arguments, in order.
+
+    Examples
+    --------
+    >>> in_order(2), in_order(2) is in_order(2)
+    ((Slot(index=0), Slot(index=1)), True)
+    """
+    found = _IN_ORDER.get(n)
+    if found is None:
+        found = _IN_ORDER.setdefault(n, tuple(Slot(i) for i in range(n)))
+    return found
+
+
+def _arguments(spec: TaskRunSpec, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``spec.build_arguments(values)``; at once when the template is :func:`in_order`."""
+    if spec.args is _IN_ORDER.get(len(values)) and spec.templated and not spec.kwargs:
+        return tuple(values), {}
+    return spec.build_arguments(values)
 
 
 def run_task(
@@ -122,7 +166,7 @@ def run_task(
 
     values = upstream
     stored = False  # some upstream value is a stored reference (a CACHED upstream)
-    if upstream:
+    if upstream and not (task.trigger in _ADMIT_SUCCESS and _all_plain(spec.upstream, upstream)):
         states: dict[str, State] = {}
         raw = task.receives_state_markers
         values = [_take(name, v, states, raw) for name, v in zip(spec.upstream, upstream)]
@@ -175,7 +219,7 @@ def _attempts(
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
     if not stored:
-        args, kwargs = spec.build_arguments(values)
+        args, kwargs = _arguments(spec, values)
     cache_at: str | None = None
     lookup = persist is not None and persist.cache_key_fn is not None
     started = time.time()
@@ -191,7 +235,7 @@ def _attempts(
         try:
             if stored:  # loaded here, on this worker, because this task runs and needs them
                 values = persisting.load_upstream(spec.upstream, values)
-                args, kwargs = spec.build_arguments(values)
+                args, kwargs = _arguments(spec, values)
                 stored = False
             if lookup:
                 assert persist is not None

@@ -239,8 +239,11 @@ def started_here(client: Client, spawned: Spawned | None) -> None:
 
 def _judge(checks: _Checked, answers: dict[str, tuple[bool, tuple[str, ...], Any]],
            modules: dict[str, str]) -> None:
-    """Record what passed; raise for versions first (every bad worker), then imports."""
-    mine = _my_versions()
+    """Record what passed; raise for versions first (every bad worker), then imports.
+
+    This process's versions are read (distribution metadata, a few ms) only when
+    some worker reported its own: workers known without asking need none.
+    """
     bad: dict[str, list[str]] = {}
     missing: list[tuple[str, str, str]] = []
     for worker, (versions, wanted, answer) in sorted(answers.items()):
@@ -256,7 +259,7 @@ def _judge(checks: _Checked, answers: dict[str, tuple[bool, tuple[str, ...], Any
                 f"({type(answer).__name__}: {answer})", worker=worker,
             ) from answer
         if versions:
-            problems = mismatches(mine, answer["versions"])
+            problems = mismatches(_my_versions(), answer["versions"])
             if problems:
                 bad[worker] = problems
                 continue

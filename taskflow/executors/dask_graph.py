@@ -23,7 +23,7 @@ from distributed import Future
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
 from taskflow.engine.outputs import nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
-from taskflow.executors.dask_worker import run_kept_on_worker, run_on_worker
+from taskflow.executors.dask_spec import RunFacts, SentTask
 
 __all__ = ["named", "to_dask_graph"]
 
@@ -33,6 +33,10 @@ __all__ = ["named", "to_dask_graph"]
 # run's end rarely needs to ask the workers for their last events; a wide map whose
 # children are all terminal keeps batching.
 _FLUSH_KEPT_AT_MOST = 16
+
+# At most this many task runs of a window carry its facts whole to the worker they go
+# to (those that can start at once); the others carry a token (dask_spec)
+_CARRIERS_AT_MOST = 16
 
 
 def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = None,
@@ -60,6 +64,8 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
     kept = [s.key for s in steps if isinstance(s, PlannedTask) and s.keep]
     flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
+    facts: dict[int, tuple[RunFacts, dict[int, int]]] = {}  # id(run) -> facts, id(task) -> index
+    carriers = 0
     for step in steps:
         key = step.key
         if isinstance(step, Probe):
@@ -75,11 +81,26 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
                 else List(*[ref(k) for k in d])  # a group (a list, or a map's children)
                 for d in step.deps
             ]
+            spec = step.spec
+            found = facts.get(id(spec.run))
+            if found is None:
+                found = facts[id(spec.run)] = (RunFacts(spec.run, ()), {})
+            window, indexes = found
+            index = indexes.get(id(spec.task))
+            if index is None:
+                index = indexes[id(spec.task)] = len(window.tasks)
+                window.tasks = (*window.tasks, spec.task)
+            carrier = carriers < _CARRIERS_AT_MOST and not any(
+                (d in here) if isinstance(d, (str, tuple))
+                else (not isinstance(d, StateMarker) and any(k in here for k in d))
+                for d in step.deps)
+            carriers += carrier
             # Task objects, not tuples: Dask would turn each reference of a tuple
             # into an Alias of its own (about 270 bytes a task on the scheduler);
-            # upstreams as arguments of their own, not one list
-            run = run_kept_on_worker if key in flushing else run_on_worker
-            task = Task(key, run, step.spec, *deps)
+            # upstreams as arguments of their own, not one list; the spec is the
+            # function, and what the window's runs share travels once (dask_spec)
+            sent = SentTask.of(spec, window, index, kept=key in flushing, carrier=carrier)
+            task = Task(key, sent, *deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[key] = task

@@ -1,8 +1,9 @@
 """The worker side of the Dask executor: what runs inside every task key.
 
-:func:`run_on_worker` is the function behind each task key: it runs the
-worker-side runner (:mod:`taskflow.engine.task_runner`) with Dask's ways of
-emitting events (a per-worker :class:`_Outbox` that batches them), of
+:func:`run_on_worker` runs each task key (called by the key's function, a
+:class:`~taskflow.executors.dask_spec.SentTask`, with the task run's spec rebuilt
+from what the key carried and its window's facts): it runs the worker-side runner
+(:mod:`taskflow.engine.task_runner`) with Dask's ways of emitting events (a per-worker :class:`_Outbox` that batches them), of
 waiting between attempts without holding a worker thread, of persisting the
 Dask collections tasks return (:class:`_WorkerCollections`), and of holding
 the slots of limited tags (``_hold_slots``, Dask semaphores; see
@@ -348,7 +349,7 @@ def flush_events(topic: str, run_id: str, dask_worker: Any = None) -> bool:
 
 
 def run_on_worker(spec: TaskRunSpec, *upstream: Any) -> Any:
-    """The function behind every task key: run the task, emit events via Dask.
+    """What every task key runs (through its SentTask): the task, emitting events via Dask.
 
     ``upstream`` holds one value per name in ``spec.upstream``.  What is the same
     for every task run of a flow run on this worker (its outbox, whether this is

@@ -25,21 +25,29 @@ Examples
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from taskflow.history.recorder import HistoryRecorder, default_recorder, install
-from taskflow.history.records import (
-    AttemptRecord,
-    FlowRunRecord,
-    HistoryError,
-    LogRecord,
-    TaskRunRecord,
-    UnknownRunError,
-)
-from taskflow.history.urls import default_url, resolve_url
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from taskflow.history.recorder import HistoryRecorder, default_recorder, install
+    from taskflow.history.records import (
+        AttemptRecord,
+        FlowRunRecord,
+        HistoryError,
+        LogRecord,
+        TaskRunRecord,
+        UnknownRunError,
+    )
     from taskflow.history.store import HistoryStore
+    from taskflow.history.urls import default_url, resolve_url
+
+# Where each public name lives, imported when first asked for: a flow run imports
+# only the recorder (and what it writes with), not the records readers use.
+_LAZY = {
+    "HistoryRecorder": "recorder", "default_recorder": "recorder", "install": "recorder",
+    "AttemptRecord": "records", "FlowRunRecord": "records", "HistoryError": "records",
+    "LogRecord": "records", "TaskRunRecord": "records", "UnknownRunError": "records",
+    "default_url": "urls", "resolve_url": "urls",
+}
 
 __all__ = [
     "AttemptRecord",
@@ -78,3 +86,14 @@ def open_history(url: str | None = None, *, stale_after: float | str | None = No
     from taskflow.history.store import HistoryStore
 
     return HistoryStore(url, stale_after=stale_after)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

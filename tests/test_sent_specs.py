@@ -1,0 +1,142 @@
+"""What each task key carries to a worker: its own parts, and its window's facts once.
+
+The facts a flow run's tasks share (the run, the Task objects) travel whole in a
+few tasks only, and as a token in the others (taskflow.executors.dask_spec).  A
+worker that has not seen them asks the scheduler.  These scenarios run against
+real processes: a ``dask scheduler`` of its own (so the scheduler pickles each
+task in a process of its own, as on any deployed cluster) and ``dask worker``
+processes, one joining late or restarted, and a LocalCluster running two flows at
+once.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+
+import dask
+import pytest
+from distributed import Client
+
+from taskflow import StateType
+from taskflow.engine.steps import RunInfo
+from taskflow.executors import DaskExecutor, dask_graph
+from taskflow.executors.dask_spec import RunFacts
+from tests import sent_flows as sf
+from tests.dask_processes import START_TIMEOUT, DaskProcesses
+from tests.polling import wait_for
+
+
+def _run_in_thread(fn) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _finished(thread: threading.Thread, out: list):
+    thread.join(START_TIMEOUT * 2)
+    assert not thread.is_alive(), "the flow run did not finish"
+    return out[0]
+
+
+def _seen_by(run, flow_name: str) -> list:
+    assert run.state.type is StateType.SUCCESS, (run.state, run.task_states)
+    results = run.result()
+    assert {(r[1], r[2]) for r in results} == {(flow_name, run.run_id)}
+    return results
+
+
+def test_run_facts_pickle_whole_from_the_client_and_as_one_copy_where_unpickled():
+    facts = RunFacts(RunInfo("f", "r1", "taskflow", 1, "h", 30), (sf.start,))
+    copy = pickle.loads(pickle.dumps(facts))
+    assert copy is not facts and not copy.origin
+    assert (copy.token, copy.run, copy.tasks) == (facts.token, facts.run, (sf.start,))
+    assert pickle.loads(pickle.dumps(facts)) is copy  # one copy per process and token
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_worker_that_joins_after_the_run_started_asks_for_its_facts_and_runs_its_tasks(
+    tmp_path,
+):
+    cluster = DaskProcesses(tmp_path)
+    try:
+        address = cluster.scheduler("--port", "0")
+        cluster.worker(address, "--nthreads", "1")
+        with Client(address, timeout=START_TIMEOUT) as client, \
+                dask.config.set({"taskflow.executor.check-resources": False}), \
+                DaskExecutor(client=client) as ex:
+            cluster.wait_for_workers(client, 1)
+            before = client.run_on_scheduler(sf.fetches)
+            thread, out = _run_in_thread(lambda: sf.joins_late.run(executor=ex))
+            # the LATE tasks are on the scheduler, waiting for a worker that can run them
+            wait_for(lambda: client.run_on_scheduler(sf.unrunnable) >= 1, START_TIMEOUT,
+                     "a task waiting for the LATE worker")
+            cluster.worker(address, "--nthreads", "1", "--resources", "LATE=1")
+            run = _finished(thread, out)
+            late = {a for a, w in client.run(lambda dask_worker: dask_worker.state.total_resources).items()
+                    if w.get("LATE")}
+            results = _seen_by(run, "joins_late")
+            assert sorted(r[0] for r in results) == [0, 1, 2, 3]
+            assert {r[3] for r in results} == late
+            # none of those tasks could carry the facts (each waits on another task)
+            assert client.run_on_scheduler(sf.fetches) > before
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_worker_restarted_in_the_middle_of_a_run_asks_for_the_facts_again(
+    tmp_path, monkeypatch,
+):
+    monkeypatch.setattr(dask_graph, "_CARRIERS_AT_MOST", 0)  # every task sends the token
+    cluster = DaskProcesses(tmp_path)
+    path = str(tmp_path / "release")
+    try:
+        address = cluster.scheduler("--port", "0")
+        cluster.worker(address, "--nthreads", "1")  # under a nanny, which restarts it
+        with Client(address, timeout=START_TIMEOUT) as client, DaskExecutor(client=client) as ex:
+            cluster.wait_for_workers(client, 1)
+            thread, out = _run_in_thread(lambda: sf.gated.run(path=path, executor=ex))
+            wait_for(lambda: os.path.exists(path + ".running"), START_TIMEOUT, "the gate to run")
+            (first_pid,) = client.run(os.getpid).values()
+            asked = client.run_on_scheduler(sf.fetches)
+            assert asked >= 1
+            os.remove(path + ".running")
+            os.kill(first_pid, signal.SIGKILL)
+            wait_for(lambda: os.path.exists(path + ".running"), START_TIMEOUT,
+                     "the gate to run again on the restarted worker")
+            assert set(client.run(os.getpid).values()) != {first_pid}
+            open(path, "w").close()
+            results = _seen_by(_finished(thread, out), "gated")
+            assert sorted(r[0] for r in results) == list(range(6))
+            assert client.run_on_scheduler(sf.fetches) > asked
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("carriers", [dask_graph._CARRIERS_AT_MOST, 0])
+def test_two_runs_of_different_flows_at_once_on_the_same_workers_keep_their_own_facts(
+    own_cluster, tmp_path, monkeypatch, carriers,
+):
+    monkeypatch.setattr(dask_graph, "_CARRIERS_AT_MOST", carriers)
+    client = own_cluster(n_workers=2)
+    ex = DaskExecutor(client=client)
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    first = _run_in_thread(lambda: sf.gated.run(path=one, executor=ex))
+    second = _run_in_thread(lambda: sf.gated_too.run(path=two, executor=ex))
+    # both gates hold a worker each: the runs' other tasks interleave once they open
+    wait_for(lambda: os.path.exists(one + ".running") and os.path.exists(two + ".running"),
+             START_TIMEOUT, "both gates to run")
+    open(one, "w").close()
+    open(two, "w").close()
+    a = _seen_by(_finished(*first), "gated")
+    b = _seen_by(_finished(*second), "gated_too")
+    assert sorted(r[0] for r in a) == list(range(6))
+    assert sorted(r[0] for r in b) == [i * 10 for i in range(6)]
+    assert len({r[3] for r in a + b}) == 2  # both workers ran tasks of the runs
