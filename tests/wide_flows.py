@@ -73,3 +73,36 @@ WIDE_STATIC_WIDTH = 600  # above taskflow.description.GROUP_ABOVE: its graph is 
 @flow
 def wide_static_fan_out() -> int:
     return total([double(i) for i in range(WIDE_STATIC_WIDTH)])
+
+
+@task
+def own_span(x: int) -> dict:
+    """The span annotation this child's worker got with the task (what Dask's worker reads)."""
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    return dict(get_worker().state.tasks[thread_state.key].annotations.get("span") or {})
+
+
+def _children_annotations(dask_scheduler, prefix: str) -> dict:
+    spans = dask_scheduler.extensions["spans"].spans
+    kids = [ts for ts in dask_scheduler.tasks.values()
+            if ts.group.name.startswith(prefix) and ts.state == "memory"]
+    return {"children": len(kids),
+            "distinct": len({id(ts.annotations) for ts in kids}),
+            "values": sorted({repr(ts.annotations) for ts in kids}),
+            "group spans": sorted({repr(spans[ts.group.span_id].name) for ts in kids})}
+
+
+@task
+def scheduler_view(xs: list[dict]) -> dict:
+    """While it runs, every child is in the scheduler's memory: how are they annotated?"""
+    from taskflow import get_dask_client
+
+    seen = get_dask_client().run_on_scheduler(_children_annotations, prefix="own_span")
+    return {"spans": [sorted(x.items()) for x in xs], **seen}
+
+
+@flow
+def spans_of_children(n: int = 200) -> dict:
+    return scheduler_view(own_span.map(numbers(n)))

@@ -67,6 +67,7 @@ from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_graph import named, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
+from taskflow.executors.dask_spans import install as share_spans
 from taskflow.executors.dask_wants import Wants
 from taskflow.executors.dask_windows import Windows, still_running, window_sizes
 from taskflow.executors.dask_worker import (
@@ -407,6 +408,8 @@ class DaskExecutor(Executor):
                     f"flow {plan.run.flow_name!r} could not be sent to Dask: {e}",
                     flow=plan.run.flow_name,
                 ) from e
+            if more:  # a wide run: its tasks share their span's annotation on the scheduler
+                share_spans(client)
             if also:  # wanted now, then the hold goes: on one ordered stream
                 wants.want(also)
                 futures.pop().release()

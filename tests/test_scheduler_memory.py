@@ -1,0 +1,56 @@
+"""What the scheduler keeps per task of a wide run: one span annotation per run, not per task."""
+from __future__ import annotations
+
+import dask
+from distributed import span
+
+from taskflow.executors.dask_spans import PLUGIN, install
+from tests import wide_flows as wf
+
+SMALL = {"taskflow.dask.submit-window": 10, "taskflow.dask.first-window": 3}
+
+
+def test_a_wide_maps_children_share_one_span_annotation_on_the_scheduler(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.spans_of_children.run(n=200, executor=process_executor)
+    assert run.state.is_successful(), run.state
+    seen = run.result()
+    assert seen["children"] == 200
+    # the first window goes before the plugin is asked for (its three children keep
+    # their own); every later window's children hold one shared object
+    assert seen["distinct"] <= SMALL["taskflow.dask.first-window"] + 1
+    # the same value as before: the run's span, and the dashboard groups them under it
+    (value,) = seen["values"]
+    assert "'span'" in value and "flow spans_of_children" in value
+    (group_span,) = seen["group spans"]
+    assert "flow spans_of_children" in group_span
+
+
+def test_every_child_still_gets_its_runs_span_on_its_worker(process_executor):
+    with dask.config.set(SMALL):
+        run = wf.spans_of_children.run(n=60, executor=process_executor)
+    spans = [dict(s) for s in run.result()["spans"]]
+    assert len(spans) == 60
+    assert all(s["name"][0] == "flow spans_of_children" for s in spans)
+    assert len({tuple(s["ids"]) for s in spans}) == 1  # one span, the run's
+
+
+def _distinct_annotations(dask_scheduler, keys) -> int:
+    return len({id(dask_scheduler.tasks[k].annotations) for k in keys})
+
+
+def test_a_graph_not_of_a_flow_run_keeps_its_own_annotations(process_client):
+    assert install(process_client)
+    assert PLUGIN in process_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.plugins))
+    with span("not a flow"):
+        futures = process_client.map(lambda x: x + 1, range(20), key=[f"mine-{i}" for i in range(20)])
+    assert process_client.gather(futures) == list(range(1, 21))
+    n = process_client.run_on_scheduler(_distinct_annotations, keys=[f.key for f in futures])
+    assert n == 20
+    del futures
+
+
+def test_installing_twice_adds_one_plugin(process_client):
+    assert install(process_client) and install(process_client)
+    plugins = process_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.plugins))
+    assert plugins.count(PLUGIN) == 1
