@@ -28,12 +28,12 @@ def substitute(template: Any, leaf: Callable[[Any], Any]) -> Any:
     [10, (20, {'a': 30})]
     """
     typ = type(template)
+    if typ is tuple or typ is list:  # most calls' arguments: a tuple of leaves, walked here
+        items = [substitute(v, leaf) if type(v) in _WALKED or isinstance(v, tuple) else leaf(v)
+                 for v in template]
+        return tuple(items) if typ is tuple else items
     if typ not in _WALKED and not (isinstance(template, tuple) and hasattr(template, "_fields")):
-        return leaf(template)  # most arguments: one check, no walking
-    if typ is tuple:
-        return tuple([substitute(v, leaf) for v in template])
-    if typ is list:
-        return [substitute(v, leaf) for v in template]
+        return leaf(template)  # one check, no walking
     if typ is dict:
         return {k: substitute(v, leaf) for k, v in template.items()}
     if typ is set or typ is frozenset:
