@@ -240,3 +240,17 @@ def listing(n: int) -> list[int]:
 @flow
 def scaled_sum(n: int = 10, factor: int = 1):
     return total(scale(listing(n), factor))
+
+
+@task
+def until_set(name: str) -> str:
+    """Wait (at most 60 s) for the Dask Event ``name``."""
+    from distributed import Event
+
+    Event(name).wait(60)
+    return name
+
+
+@flow
+def waits_for_event(name: str):
+    return until_set(name)

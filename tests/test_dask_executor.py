@@ -242,6 +242,21 @@ def test_two_runs_of_one_flow_at_once_each_get_their_own_result(process_executor
     assert ra.run_id != rb.run_id
 
 
+@pytest.mark.timeout(120)
+def test_a_run_ends_right_when_another_client_of_this_process_closes_meanwhile(process_client):
+    from distributed import Event
+
+    # Dask's default client is the latest one made: not the executor's
+    other = Client(process_client.scheduler.address)
+    running = run_in_thread(df.waits_for_event.run, name="other-client-closes",
+                            executor=DaskExecutor(client=process_client))
+    wait_for(lambda: any(process_client.processing().values()), 60, "the task to start")
+    other.close()
+    Event("other-client-closes", client=process_client).set()
+    run = running.result(timeout=60)
+    assert run.state.is_successful(), run.state
+    assert run.result() == "other-client-closes"
+
 @pytest.mark.timeout(60)
 def test_two_executors_sharing_one_client_each_see_their_own_runs_states(process_client):
     first = DaskExecutor(client=process_client)

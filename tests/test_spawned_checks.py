@@ -120,19 +120,25 @@ def test_a_module_the_embedded_workers_cannot_import_is_still_a_clear_error(
         ex.close()
 
 
+def _third_worker(ex: DaskExecutor) -> str:
+    """Scale the embedded cluster to 3 workers; the address of the one that joined."""
+    first = set(ex.client.nthreads())
+    ex._cluster.scale(3)
+    deadline = time.monotonic() + 60
+    while len(ex.client.nthreads()) < 3:
+        assert time.monotonic() < deadline, "the third worker did not start"
+        time.sleep(0.05)
+    (new,) = set(ex.client.nthreads()) - first
+    return new
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_worker_that_joins_the_embedded_cluster_later_is_asked(worker_checks):
     ex = DaskExecutor(cluster_kwargs=CLUSTER)
     try:
         assert flows.chain.run(executor=ex, x=1).result() == 4
-        first = set(ex.client.nthreads())
-        ex._cluster.scale(3)
-        deadline = time.monotonic() + 60
-        while len(ex.client.nthreads()) < 3:
-            assert time.monotonic() < deadline, "the third worker did not start"
-            time.sleep(0.05)
-        (new,) = set(ex.client.nthreads()) - first
+        new = _third_worker(ex)
 
         assert flows.chain.run(executor=ex, x=1).result() == 4
         assert worker_checks == [(["tests.flows"], [new])]
@@ -172,13 +178,7 @@ def test_this_process_versions_are_read_only_when_a_worker_reports_its_own(monke
     try:
         assert flows.chain.run(executor=ex, x=1).result() == 4
         assert read == []  # the embedded workers' versions are this process's: nothing read
-        first = set(ex.client.nthreads())
-        ex._cluster.scale(3)
-        deadline = time.monotonic() + 60
-        while len(ex.client.nthreads()) < 3:
-            assert time.monotonic() < deadline, "the third worker did not start"
-            time.sleep(0.05)
-        (new,) = set(ex.client.nthreads()) - first
+        new = _third_worker(ex)
         with pytest.raises(WorkerMismatchError, match=rf"worker {new}: dask \S+ on the worker, "
                                                       r"0\.0\.1 here"):
             flows.chain.run(executor=ex, x=1)  # the worker that joined later is judged

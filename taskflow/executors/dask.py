@@ -478,7 +478,10 @@ class DaskExecutor(Executor):
                 windows.wait(0.5)  # woken by task ends and facts; the bound is a safety net
             keep = [held[k] for k in kept]
             try:
-                wait(keep)
+                # wait() runs on Dask's default client (the latest made here): ours, not
+                # another one whose close would break the wait (UnboundLocalError) or hang it
+                with client.as_current():
+                    wait(keep)
             except CancelledError:  # distributed raises when a future it waits on is cancelled
                 if not self.cancellations.reason(run_id):
                     raise
