@@ -75,18 +75,28 @@ def graph_data(graph: FlowGraph) -> dict[str, Any]:
     made = getattr(graph, "_taskflow_drawn", None)
     if made is not None:
         return made
-    with _describing:  # the history's writer and the page ask at once: describe it once
-        made = getattr(graph, "_taskflow_drawn", None)
-        if made is None:
-            made = describe(graph)
-            try:
-                graph._taskflow_drawn = made  # type: ignore[attr-defined]
-            except AttributeError:  # a graph-like object without a __dict__
-                pass
+    # the history's writer and the page ask at once: one describes, the other waits for
+    # it; a lock per graph (another run's graph is described meanwhile), kept off the
+    # graph itself (a graph pickles and copies)
+    with _guard:
+        lock = _describing.setdefault(id(graph), threading.Lock())
+    try:
+        with lock:
+            made = getattr(graph, "_taskflow_drawn", None)
+            if made is None:
+                made = describe(graph)
+                try:
+                    graph._taskflow_drawn = made  # type: ignore[attr-defined]
+                except AttributeError:  # a graph-like object without a __dict__
+                    pass
+    finally:
+        with _guard:
+            _describing.pop(id(graph), None)
     return made
 
 
-_describing = threading.Lock()
+_guard = threading.Lock()
+_describing: dict[int, threading.Lock] = {}  # id of a graph being described -> its lock
 
 
 def node_views(graph: dict[str, Any], task_runs: Iterable[Any],

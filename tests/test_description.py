@@ -99,3 +99,33 @@ def test_the_run_page_of_a_wide_static_flow_shows_every_node_from_its_grouped_gr
     assert {n["state"] for n in view["nodes"]} == {"SUCCESS"}
     assert len(view["edges"]) == wf.WIDE_STATIC_WIDTH
     assert f"The graph has {wf.WIDE_STATIC_WIDTH + 1} nodes" in view["svg"]
+
+
+def test_a_graph_asked_for_by_two_threads_at_once_is_described_once(monkeypatch):
+    import threading
+
+    from taskflow import schematic
+
+    graph = wf.wide_static_fan_out.graph
+    graph.__dict__.pop("_taskflow_drawn", None)  # described afresh here
+    calls: list[int] = []
+    start = threading.Barrier(2)
+
+    def counting(g):
+        calls.append(1)
+        return describe(g)
+
+    monkeypatch.setattr(schematic, "describe", counting)
+
+    def ask(out: list) -> None:
+        start.wait(10)
+        out.append(graph_data(graph))
+
+    got: list = []
+    threads = [threading.Thread(target=ask, args=(got,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 2 and got[0] is got[1] and calls == [1]
+    assert expand(got[0]) == describe(graph, group_above=None)
