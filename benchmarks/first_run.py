@@ -165,7 +165,7 @@ PHASES: list[tuple[str, str, str | None, str]] = [
     ("  history: events", "taskflow.history.recorder", "HistoryRecorder", "event"),
     ("  history: run finished (flush)", "taskflow.history.recorder", "HistoryRecorder", "run_finished"),
     ("  history: opening (writer thread)", "taskflow.history.recorder", "_Writer", "_open"),
-    ("event subscription", "taskflow.executors.dask", "DaskExecutor", "_ensure_router"),
+    ("event subscription", "taskflow.executors.dask", None, "router_for"),
     ("taskflow page (plugin, announce)", "taskflow.dashboard.announce", "RunAnnouncer", "start"),
     ("check versions", "taskflow.executors.dask", None, "check_versions"),
     ("check pickling", "taskflow.executors.dask", None, "check_picklable"),
@@ -176,7 +176,7 @@ PHASES: list[tuple[str, str, str | None, str]] = [
     ("run, all of it (execute)", "taskflow.executors.dask", "DaskExecutor", "execute"),
     ("  waiting for the tasks", "taskflow.executors.dask", None, "wait"),
     ("  gather", "distributed", "Client", "gather"),
-    ("  last events (end wait)", "taskflow.executors.dask", "_EndTracker", "wait_flushed"),
+    ("  last events (end wait)", "taskflow.executors.dask_events", "EndTracker", "wait_flushed"),
     ("  last events (end wait)", "taskflow.executors.dask", "_Settle", "wait"),
 ]
 

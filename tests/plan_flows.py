@@ -4,7 +4,7 @@ from __future__ import annotations
 from taskflow import FAIL, SKIP, flow, task
 from taskflow.engine.plan import PlannedTask
 
-__all__ = ["chain", "failing", "mapped", "mapped_kept", "refusing_then_inc", "retrying",
+__all__ = ["chain", "failing", "mapped", "mapped_kept", "mapped_over_constants", "refusing_then_inc", "retrying",
            "planned_tasks", "skipping_then_inc"]
 
 
@@ -69,6 +69,11 @@ def chain(x: int = 1):
 @flow
 def mapped(n: int = 3):
     return inc.map(numbers(n))
+
+
+@flow
+def mapped_over_constants():
+    return inc.map([5, 6, 7])
 
 
 @flow

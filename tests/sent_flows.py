@@ -11,7 +11,7 @@ from typing import Any
 
 from distributed import get_worker
 
-from taskflow import flow, task
+from taskflow import flow, task, unmapped
 from taskflow.context import current
 
 GATE_TIMEOUT = 60.0
@@ -69,6 +69,38 @@ def gated_too(path: str):
     """Another flow of the same shape (another name, other tasks' facts)."""
     g = gate(path, start(-1))
     return [after(i * 10, g) for i in range(6)]
+
+
+@task
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+
+@task
+def own(i: int, tag: str) -> tuple[int, str, str, Any]:
+    """``(i, tag, task run name, Dask key)`` as the running child knows them."""
+    from distributed.worker import thread_state
+
+    ctx = current()
+    assert ctx is not None
+    return i, tag, ctx.task_run_name, thread_state.key
+
+
+@task
+def count(xs: list[Any]) -> int:
+    return len(xs)
+
+
+@flow
+def alike_children(n: int, tag: str):
+    """A map over a run-time list: children alike but for their index."""
+    return own.map(numbers(n), tag=unmapped(tag))
+
+
+@flow
+def alike_counted(n: int, tag: str):
+    """The same map, and one task over all its children."""
+    return count(own.map(numbers(n), tag=unmapped(tag)))
 
 
 def unrunnable(dask_scheduler: Any = None) -> int:

@@ -453,16 +453,16 @@ def test_a_quick_tasks_start_and_end_in_one_batch_leave_as_its_end_only():
 
 def test_a_small_flows_terminal_tasks_bring_every_end_with_their_results(process_client,
                                                                          monkeypatch):
-    from taskflow.executors import dask as dask_executor
+    from taskflow.executors import dask_events
 
     complete: list[bool] = []
-    original = dask_executor._EndTracker.wait_flushed
+    original = dask_events.EndTracker.wait_flushed
 
     def watched(self, client, topic, run_id, plan, timeout):
         complete.append(not self.not_ended(plan))  # every end there before any round trip
         return original(self, client, topic, run_id, plan, timeout)
 
-    monkeypatch.setattr(dask_executor._EndTracker, "wait_flushed", watched)
+    monkeypatch.setattr(dask_events.EndTracker, "wait_flushed", watched)
     ex = DaskExecutor(client=process_client)
     for _ in range(3):
         run = flows.one_task.run(executor=ex, x=1)

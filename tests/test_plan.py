@@ -8,7 +8,7 @@ from taskflow.engine.plan import Length, build_plan
 from taskflow.engine.setup import decide_persistence
 from taskflow.results.policy import PersistSettings
 from taskflow.results.store import ResultStore
-from tests.plan_flows import chain, mapped, mapped_kept
+from tests.plan_flows import chain, mapped, mapped_kept, mapped_over_constants
 from tests.plan_flows import planned_tasks as _tasks
 
 
@@ -65,3 +65,41 @@ def test_argument_slots_and_picks_pickle_small_and_come_back_equal():
         assert pickle.loads(data) == obj
         # a bare constructor call: not the dataclass's state dict of field names
         assert b"index" not in data and b"slot" not in data
+
+
+def test_the_children_of_a_map_over_one_value_share_their_parts_and_each_picks_its_element():
+    plan = build_plan(mapped.graph, {"n": 3}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    children = _tasks(plan.add_lengths({length.key: (3, 100)}))
+    first = children[0]
+    assert [c.alike for c in children] == [True] * 3
+    assert all(c.spec.args is first.spec.args and c.deps is first.deps
+               and c.spec.upstream is first.spec.upstream for c in children)
+    assert [(c.name, c.key[1], c.spec.map_index) for c in children] == [
+        ("inc[0]", 0, 0), ("inc[1]", 1, 1), ("inc[2]", 2, 2)]
+    assert [c.spec.build_arguments([[10, 20, 30]]) for c in children] == [
+        ((10,), {}), ((20,), {}), ((30,), {})]
+
+
+def test_children_with_elements_of_their_own_or_paths_of_their_own_are_not_alike():
+    plan = build_plan(mapped_over_constants.graph, {}, "r1")
+    children = _tasks(plan.start())
+    assert [c.spec.args for c in children] == [(5,), (6,), (7,)]
+    assert not any(c.alike for c in children)
+    store = ResultStore(f"memory://plans-{uuid.uuid4().hex}")
+    kept = build_plan(mapped_kept.graph, {"n": 2}, "r1",
+                      decide_persistence(mapped_kept.graph, PersistSettings(store=store)))
+    (length,) = [s for s in kept.start().steps if isinstance(s, Length)]
+    assert not any(c.alike for c in _tasks(kept.add_lengths({length.key: (2, 100)})))
+
+
+def test_a_pick_of_the_run_s_own_element_pickles_without_its_index():
+    import pickle
+
+    from taskflow.engine.steps import AT_MAP_INDEX, Pick
+
+    mine = Pick(2)
+    assert mine.index is AT_MAP_INDEX
+    data = pickle.dumps(mine, protocol=5)
+    assert pickle.loads(data) == mine and pickle.loads(data).index is AT_MAP_INDEX
+    assert len(data) < len(pickle.dumps(Pick(2, 7), protocol=5)) + 4

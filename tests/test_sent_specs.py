@@ -56,6 +56,55 @@ def test_run_facts_pickle_whole_from_the_client_and_as_one_copy_where_unpickled(
     assert pickle.loads(pickle.dumps(facts)) is copy  # one copy per process and token
 
 
+def test_a_window_of_alike_children_sends_one_function_for_all_of_them_but_its_carriers():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+
+    plan = build_plan(sf.alike_children.graph, {"n": 40, "tag": "t"}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    steps = plan.add_lengths({length.key: (40, 100)}).steps
+    assert len(steps) == 40 and all(type(s) is PlannedTask and s.alike for s in steps)
+    graph = dask_graph.to_dask_graph(steps, {})
+    carriers = dask_graph._CARRIERS_AT_MOST
+    assert len({id(t.func) for t in graph.values()}) == carriers + 1
+    shared = [(k, t) for k, t in graph.items() if not t.func.carrier]
+    assert len(shared) == 40 - carriers
+    assert all(t.args[-1] == k[1] for k, t in shared)  # each passes its own index
+    one = pickle.dumps(graph[steps[-1].key].func)
+    assert b"own[" not in one  # no child's own name in the shared function
+
+
+@pytest.mark.timeout(120)
+def test_alike_children_run_as_themselves_and_a_wide_fan_in_goes_with_its_order_given(
+    process_executor, monkeypatch,
+):
+    run = sf.alike_children.run(n=40, tag="t", executor=process_executor)
+    assert run.state.type is StateType.SUCCESS, run.state
+    results = run.result()
+    assert [r[:3] for r in results] == [(i, "t", f"own[{i}]") for i in range(40)]
+    assert len({r[3] for r in results}) == 40 and all(r[3][1] == i for i, r in enumerate(results))
+    assert set(run.task_states) == {"numbers", "own", *(f"own[{i}]" for i in range(40))}
+    # a fan-in wider than this is sent with its order given (no dask.order on the scheduler)
+    monkeypatch.setattr(dask_graph, "_ORDER_GIVEN_ABOVE", 10)
+    assert dask_graph._takes_order(process_executor.client)
+    run = sf.alike_counted.run(n=40, tag="t", executor=process_executor)
+    assert run.state.type is StateType.SUCCESS and run.result() == 40, run.state
+
+
+def test_a_window_is_sent_with_its_order_given_only_when_it_depends_on_a_wide_group(monkeypatch):
+    from taskflow.engine.plan import Length, build_plan
+
+    monkeypatch.setattr(dask_graph, "_ORDER_GIVEN_ABOVE", 10)
+    for n, given in ((10, False), (11, True)):
+        plan = build_plan(sf.alike_counted.graph, {"n": n, "tag": "t"}, "r1")
+        (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+        steps = plan.add_lengths({length.key: (n, 100)}).steps
+        order = dask_graph.given_order(steps, "hold")
+        assert (order is not None) is given
+        if given:
+            assert list(order) == [s.key for s in steps] + ["hold"]
+            assert list(order.values()) == list(range(len(steps) + 1))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_worker_that_joins_after_the_run_started_asks_for_its_facts_and_runs_its_tasks(

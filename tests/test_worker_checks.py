@@ -177,3 +177,19 @@ def test_workers_that_join_later_are_checked_at_the_next_run(tmp_path, monkeypat
             ex.close()
     finally:
         cluster.stop()
+
+
+@pytest.mark.timeout(120)
+def test_workers_import_taskflow_s_worker_side_while_a_starting_run_is_planned(own_cluster):
+    from tests.polling import wait_for
+
+    client = own_cluster(n_workers=2)
+    loaded = "'taskflow.executors.dask_spec' in __import__('sys').modules"
+    assert list(client.run(eval, loaded).values()) == [False, False]  # fresh workers
+    ex = DaskExecutor(client=client)
+    ex.prepare()  # as every run does before its flow is traced: nothing is waited for
+    wait_for(lambda: list(client.run(eval, loaded).values()) == [True, True], START_TIMEOUT,
+             "the workers to import taskflow's worker side")
+    ex.prepare()  # once per client: asked again, nothing is sent
+    run = flows.one_task.run(executor=ex, x=1)
+    assert run.state.is_successful(), run.state

@@ -185,6 +185,7 @@ def run_flow(
     cancel the run (``executor.cancel(run_id)``) chooses it up front.
     """
     logs.install_handler()
+    executor.prepare()  # work it can do while the flow is traced and planned
     graph = flow.graph
     params, results = prepare_run(flow, parameters, resume)
     results = decide_persistence(graph, results)  # once per node; the plan asks the nodes

@@ -23,9 +23,10 @@ over a task's output needs its length, known only at run time: the plan asks for
 a :class:`Length` step (a tiny task next to the data) and leaves the node
 pending.  The executor runs what is known, hands each length back through
 :meth:`Plan.add_lengths`, and gets the next :class:`Batch` of steps: one child per
-element, each child taking its element through an :class:`Item` step on the
-worker that holds the data.  Only lengths reach the client.  A map over another
-map's children links child ``i`` to child ``i``.
+element, each child taking its element inside its task (a small source) or
+through an :class:`Item` step on the worker that holds the data
+(:mod:`~taskflow.engine.expansion`).  Only lengths reach the client.  A map over
+another map's children links child ``i`` to child ``i``.
 
 The worker receives a :class:`TaskRunSpec`; the client keeps the rest.
 """
@@ -41,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import dask.utils
 
 from taskflow import concurrency, config, hooks
-from taskflow.engine import transitions
 from taskflow.engine.events import StateEvent
-from taskflow.engine.markers import NotSized, StateMarker
+from taskflow.engine.expansion import MapExpansion
+from taskflow.engine.markers import StateMarker
 from taskflow.engine.outputs import (
     Broken,
     ChildKeys,
@@ -55,10 +56,7 @@ from taskflow.engine.outputs import (
     Single,
     derived,
     keys_of,
-    param_elements,
-    split,
     token,
-    total,
 )
 from taskflow.engine.steps import (
     NO_KWARGS,
@@ -78,7 +76,7 @@ from taskflow.engine.steps import (
     TaskRunSpec,
 )
 from taskflow.engine.task_table import TaskTable
-from taskflow.graph import MapArg, ParamRef, Ref
+from taskflow.graph import ParamRef, Ref
 from taskflow.nesting import substitute
 from taskflow.results.policy import NodePersistence, PersistSettings, node_persistence
 from taskflow.states import State, StateType
@@ -91,7 +89,7 @@ __all__ = [  # the steps are re-exported: executors and runners import them from
     "RunInfo", "SentChild", "Slot", "Step", "TaskRunSpec", "build_plan", "node_of",
 ]
 
-class Plan:
+class Plan(MapExpansion):
     """A flow run's plan; grows as map lengths become known.
 
     Use :meth:`start` for the first :class:`Batch`, then :meth:`add_lengths` with
@@ -138,6 +136,7 @@ class Plan:
         self._pick_limit = dask.utils.parse_bytes(config.get("map.split-above"))
         self._open: list[Batch] = []  # batches whose steps are made as they are taken
         self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # upstream names, deps: shared
+        self._alike: dict[int, tuple[Any, ...]] = {}  # node id -> the parts its children share
         self._abandoned = False  # the run stopped: children not made yet never will be
         self._unmade: list[tuple[str, str, int, int]] = []  # (node name, key base, start, stop)
 
@@ -353,120 +352,6 @@ class Plan:
     def _parent(self, node: TaskNode, state: State, batch: Batch) -> None:
         self.parents[node.name] = state
         batch.events.append(StateEvent.of(self.run.run_id, node.name, self._base[node.id], state).to_msg())
-
-    def _ask(self, key: Key, nested: bool, out: list[Step]) -> Key:
-        fact = derived(key, "lens" if nested else "len")
-        if fact not in self._asked:
-            self._asked.add(fact)
-            self.waiting.add(fact)
-            out.append(Length(fact, key, nested))
-        return fact
-
-    def _length(self, node: TaskNode, out: list[Step]) -> int | State | None:
-        """The node's length; a State when it cannot expand; None while waiting."""
-        assert node.map_args is not None
-        lengths: dict[str, int] = {}
-        broken: dict[str, State] = {}
-        waiting = False
-        for pos, arg in node.map_args.items():
-            label = f"argument {pos + 1}" if isinstance(pos, int) else f"argument {pos!r}"
-            src = arg.source
-            if isinstance(src, tuple):
-                lengths[label] = len(src)
-            elif isinstance(src, ParamRef):
-                elements = param_elements(self.parameters[src.name], arg.flatten)
-                if elements is None:
-                    return _failed(f"cannot map over parameter {src.name!r}: a "
-                                   f"{type(self.parameters[src.name]).__name__} is not a list")
-                lengths[label] = len(elements)
-            else:
-                up = self.graph.node(src.id)
-                o = self._out[src.id]
-                if isinstance(o, Broken):
-                    broken[up.name] = o.marker.state
-                    continue
-                facts = self._source_facts(o, arg.flatten, out)
-                if facts is None:
-                    waiting = True
-                    continue
-                bad = [f for f in facts if isinstance(f, StateMarker)]
-                if bad:
-                    broken[up.name] = bad[0].state
-                    continue
-                not_sized = [f for f in facts if isinstance(f, NotSized)]
-                if not_sized:
-                    return _failed(f"cannot map over the output of task {up.name!r}: "
-                                   f"{not_sized[0].what}")
-                lengths[label] = total(o, facts, arg.flatten)
-        if broken:
-            decided = transitions.decide_trigger(node.task.trigger, broken)
-            return decided or State(
-                StateType.TRIGGER_FAILED,
-                message=f"cannot map over the output of task {next(iter(broken))!r}: it did not succeed",
-            )
-        if waiting:
-            return None
-        if len(set(lengths.values())) > 1:
-            detail = ", ".join(f"{k} has {v}" for k, v in lengths.items())
-            return _failed(f"mapped arguments of different lengths: {detail} (they are not "
-                           "zipped to the shortest: extra elements would be dropped unseen)")
-        return next(iter(lengths.values()))
-
-    def _source_facts(self, o: Out, flat: bool, out: list[Step]) -> list[Any] | None:
-        """Length facts of a map source; None while any is still unknown."""
-        if isinstance(o, Children) and not flat:
-            return [len(o.keys)]
-        if isinstance(o, Children):  # flatten over children: each child's length
-            facts = [self._ask(k, False, out) for k in o.keys]
-        else:
-            assert isinstance(o, Single)
-            facts = [self._ask(o.key, flat, out)]
-        if any(f not in self._facts for f in facts):
-            return None
-        return [self._facts[f] for f in facts]
-
-    def _emit_child(self, node: TaskNode, i: int, out: list[Step]) -> Key:
-        assert node.map_args is not None
-        key: Key = (self._base[node.id], i)
-
-        def element(arg: MapArg) -> Any:
-            src = arg.source
-            if isinstance(src, tuple):
-                return src[i]
-            if isinstance(src, ParamRef):
-                return param_elements(self.parameters[src.name], arg.flatten)[i]  # type: ignore[index]
-            up = self.graph.node(src.id)
-            o = self._out[src.id]
-            if isinstance(o, Children) and not arg.flatten:
-                return KeyDep(o.keys[i], self.tasks[o.keys[i]].name)
-            of, index, nbytes = self._locate(o, i, arg.flatten)
-            name = up.name if isinstance(o, Single) else self.tasks[of].name
-            if nbytes <= self._pick_limit:
-                return KeyDep(of, name, index)  # small: the child takes its element
-            near = derived(of, "item")
-            item: Key = (*(near if isinstance(near, tuple) else (near,)),
-                         *(index if isinstance(index, tuple) else (index,)))
-            if item not in self._items:
-                self._items.add(item)
-                out.append(Item(item, of, index))
-            return KeyDep(item, name)
-
-        def leaf(v: Any) -> Any:
-            return element(v) if isinstance(v, MapArg) else v
-
-        args, kwargs = substitute(node.args, leaf), substitute(node.kwargs, leaf)
-        return self._emit_task(node, f"{node.name}[{i}]", key, args, kwargs, i, out)
-
-    def _locate(self, o: Out, i: int, flat: bool) -> tuple[Key, int | tuple[int, int], int]:
-        """Which key holds element ``i`` of a source, where inside it, and its size."""
-        if isinstance(o, Single):
-            fact = self._facts[derived(o.key, "lens" if flat else "len")]
-            index: int | tuple[int, int] = split(fact[0], i) if flat else i
-            return o.key, index, fact[1]
-        assert isinstance(o, Children)
-        facts = [self._facts[derived(k, "len")] for k in o.keys]
-        outer, pos = split([f[0] for f in facts], i)
-        return o.keys[outer], pos, facts[outer][1]
 
     def _emit_task(
         self,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from taskflow.task import Task
 
 __all__ = [
-    "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "PlannedTask", "Probe", "RunInfo",
+    "AT_MAP_INDEX", "Batch", "Dep", "Group", "Item", "Key", "Length", "Pick", "PlannedTask", "Probe", "RunInfo",
     "SentChild", "Slot", "Step", "TaskRunSpec",
 ]
 
@@ -115,14 +115,35 @@ def _Slot_at(index: int) -> Slot:
     return Slot(index)
 
 
+class _AtMapIndex:
+    """The index of :data:`AT_MAP_INDEX`: the task run's own map index."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "AT_MAP_INDEX"
+
+    def __reduce__(self) -> str:
+        return "AT_MAP_INDEX"  # the one instance, by name
+
+
+#: A :class:`Pick` index meaning "the task run's own map index": child ``i`` of a map
+#: takes element ``i``, so every child of that map has the same arguments (one
+#: template for all, :class:`PlannedTask` ``alike``)
+AT_MAP_INDEX: Any = _AtMapIndex()
+
+
 @dataclass(frozen=True, slots=True)
 class Pick:
-    """Element ``index`` of upstream value ``slot`` (a small source, indexed in the task)."""
+    """Element ``index`` of upstream value ``slot`` (a small source, indexed in the task);
+    by default (:data:`AT_MAP_INDEX`) the element at the task run's map index."""
 
     slot: int
-    index: int | tuple[int, int]
+    index: int | tuple[int, int] = AT_MAP_INDEX
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.index is AT_MAP_INDEX:
+            return (Pick, (self.slot,))
         return (Pick, (self.slot, self.index))
 
 
@@ -179,6 +200,8 @@ class TaskRunSpec:
             if type(v) is Slot:
                 return values[v.index]
             if type(v) is Pick:
+                if v.index is AT_MAP_INDEX:
+                    return values[v.slot][self.map_index]
                 if isinstance(v.index, tuple):
                     return values[v.slot][v.index[0]][v.index[1]]
                 return values[v.slot][v.index]
@@ -200,11 +223,18 @@ Dep = Union[Key, Sequence[Key], StateMarker]
 
 @dataclass(slots=True)
 class PlannedTask:
-    """A task run: its spec, the keys it depends on (aligned with ``spec.upstream``)."""
+    """A task run: its spec, the keys it depends on (aligned with ``spec.upstream``).
+
+    ``alike``: a mapped child that differs from its siblings only by its index (its
+    name ``node[i]``, key ``(base, i)`` and map index); its arguments, upstream and
+    deps are the very objects its alike siblings have, so an executor can send one
+    template for all of them.
+    """
 
     spec: TaskRunSpec
     deps: list[Dep]
     keep: bool = False
+    alike: bool = False
 
     @property
     def key(self) -> Key:

@@ -119,6 +119,13 @@ class Executor(ABC):
         in flight): the flow runner reads the final states right after.
         """
 
+    def prepare(self) -> None:
+        """A run starts: its flow is about to be traced and planned.
+
+        An executor may start, in the background, work the run will need (a Dask
+        executor's workers import taskflow's worker side).  Nothing by default.
+        """
+
     @property
     def dashboard_link(self) -> str | None:
         """Where a person can watch runs, if anywhere."""

@@ -39,18 +39,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
-import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import CancelledError
 from typing import Any
 
-import dask
 from distributed import Client, Future, span, wait
 
 from taskflow import config
 from taskflow.engine.collections import is_collection
-from taskflow.engine.events import events_of, peek
+from taskflow.engine.events import peek
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.outputs import derived
 from taskflow.engine.plan import Length, Plan, PlannedTask, Step
@@ -62,122 +60,23 @@ from taskflow.executors.dask_checks import (
     check_picklable,
     check_resources,
     check_workers,
+    warm_workers,
 )
 from taskflow.executors.dask_connect import close_client, connect
-from taskflow.executors.dask_graph import named, to_dask_graph
+from taskflow.executors.dask_events import EndTracker, Router, router_for
+from taskflow.executors.dask_graph import given_order, named, send, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_spans import install as share_spans
 from taskflow.executors.dask_wants import Wants
 from taskflow.executors.dask_windows import Windows, still_running, window_sizes
 from taskflow.executors.dask_worker import (
-    flush_events,
     get_dask_client,
     without_annotations,
 )
-from taskflow.state_columns import NameSet
 from taskflow.states import FINISHED_TYPES
 
 __all__ = ["DaskExecutor", "default_executor", "get_dask_client"]
-
-
-# -- client side ----------------------------------------------------------------
-class _EndTracker:
-    """Passes events on, and waits (bounded) for the events still in flight at the end.
-
-    Workers batch their events (``taskflow.events.batch-interval``), so the last
-    tasks' ends may reach the client after their keys finished.  At the end of
-    a run, when some task run has not reported its end yet, every worker is
-    asked to flush and to send a ``flushed`` marker after its last event (one
-    round trip): the wait ends as soon as every end, or every worker's marker,
-    arrived.  Every task run that ended did so before the keys that depend on
-    it started, so by then its end was emitted; those that never ran (a
-    cancelled run, keys Dask lost) never report, and are not waited for.
-    """
-
-    def __init__(self, on_event: OnEvent) -> None:
-        self._on_event = on_event
-        self._final = NameSet()  # task runs whose end arrived (a byte a mapped child)
-        self._flushed: set[str] = set()
-        self._cond = threading.Condition()
-        self._waiting = False  # set (under the lock) once the end is waited for
-
-    def on_event(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("kind")
-        if kind == "flushed":  # ours, not the run's: not passed on
-            with self._cond:
-                self._flushed.add(msg.get("worker", ""))
-                self._cond.notify_all()
-            return
-        self._on_event(msg)
-        seen = peek(msg)
-        if seen is not None and seen[3] in FINISHED_TYPES:
-            self._final.add(seen[1])
-            if self._waiting:  # before the end nobody waits: no lock per event
-                with self._cond:
-                    self._cond.notify_all()
-
-    def not_ended(self, plan: Plan) -> list[str]:
-        """The plan's task runs whose end has not arrived (no name made for those that did)."""
-        return plan.tasks.not_in(self._final)
-
-    def _all_ended(self, names: list[str]) -> bool:
-        names[:] = [n for n in names if n not in self._final]
-        return not names
-
-    def wait_flushed(self, client: Client, topic: str, run_id: str, plan: Plan,
-                     timeout: float | None) -> None:
-        """Wait until every worker sent its events up to now (or every end arrived)."""
-        if timeout is None:
-            timeout = dask.utils.parse_timedelta(config.get("events.settle-timeout"))
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._waiting = True  # an end added after this is notified
-        names = self.not_ended(plan)  # looked at again under the lock below
-        if not names:
-            return
-        try:
-            answers = client.sync(client._run, flush_events, topic, run_id,
-                                  on_error="return", callback_timeout=timeout)
-            workers = {w for w, ok in answers.items() if ok is True}
-        except Exception:  # the scheduler went away, a worker hangs: wait out the bound
-            workers = None
-        with self._cond:
-            self._cond.wait_for(
-                lambda: self._all_ended(names) or (workers is not None and workers <= self._flushed),
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
-
-
-class _Router:
-    """One subscription per client; events go to the run they name."""
-
-    def __init__(self, client: Client, topic: str) -> None:
-        self.topic = topic
-        self._lock = threading.Lock()
-        self._listeners: dict[str, OnEvent] = {}
-        client.subscribe_topic(topic, self._handle)
-
-    def _handle(self, event: tuple[float, dict[str, Any]]) -> None:
-        msg = event[1]
-        if msg.get("kind") == "batch":
-            for one in events_of(msg):
-                if one.get("kind") != "batch":
-                    self._handle((event[0], one))
-            return
-        if msg.get("kind") == "run":  # an older client's announcement (they go on "<topic>-runs" now)
-            return
-        listener = self._listeners.get(msg.get("run", ""))
-        if listener is not None:
-            listener(msg)
-
-    def add(self, run_id: str, listener: OnEvent) -> None:
-        with self._lock:
-            self._listeners[run_id] = listener
-
-    def remove(self, run_id: str) -> None:
-        with self._lock:
-            self._listeners.pop(run_id, None)
 
 
 class DaskExecutor(Executor):
@@ -253,7 +152,7 @@ class DaskExecutor(Executor):
         self._client = client
         self._owns_client = client is None
         self._cluster: Any = None
-        self._router: _Router | None = None
+        self._router: Router | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -278,7 +177,13 @@ class DaskExecutor(Executor):
             self.client_kwargs, from_config=self._owns_client,
         )
         _owned[client] = self._cluster  # closed at exit if the user does not
+        warm_workers(client)
         return client
+
+    def prepare(self) -> None:
+        """The workers there import taskflow's worker side while the run is planned."""
+        if self._client is not None:
+            warm_workers(self._client)
 
     def _scales(self) -> bool:
         """Can the cluster grow (adaptive scaling the executor started)?"""
@@ -323,8 +228,8 @@ class DaskExecutor(Executor):
     # -- running ----------------------------------------------------------------
     def execute(self, plan: Plan, on_event: OnEvent) -> Outcome:
         client = self.client
-        router = self._ensure_router(client, plan.run.topic)
-        end_tracker = _EndTracker(on_event)
+        router = self._router = router_for(client, plan.run.topic)
+        end_tracker = EndTracker(on_event)
         holds = Holds(client, plan, final=end_tracker._final)
         on_event = holds.wrap(end_tracker.on_event)
         windows = Windows(*window_sizes())
@@ -402,7 +307,7 @@ class DaskExecutor(Executor):
             hold_key = derived(also[0], "hold") if also else None
             graph = named(to_dask_graph(steps, held, hold_key, also))
             try:
-                futures = client.get(graph, wanted + ([hold_key] if also else []), sync=False)
+                futures = send(client, graph, wanted + [hold_key] * bool(also), given_order(steps, hold_key))
             except Exception as e:
                 raise TaskflowError(
                     f"flow {plan.run.flow_name!r} could not be sent to Dask: {e}",
@@ -503,23 +408,6 @@ class DaskExecutor(Executor):
             f.release()
         wants.release()
         return Outcome(values=values, lost=lost, cancelled=self.cancellations.reason(run_id))
-
-    def _ensure_router(self, client: Client, topic: str) -> _Router:
-        # One router per client and topic, shared by every executor on that client:
-        # Dask keeps one handler per topic per client, so a second subscription
-        # would silently take the events of runs started by another executor.
-        with _routers_lock:
-            routers = _routers.setdefault(client, {})
-            router = routers.get(topic)
-            if router is None:
-                router = routers[topic] = _Router(client, topic)
-        self._router = router
-        return router
-
-
-_routers: weakref.WeakKeyDictionary[Client, dict[str, _Router]] = weakref.WeakKeyDictionary()
-_routers_lock = threading.Lock()
-
 
 def _waking(on_event: OnEvent, windows: Windows) -> OnEvent:
     """``on_event``, and ``windows`` told of each event that ends a task run."""

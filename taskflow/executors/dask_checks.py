@@ -22,6 +22,7 @@ and the modules that their ``sys.path`` finds where this process found them.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import socket
@@ -124,6 +125,7 @@ class _Checked:
         self.versions: set[str] = set()  # same versions as this process
         self.imports: dict[str, set[str]] = {}  # modules each worker imports
         self.spawned: Spawned | None = None  # the workers started from this process
+        self.warmed = False  # the workers there were asked to import taskflow (warm_workers)
 
     def look(self, client: Client) -> set[str]:
         """The workers now (one small call to the scheduler); forget those that left."""
@@ -171,6 +173,28 @@ def _checks(client: Client) -> _Checked:
         if checks is None:
             checks = _checked[client] = _Checked()
         return checks
+
+
+def warm_workers(client: Client) -> None:
+    """The workers of ``client`` import taskflow's worker side now, in the background.
+
+    A fresh worker imports it when its first task arrives (tens of milliseconds,
+    on the run's path); asked when a run starts, it does so while the client
+    traces and plans the flow.  Once per client; nothing is waited for, nothing
+    said if it fails (a worker that cannot import taskflow is named by
+    :func:`check_workers`).  Workers that join later import it with their first task.
+    """
+    checks = _checks(client)
+    if checks.warmed:
+        return
+    checks.warmed = True
+
+    async def warm() -> None:
+        with contextlib.suppress(Exception):
+            await client._run(probes.import_worker_side, on_error="ignore")
+
+    with contextlib.suppress(Exception):
+        client.loop.add_callback(warm)
 
 
 def check_workers(client: Client, modules: dict[str, str], *, look: bool = True) -> None:

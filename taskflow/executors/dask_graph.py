@@ -25,7 +25,7 @@ from taskflow.engine.outputs import nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors.dask_spec import RunFacts, SentTask
 
-__all__ = ["named", "to_dask_graph"]
+__all__ = ["given_order", "named", "send", "to_dask_graph"]
 
 
 # A batch with at most this many kept tasks (the run's return and terminal tasks) has
@@ -66,6 +66,7 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
     flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
     facts: dict[int, tuple[RunFacts, dict[int, int]]] = {}  # id(run) -> facts, id(task) -> index
     carriers = 0
+    alike: dict[tuple[int, ...], SentTask] = {}  # the shared function of alike children
     for step in steps:
         key = step.key
         if isinstance(step, Probe):
@@ -99,8 +100,17 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
             # into an Alias of its own (about 270 bytes a task on the scheduler);
             # upstreams as arguments of their own, not one list; the spec is the
             # function, and what the window's runs share travels once (dask_spec)
-            sent = SentTask.of(spec, window, index, kept=key in flushing, carrier=carrier)
-            task = Task(key, sent, *deps)
+            kept_here = key in flushing
+            if step.alike and not (carrier or kept_here):
+                # one function for all alike children: each passes its index
+                shared = (index, id(spec.args), id(spec.kwargs), id(spec.upstream))
+                sent = alike.get(shared)
+                if sent is None:
+                    sent = alike[shared] = SentTask.alike(spec, window, index)
+                task = Task(key, sent, *deps, spec.map_index)
+            else:
+                sent = SentTask.of(spec, window, index, kept=kept_here, carrier=carrier)
+                task = Task(key, sent, *deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[key] = task
@@ -117,6 +127,53 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
         layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=_thaw(frozen))
     layer_deps = {name: set(layers) - {name} for name in layers}
     return HighLevelGraph(layers, layer_deps)
+
+
+# A window with a dependency group wider than this (a wide map's fan-in) is sent with
+# its tasks' order given (plan order): asked to order it, the scheduler's dask.order
+# would make an entry (a node, a set) for every key outside the window it depends on,
+# about 1.3 kB each, a transient of 1.3 GB for a fan-in over a million children.
+# client.map and client.submit give their order too
+_ORDER_GIVEN_ABOVE = 10_000
+
+
+def given_order(steps: list[Step], hold: Any = None) -> dict[Any, int] | None:
+    """The order to send ``steps`` in (their own) when the window depends on many keys
+    outside it; None to let Dask order it."""
+    wide = any(
+        type(step) is PlannedTask and any(
+            not isinstance(d, (str, tuple, StateMarker)) and len(d) > _ORDER_GIVEN_ABOVE
+            for d in step.deps)
+        for step in steps)
+    if not wide:
+        return None
+    order = {step.key: i for i, step in enumerate(steps)}
+    if hold is not None:
+        order[hold] = len(order)
+    return order
+
+
+def send(client: Any, graph: Any, keys: list[Any], order: dict[Any, int] | None) -> list[Future]:
+    """``client.get(graph, keys, sync=False)``, with the tasks' ``order`` when given (as
+    ``client.submit`` and ``client.map`` give theirs), where this Dask allows it."""
+    if order is not None and _takes_order(client):
+        from distributed.spans import SpanMetadata
+
+        futures = client._graph_to_futures(
+            graph, set(keys), SpanMetadata(collections=[{"type": "low-level-graph"}]),
+            internal_priority=order)
+        return [futures[k] for k in keys]
+    return client.get(graph, keys, sync=False)
+
+
+def _takes_order(client: Any) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(client._graph_to_futures).parameters
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - another Dask
+        return False
+    return list(params)[:3] == ["expr", "keys", "span_metadata"] and "internal_priority" in params
 
 
 def named(graph: Any) -> Any:

@@ -126,6 +126,9 @@ def _fetch(token: bytes) -> RunFacts:
     return facts
 
 
+# a SentTask's map index when it stands for alike children, whose Dask tasks pass theirs
+_LAST = -1
+
 # the fields of a SentTask after its facts, and what each is when left out of its pickle
 _FIELDS = ("index", "name", "key", "upstream", "args", "kept", "kwargs", "templated",
            "map_index", "persist", "carrier")
@@ -196,6 +199,15 @@ class SentTask:
         return _sent(facts, index, spec.name, spec.key, spec.upstream, args, kept, spec.kwargs,
                      spec.templated, spec.map_index, spec.persist, carrier)
 
+    @classmethod
+    def alike(cls, spec: TaskRunSpec, facts: RunFacts, index: int) -> SentTask:
+        """One for all the alike children of a map (``PlannedTask.alike``) in a window,
+        ``spec`` being any of them: each child's Dask task passes its index last."""
+        assert isinstance(spec.key, tuple) and spec.map_index is not None
+        sent = cls.of(spec, facts, index)
+        sent.name, sent.key, sent.map_index = spec.name.rpartition("[")[0], spec.key[0], _LAST
+        return sent
+
     def __call__(self, *upstream: Any) -> Any:
         facts = self.facts
         if type(facts) is not RunFacts:  # the worker had not seen them when this arrived
@@ -203,9 +215,14 @@ class SentTask:
             self.facts = facts
         if not facts.origin:
             _keep(facts)
+        name, key, map_index = self.name, self.key, self.map_index
+        if map_index == _LAST:  # one of alike children: its index comes last
+            map_index = upstream[-1]
+            upstream = upstream[:-1]
+            name, key = f"{name}[{map_index}]", (key, map_index)
         args = self.args if self.args is not None else in_order(len(self.upstream))
-        spec = _make_spec(facts.run, self.name, self.key, facts.tasks[self.index], args,
-                          self.kwargs, self.upstream, self.templated, self.map_index,
+        spec = _make_spec(facts.run, name, key, facts.tasks[self.index], args,
+                          self.kwargs, self.upstream, self.templated, map_index,
                           self.persist)
         return (run_kept_on_worker if self.kept else run_on_worker)(spec, *upstream)
 

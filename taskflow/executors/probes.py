@@ -7,6 +7,8 @@ not installed (the version check must be able to say so):
 
 * :func:`check_worker` -- what a worker is checked for once, in one call: its
   versions and the task modules it cannot import;
+* :func:`import_worker_side` -- taskflow's worker side, imported before a run's
+  first task needs it (:func:`~taskflow.executors.dask_checks.warm_workers`);
 * :func:`versions` -- Python and distribution versions, from distribution
   metadata (:func:`importlib.metadata.version`), the same way on the client and
   on the workers, on every version of distributed (whose own
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_worker", "missing_modules", "versions", "wait_for_resources_at_most",
+__all__ = ["check_worker", "import_worker_side", "missing_modules", "versions", "wait_for_resources_at_most",
            "worker_resources"]
 
 
@@ -54,6 +56,18 @@ def missing_modules(modules: list[str]) -> dict[str, str]:
         except Exception as e:
             missing[name] = f"{type(e).__name__}: {e}"
     return missing
+
+
+def import_worker_side() -> bool:
+    """Import taskflow's worker side here (what a task key's function needs); False
+    where it cannot be imported (the worker checks say why)."""
+    import importlib
+
+    try:
+        importlib.import_module("taskflow.executors.dask_spec")
+    except Exception:
+        return False
+    return True
 
 
 def check_worker(distributions: list[str] | None, modules: list[str]) -> dict[str, Any]:
