@@ -66,9 +66,10 @@ def start_run(
 
     Arguments as :func:`~taskflow.engine.flow_runner.run_flow`.
     """
-    install_default_observers()
     if executor is None:
         from taskflow.executors import default_executor
 
         executor = default_executor()
+    executor.prepare()  # first: what it starts in the background overlaps what follows
+    install_default_observers()
     return run_flow(flow, parameters, executor, resume=resume, run_id=run_id)

@@ -66,7 +66,7 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
     flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
     facts: dict[int, tuple[RunFacts, dict[int, int]]] = {}  # id(run) -> facts, id(task) -> index
     carriers = 0
-    alike: dict[tuple[int, ...], SentTask] = {}  # the shared function of alike children
+    alike: dict[Any, SentTask] = {}  # a mapped node's key base -> its alike children's function
     for step in steps:
         key = step.key
         if isinstance(step, Probe):
@@ -102,11 +102,10 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
             # function, and what the window's runs share travels once (dask_spec)
             kept_here = key in flushing
             if step.alike and not (carrier or kept_here):
-                # one function for all alike children: each passes its index
-                shared = (index, id(spec.args), id(spec.kwargs), id(spec.upstream))
-                sent = alike.get(shared)
+                # one function for all alike children of a node: each passes its index
+                sent = alike.get(key[0])
                 if sent is None:
-                    sent = alike[shared] = SentTask.alike(spec, window, index)
+                    sent = alike[key[0]] = SentTask.alike(spec, window, index)
                 task = Task(key, sent, *deps, spec.map_index)
             else:
                 sent = SentTask.of(spec, window, index, kept=kept_here, carrier=carrier)
