@@ -177,11 +177,14 @@ class DaskExecutor(Executor):
             self.client_kwargs, from_config=self._owns_client,
         )
         _owned[client] = self._cluster  # closed at exit if the user does not
-        warm_workers(client)
         return client
 
     def prepare(self) -> None:
-        """The workers there import taskflow's worker side while the run is planned."""
+        """The workers there import taskflow's worker side while the run is planned.
+
+        Only on a client connected already: workers of a cluster being started for
+        this run (``taskflow run``) would import it while the cluster starts, on the
+        same cores (measured slower end to end: ``benchmarks/first_run.py``)."""
         if self._client is not None:
             warm_workers(self._client)
 
