@@ -468,10 +468,6 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, StateMarker) else value
 
 
-def _failed(message: str) -> State:
-    return State(StateType.FAILED, message=message)
-
-
 def _level(value: Any) -> int:
     if isinstance(value, int):
         return value

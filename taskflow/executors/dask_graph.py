@@ -13,6 +13,7 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -155,7 +156,7 @@ def given_order(steps: list[Step], hold: Any = None) -> dict[Any, int] | None:
 def send(client: Any, graph: Any, keys: list[Any], order: dict[Any, int] | None) -> list[Future]:
     """``client.get(graph, keys, sync=False)``, with the tasks' ``order`` when given (as
     ``client.submit`` and ``client.map`` give theirs), where this Dask allows it."""
-    if order is not None and _takes_order(client):
+    if order is not None and _takes_order(type(client)):
         from distributed.spans import SpanMetadata
 
         futures = client._graph_to_futures(
@@ -165,14 +166,17 @@ def send(client: Any, graph: Any, keys: list[Any], order: dict[Any, int] | None)
     return client.get(graph, keys, sync=False)
 
 
-def _takes_order(client: Any) -> bool:
+@functools.cache
+def _takes_order(client_class: type) -> bool:
+    """Does this Client's ``_graph_to_futures`` take an expression and an order?"""
     import inspect
 
     try:
-        params = inspect.signature(client._graph_to_futures).parameters
+        params = inspect.signature(client_class._graph_to_futures).parameters
     except (AttributeError, TypeError, ValueError):  # pragma: no cover - another Dask
         return False
-    return list(params)[:3] == ["expr", "keys", "span_metadata"] and "internal_priority" in params
+    names = [n for n in params if n != "self"]
+    return names[:3] == ["expr", "keys", "span_metadata"] and "internal_priority" in params
 
 
 def named(graph: Any) -> Any:
