@@ -103,6 +103,17 @@ def alike_counted(n: int, tag: str):
     return count(own.map(numbers(n), tag=unmapped(tag)))
 
 
+@task
+def names_of(results: list) -> list[str]:
+    return [r[2] for r in results]
+
+
+@flow
+def alike_children_listed(n: int):
+    """The map, and one task over its children's values (in their order)."""
+    return names_of(own.map(numbers(n), tag=unmapped("t")))
+
+
 def unrunnable(dask_scheduler: Any = None) -> int:
     """Through ``run_on_scheduler``: how many tasks wait for a worker that can run them."""
     return len(dask_scheduler.unrunnable)

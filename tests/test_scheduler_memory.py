@@ -54,3 +54,51 @@ def test_installing_twice_adds_one_plugin(process_client):
     assert install(process_client) and install(process_client)
     plugins = process_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.plugins))
     assert plugins.count(PLUGIN) == 1
+
+
+def _wanted_by(dask_scheduler, key) -> list[str] | None:
+    ts = dask_scheduler.tasks.get(key)
+    return None if ts is None else sorted(cs.client_key for cs in ts.who_wants or ())
+
+
+def _inc(x: int) -> int:
+    return x + 1
+
+
+def test_kept_keys_are_wanted_by_the_clients_keeper_and_go_when_the_client_goes(process_client):
+    from distributed import Client, wait
+
+    from taskflow.executors.dask_keepers import PREFIX
+    from taskflow.executors.dask_wants import Wants
+    from tests.polling import wait_for
+
+    with Client(process_client.scheduler.address) as driver:
+        future = driver.submit(_inc, 1, key="kept-by-keeper")
+        wait(future)
+        wants = Wants(driver)
+        wants.want(["kept-by-keeper"])  # as a run keeps what later windows need
+        keeper = PREFIX + driver.id
+        wait_for(lambda: keeper in (process_client.run_on_scheduler(
+            _wanted_by, key="kept-by-keeper") or []), 30, "the keeper to want the key")
+        future.release()  # no future: the keeper alone keeps it, the client is told nothing
+        wait_for(lambda: process_client.run_on_scheduler(
+            _wanted_by, key="kept-by-keeper") == [keeper], 30, "the keeper alone to want it")
+    # the client went (as a killed driver would): its keeper goes with it, and the key
+    wait_for(lambda: process_client.run_on_scheduler(_wanted_by, key="kept-by-keeper") is None,
+             30, "the key to go with the client's keeper")
+
+
+def test_released_kept_keys_are_forgotten(process_client):
+    from distributed import wait
+
+    from taskflow.executors.dask_wants import Wants
+    from tests.polling import wait_for
+
+    future = process_client.submit(_inc, 2, key="kept-then-released")
+    wait(future)
+    wants = Wants(process_client)
+    wants.want(["kept-then-released"])
+    future.release()
+    wants.release()
+    wait_for(lambda: process_client.run_on_scheduler(
+        _wanted_by, key="kept-then-released") is None, 30, "the released key to be forgotten")

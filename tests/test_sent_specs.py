@@ -105,6 +105,33 @@ def test_a_window_is_sent_with_its_order_given_only_when_it_depends_on_a_wide_gr
             assert list(order.values()) == list(range(len(steps) + 1))
 
 
+def test_a_fan_in_over_a_maps_children_is_sent_as_their_key_base_and_count():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+    from taskflow.executors.dask_groups import GroupTask, Siblings
+
+    sizes = []
+    for n in (40, 4000):
+        plan = build_plan(sf.alike_counted.graph, {"n": n, "tag": "t"}, "r1")
+        (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+        steps = plan.add_lengths({length.key: (n, 100)}).steps
+        (fan_in,) = [s for s in steps if type(s) is PlannedTask and s.name == "count"]
+        task = dask_graph.to_dask_graph(steps, {})[fan_in.key]
+        assert type(task) is GroupTask
+        (group,) = [a for a in task.args if isinstance(a, Siblings)]
+        assert (group.n, set(task.dependencies)) == (n, {(group.base, i) for i in range(n)})
+        sizes.append(len(pickle.dumps(task)))
+    assert sizes[1] - sizes[0] < 16  # not one reference per child: the same size at 100x
+
+
+@pytest.mark.timeout(120)
+def test_a_fan_in_sent_after_its_children_gets_their_values_in_order(process_executor):
+    small = {"taskflow.dask.submit-window": 7, "taskflow.dask.first-window": 3}
+    with dask.config.set(small):  # children over several windows, the fan-in last
+        run = sf.alike_children_listed.run(n=30, executor=process_executor)
+    assert run.state.type is StateType.SUCCESS, run.state
+    assert run.result() == [f"own[{i}]" for i in range(30)]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_worker_that_joins_after_the_run_started_asks_for_its_facts_and_runs_its_tasks(

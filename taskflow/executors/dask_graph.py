@@ -22,8 +22,9 @@ from dask._task_spec import List, Task, TaskRef
 from distributed import Future
 
 from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
-from taskflow.engine.outputs import nothing
+from taskflow.engine.outputs import ChildKeys, nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
+from taskflow.executors.dask_groups import GroupTask, Siblings
 from taskflow.executors.dask_spec import RunFacts, SentTask
 
 __all__ = ["given_order", "named", "send", "to_dask_graph"]
@@ -77,10 +78,13 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
         elif isinstance(step, Item):
             plain[key] = Task(key, item_of, ref(step.of), step.index)
         else:
+            # a map's children as (base, n): no reference made per child (dask_groups)
+            grouped = any(type(d) is ChildKeys for d in step.deps)
             deps = [
                 d if isinstance(d, StateMarker)
                 else ref(d) if isinstance(d, (str, tuple))
-                else List(*[ref(k) for k in d])  # a group (a list, or a map's children)
+                else Siblings(d.base, d.n) if grouped and type(d) is ChildKeys
+                else List(*[ref(k) for k in d])  # a group of other keys
                 for d in step.deps
             ]
             spec = step.spec
@@ -107,10 +111,10 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
                 sent = alike.get(key[0])
                 if sent is None:
                     sent = alike[key[0]] = SentTask.alike(spec, window, index)
-                task = Task(key, sent, *deps, spec.map_index)
+                task = (GroupTask if grouped else Task)(key, sent, *deps, spec.map_index)
             else:
                 sent = SentTask.of(spec, window, index, kept=kept_here, carrier=carrier)
-                task = Task(key, sent, *deps)
+                task = (GroupTask if grouped else Task)(key, sent, *deps)
             ann = step.annotations
             if ann:
                 annotated.setdefault(_freeze(ann), {})[key] = task

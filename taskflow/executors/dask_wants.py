@@ -14,8 +14,10 @@ a key cannot be released before: each is wanted by a step of its own window or
 by a window future), and ``client-releases-keys`` when no later step needs them,
 as a Future's release does.  Later windows reference them by
 ``dask._task_spec.TaskRef`` (what a Future is).  The keys are kept compact:
-runs of children ``(base, i) .. (base, j)`` as one record.  A client that goes
-away releases everything it wanted, as with futures.
+runs of children ``(base, i) .. (base, j)`` as one record.  They are wanted in the
+name of the client's keeper (:mod:`~taskflow.executors.dask_keepers`), so the
+scheduler does not tell the client of each one in memory; a client that goes away
+releases everything its keeper wanted, as with futures.
 
 Examples
 --------
@@ -32,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.outputs import Later
+from taskflow.executors.dask_keepers import keeper_for
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -91,13 +94,16 @@ class Wants:
         self._client = client
         self._lock = threading.Lock()
         self._records: list[Any] = []
+        self._as: str | None = None  # who wants them: the client's keeper (dask_keepers)
 
     def want(self, keys: list[Key]) -> None:
         """Keep ``keys`` (just sent in a graph) until released."""
         if not keys:
             return
+        if self._as is None:
+            self._as = keeper_for(self._client)
         self._client._send_to_scheduler(
-            {"op": "client-desires-keys", "keys": keys, "client": self._client.id})
+            {"op": "client-desires-keys", "keys": keys, "client": self._as})
         with self._lock:
             self._records.extend(compact(keys))
 
@@ -131,7 +137,8 @@ class Wants:
         client = self._client
         if client.status not in ("running", "connecting", "newly-created"):
             return  # gone: the scheduler released what it wanted
-        client._send_to_scheduler({"op": "client-releases-keys", "keys": keys, "client": client.id})
+        client._send_to_scheduler({"op": "client-releases-keys", "keys": keys,
+                                   "client": self._as or client.id})
 
     def __bool__(self) -> bool:
         return bool(self._records)
