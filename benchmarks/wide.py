@@ -39,6 +39,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -105,6 +106,12 @@ def way_map(client: Client, executor: DaskExecutor, n: int) -> float:
 # element); here every child takes it from the list, as client.map's get theirs.
 _CONFIG = {"taskflow.logging.level": "warning", "taskflow.map.split-above": "64 MiB"}
 
+
+def _config(tmp: str) -> dict[str, Any]:
+    """:data:`_CONFIG`, and the run history in a throw-away database under ``tmp``
+    (recorded as a user's would be, but not into the user's own history)."""
+    return {**_CONFIG, "taskflow.history.url": f"sqlite:///{os.path.join(tmp, 'history.db')}"}
+
 WAYS = {"client.map": way_client_map, "dask.delayed": way_delayed,
         "taskflow static": way_static, "taskflow map": way_map}
 
@@ -153,7 +160,8 @@ def measure_apart(address: str, scheduler_pid: int, way: str, n: int) -> dict[st
 def _one(address: str, way: str, n: int) -> int:
     """The body of :func:`measure_apart`'s client process: warm up, measure, print JSON."""
     sockets = SocketBytes()
-    with dask.config.set(_CONFIG), Client(address) as client:
+    with tempfile.TemporaryDirectory(prefix="taskflow-wide-") as tmp, \
+            dask.config.set(_config(tmp)), Client(address) as client:
         executor = DaskExecutor(client=client)
         measure(client, executor, way, 100, sockets)
         wait_idle(client, timeout=600)
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}")
     sockets = SocketBytes()
     rows: list[dict[str, Any]] = []
-    with dask.config.set(_CONFIG), \
+    with tempfile.TemporaryDirectory(prefix="taskflow-wide-") as tmp, dask.config.set(_config(tmp)), \
             local_cluster() as (address, pid), Client(address) as client:
         executor = DaskExecutor(client=client)
         if args.together:
