@@ -23,10 +23,11 @@ Examples
 from __future__ import annotations
 
 import sys
-import weakref
 from typing import Any
 
 import cloudpickle
+
+from taskflow.executors.dask_plugins import add_once
 
 __all__ = ["PLUGIN", "keeper_for"]
 
@@ -60,14 +61,6 @@ def keeper_for(client: Any) -> str:
     """The name ``client``'s runs want their kept keys in: its keeper's, once the
     scheduler removes keepers with their clients (one round trip, once per client
     and scheduler), else the client's own."""
-    try:
-        where = client.scheduler.address
-        if _installed.get(client) != where:
-            client.run_on_scheduler(add_plugin)
-            _installed[client] = where
-    except Exception:  # noqa: BLE001 - an old scheduler, a closed client
-        return str(client.id)
-    return PREFIX + str(client.id)
-
-
-_installed: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+    if add_once(client, PLUGIN, add_plugin):
+        return PREFIX + str(client.id)
+    return str(client.id)

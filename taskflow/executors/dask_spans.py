@@ -27,10 +27,11 @@ True
 from __future__ import annotations
 
 import sys
-import weakref
 from typing import Any
 
 import cloudpickle
+
+from taskflow.executors.dask_plugins import add_once
 
 __all__ = ["PLUGIN", "install"]
 
@@ -87,15 +88,4 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 def install(client: Any) -> bool:
     """Add the plugin on ``client``'s scheduler (one round trip, once per client and
     scheduler); False when it could not be (the tasks keep an annotation each)."""
-    try:
-        where = client.scheduler.address
-        if _installed.get(client) == where:
-            return True
-        client.run_on_scheduler(add_plugin)
-    except Exception:  # noqa: BLE001 - an old scheduler, a closed client
-        return False
-    _installed[client] = where
-    return True
-
-
-_installed: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+    return add_once(client, PLUGIN, add_plugin)
