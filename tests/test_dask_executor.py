@@ -302,6 +302,14 @@ def test_a_task_waiting_to_retry_does_not_hold_the_only_worker_thread(tmp_path, 
 # -- connection and submission errors ---------------------------------------------
 
 
+def test_an_address_that_is_not_a_string_is_refused_at_once_naming_the_fix(process_client):
+    with pytest.raises(TaskflowError, match=r"not Client: a Client goes as DaskExecutor\(client=...\)"):
+        DaskExecutor(process_client)
+    with pytest.raises(TaskflowError, match="scheduler address .a string., not int"):
+        DaskExecutor(8786)
+    assert DaskExecutor(client=process_client).client is process_client
+
+
 @pytest.mark.timeout(30)
 def test_an_unreachable_scheduler_raises_an_error_naming_the_address_quickly():
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -141,6 +141,11 @@ class DaskExecutor(Executor):
             raise TaskflowError(
                 f"DaskExecutor takes one of address, cluster_class or client; got {given}"
             )
+        if address is not None and not isinstance(address, str):
+            hint = ("a Client goes as DaskExecutor(client=...)" if isinstance(address, Client)
+                    else "e.g. 'tcp://127.0.0.1:8786'")
+            raise TaskflowError(f"DaskExecutor's address must be a scheduler address (a "
+                                f"string), not {type(address).__name__}: {hint}")
         self._address = address
         self.cluster_class = cluster_class
         self.cluster_kwargs = dict(cluster_kwargs or {})
