@@ -199,3 +199,21 @@ def arrays_mapped(count: int = 20, mb: int = 25):
 @flow
 def arrays_chain(count: int = 40, mb: int = 50):
     return total(mean_of.map(make_array.map(numbers(count), mb=unmapped(mb))))
+
+
+@task
+def kinds(values: list) -> list[str]:
+    return [type(v).__name__ for v in values]
+
+
+@task
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@flow
+def over_a_long_list(n: int):
+    """A map over a long run-time list, the list also passed whole, in a group, and returned."""
+    nums = numbers(n)
+    doubled = double.map(nums)
+    return nums, total(doubled), total(nums), kinds([nums, *[nums] * 2])

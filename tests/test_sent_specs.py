@@ -73,6 +73,50 @@ def test_a_window_of_alike_children_sends_one_function_for_all_of_them_but_its_c
     assert b"own[" not in one  # no child's own name in the shared function
 
 
+def test_in_a_wide_maps_first_window_every_task_that_can_start_at_once_carries_the_facts():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+
+    plan = build_plan(sf.alike_counted.graph, {"n": 40, "tag": "t"}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    steps = plan.add_lengths({length.key: (40, 100)}).steps
+    graph = dask_graph.to_dask_graph(steps, {}, carry_all=True)
+    children = [graph[s.key].func for s in steps if type(s) is PlannedTask and s.alike]
+    (count,) = [graph[s.key].func for s in steps if type(s) is PlannedTask and s.name == "count"]
+    # the scheduler may start any child first on a worker: none waits to ask for the facts
+    assert len(children) == 40 and all(f.carrier for f in children)
+    assert not count.carrier  # it waits on the children: a worker has the facts by then
+
+    def to_a_worker(f):  # pickled again by the scheduler, which unpickled its own copy
+        return pickle.dumps(pickle.loads(pickle.dumps(f)))
+
+    assert all(b"alike_counted" in to_a_worker(f) for f in children)  # the run's facts whole
+    assert b"alike_counted" not in to_a_worker(count)  # their token
+
+
+def test_a_runs_later_windows_send_its_earlier_facts_again_unless_they_hold_a_new_task():
+    from taskflow.engine.plan import Length, PlannedTask, build_plan
+
+    plan = build_plan(sf.alike_counted.graph, {"n": 40, "tag": "t"}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    steps = [s for s in plan.add_lengths({length.key: (40, 100)}).steps if type(s) is PlannedTask]
+    children = [s for s in steps if s.alike]
+    (count,) = [s for s in steps if s.name == "count"]
+    shared: dask_graph.Shared = {}
+
+    def facts_of(window):
+        graph = dask_graph.to_dask_graph(window, {}, shared=shared)
+        return {graph[s.key].func.facts for s in window}
+
+    (first,) = facts_of(children[:10])
+    assert facts_of(children[10:20]) == {first}  # the same object: the same token
+    (new,) = facts_of(children[20:30] + [count]) - {first}  # a Task the first do not hold
+    assert [len(first.tasks), len(new.tasks)] == [1, 1] and new.token != first.token
+    assert facts_of(children[30:]) == {first}
+    alone = dask_graph.to_dask_graph(children[:10], {})
+    tokens = {alone[s.key].func.facts.token for s in children[:10]}
+    assert len(tokens) == 1 and tokens != {first.token}  # without shared: facts of its own
+
+
 @pytest.mark.timeout(120)
 def test_alike_children_run_as_themselves_and_a_wide_fan_in_goes_with_its_order_given(
     process_executor, monkeypatch,
@@ -121,6 +165,19 @@ def test_a_fan_in_over_a_maps_children_is_sent_as_their_key_base_and_count():
         assert (group.n, set(task.dependencies)) == (n, {(group.base, i) for i in range(n)})
         sizes.append(len(pickle.dumps(task)))
     assert sizes[1] - sizes[0] < 16  # not one reference per child: the same size at 100x
+
+
+@pytest.mark.timeout(120)
+def test_a_map_sent_in_windows_never_makes_its_worker_ask_for_the_facts(own_cluster):
+    client = own_cluster(n_workers=1)
+    ex = DaskExecutor(client=client)
+    small = {"taskflow.dask.submit-window": 7, "taskflow.dask.first-window": 3}
+    with dask.config.set(small):  # the children over several windows, the fan-in last
+        run = sf.alike_counted.run(n=40, tag="t", executor=ex)
+    assert run.state.type is StateType.SUCCESS and run.result() == 40, run.state
+    # the first window's children all carry the facts, and the later windows send the
+    # same facts again, under their token: the worker has them for every child
+    assert client.run_on_scheduler(sf.fetches) == 0
 
 
 @pytest.mark.timeout(120)

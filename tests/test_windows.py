@@ -52,6 +52,44 @@ def test_a_batch_of_at_most_four_first_windows_goes_whole_and_a_bigger_one_is_sp
     assert [len(w.take()) for _ in range(2)] == [5, 4]
 
 
+def _split_map(n: int, windows: Windows) -> None:
+    from taskflow.engine.plan import Length, build_plan
+    from tests import sent_flows as sf
+
+    plan = build_plan(sf.alike_counted.graph, {"n": n, "tag": "t"}, "r1")
+    (length,) = [s for s in plan.start().steps if isinstance(s, Length)]
+    windows.add(plan.add_lengths({length.key: (n, 100)}, lazy=True))
+
+
+def test_a_split_batchs_second_window_waits_until_its_first_is_heard_from():
+    w = Windows(size=10, first=3)
+    _split_map(30, w)
+    first = w.take()
+    w.sending(first)
+    # its first tasks are starting: planning and sending more now would compete with them
+    assert len(first) == 3 and not w.has_room()
+    w.heard("a task run of another window")
+    assert not w.has_room()
+    w.heard(first[1].spec.name)  # e.g. its Running event
+    assert w.has_room()
+    assert not w.sending(w.take()).first  # a later window holds none back so
+
+
+def test_a_first_window_not_heard_from_holds_the_next_one_for_a_bounded_time(monkeypatch):
+    from taskflow.executors import dask_windows
+
+    w = Windows(size=10, first=3)
+    _split_map(30, w)
+    w.sending(w.take())
+    assert not w.has_room()
+    monkeypatch.setattr(dask_windows, "_FIRST_GRACE", 0.0)  # the grace is over
+    assert w.has_room()
+    w = Windows(size=100, first=10)  # a batch that goes whole: nothing to wait for
+    _split_map(30, w)
+    w.sending(w.take())
+    assert w.has_room() and not w.pending
+
+
 def test_window_sizes_come_from_the_config_and_a_bad_one_is_refused():
     assert window_sizes() == (10000, 500)
     with dask.config.set({"taskflow.dask.submit-window": 0}):

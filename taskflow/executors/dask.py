@@ -64,11 +64,12 @@ from taskflow.executors.dask_checks import (
 )
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_events import EndTracker, Router, router_for
-from taskflow.executors.dask_graph import given_order, named, send, to_dask_graph
+from taskflow.executors.dask_graph import Shared, given_order, named, send, to_dask_graph
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_spans import install as share_spans
 from taskflow.executors.dask_wants import Wants
+from taskflow.executors.dask_whole import unwrap
 from taskflow.executors.dask_windows import Windows, still_running, window_sizes
 from taskflow.executors.dask_worker import (
     get_dask_client,
@@ -276,6 +277,7 @@ class DaskExecutor(Executor):
         releasable: set[Any] = set()  # kept keys not returned: their futures go once done
         done_kept: list[Any] = []  # ... and which of them finished (from the event loop)
         facts: list[Future] = []
+        shared: Shared = {}  # the run's facts as its windows send them (dask_graph)
         looked: list[bool] = []  # workers looked at in this run (its first window)
         wants = Wants(client)
         run_id = plan.run.run_id
@@ -313,7 +315,7 @@ class DaskExecutor(Executor):
                     also.append(key)
             # named after a key it holds: the dashboard groups it with the run's tasks
             hold_key = derived(also[0], "hold") if also else None
-            graph = named(to_dask_graph(steps, held, hold_key, also))
+            graph = named(to_dask_graph(steps, held, hold_key, also, shared, carry_all=window.first))
             try:
                 futures = send(client, graph, wanted + [hold_key] * bool(also), given_order(steps, hold_key))
             except Exception as e:
@@ -401,7 +403,7 @@ class DaskExecutor(Executor):
             lost = {k: loss(held[k]) for k in kept if held[k].status != "finished"}
             done = [k for k in plan.return_keys() if k in held and held[k].status == "finished"]
             with without_annotations():  # a returned collection is rebuilt here: no span warning
-                values = dict(zip(done, client.gather([held[k] for k in done]))) if done else {}
+                values = dict(zip(done, map(unwrap, client.gather([held[k] for k in done])))) if done else {}
             values = _own_collections(client, values)
         except BaseException as e:
             gone = not isinstance(e, (KeyboardInterrupt, SystemExit)) and scheduler_lost(client, e)
@@ -423,6 +425,8 @@ def _waking(on_event: OnEvent, windows: Windows) -> OnEvent:
     def handle(msg: dict[str, Any]) -> None:
         on_event(msg)
         seen = peek(msg)
+        if seen is not None:
+            windows.heard(seen[1])
         if seen is not None and seen[3] in FINISHED_TYPES:
             windows.ended(seen[1])
             windows.wake()

@@ -21,13 +21,14 @@ from typing import Any
 from dask._task_spec import List, Task, TaskRef
 from distributed import Future
 
-from taskflow.engine.markers import StateMarker, item_of, length_of, state_probe
+from taskflow.engine.markers import StateMarker
 from taskflow.engine.outputs import ChildKeys, nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors.dask_groups import GroupTask, Siblings
 from taskflow.executors.dask_spec import RunFacts, SentTask
+from taskflow.executors.dask_whole import item_of, length_of, state_probe
 
-__all__ = ["given_order", "named", "send", "to_dask_graph"]
+__all__ = ["Shared", "given_order", "named", "send", "to_dask_graph"]
 
 
 # A batch with at most this many kept tasks (the run's return and terminal tasks) has
@@ -36,19 +37,31 @@ __all__ = ["given_order", "named", "send", "to_dask_graph"]
 # children are all terminal keeps batching.
 _FLUSH_KEPT_AT_MOST = 16
 
-# At most this many task runs of a window carry its facts whole to the worker they go
-# to (those that can start at once); the others carry a token (dask_spec)
+# The task runs of a window that can start at once carry its facts whole to the worker
+# they go to: the first _CARRIERS_AT_MOST of them, or all of them in the first window
+# of a batch sent in several (a wide map's first children: the scheduler starts them
+# in no order taskflow sets, and a worker's first one must not wait on asking the
+# scheduler, busy with the next window, for them); the others carry a token (dask_spec)
 _CARRIERS_AT_MOST = 16
+
+# id(task) -> the facts that hold a Task of a run, and its index there: kept across the
+# run's windows, so a Task sent once keeps its facts' token (the workers have them)
+Shared = dict[int, tuple[RunFacts, int]]
 
 
 def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = None,
-                  holding: list[Any] | None = None) -> Any:
+                  holding: list[Any] | None = None, shared: Shared | None = None,
+                  carry_all: bool = False) -> Any:
     """Steps as one Dask graph: a dict, or annotated layers when needed.
 
     Keys of earlier submissions are referenced through their held futures, or by
     key (:mod:`~taskflow.executors.dask_wants`).  With ``hold``, the graph has one
     more key, ``hold``, depending on the keys ``holding``: asking for it makes the
     scheduler take those keys in (it takes only what the keys asked for depend on).
+    Given ``shared`` (one per run, kept across its windows), a task whose Task an
+    earlier window sent has that window's facts again, under their token: the
+    workers that have them do not ask for them; only new Tasks make new facts.
+    With ``carry_all``, every task that can start at once carries the facts.
     """
     here = {s.key for s in steps}
     refs: dict[Any, Any] = {}  # one reference per key: pickled once per window
@@ -66,8 +79,12 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
     annotated: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
     kept = [s.key for s in steps if isinstance(s, PlannedTask) and s.keep]
     flushing = set(kept) if len(kept) <= _FLUSH_KEPT_AT_MOST else set()
-    facts: dict[int, tuple[RunFacts, dict[int, int]]] = {}  # id(run) -> facts, id(task) -> index
+    found_in: Shared = {} if shared is None else shared
+    made: dict[int, RunFacts] = {}  # id(run) -> the facts made in this window, for new Tasks
     carriers = 0
+    carried: set[int] = set()  # ids of the facts some task of this window carries
+    mapped_over = {s.of for s in steps if type(s) is Length and not s.nested}  # held whole
+    carriers_at_most = len(steps) if carry_all else _CARRIERS_AT_MOST
     alike: dict[Any, SentTask] = {}  # a mapped node's key base -> its alike children's function
     for step in steps:
         key = step.key
@@ -88,19 +105,24 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
                 for d in step.deps
             ]
             spec = step.spec
-            found = facts.get(id(spec.run))
-            if found is None:
-                found = facts[id(spec.run)] = (RunFacts(spec.run, ()), {})
-            window, indexes = found
-            index = indexes.get(id(spec.task))
-            if index is None:
-                index = indexes[id(spec.task)] = len(window.tasks)
+            found = found_in.get(id(spec.task))
+            if found is None or found[0].run is not spec.run:
+                window = made.get(id(spec.run))
+                if window is None:
+                    window = made[id(spec.run)] = RunFacts(spec.run, ())
+                found = found_in[id(spec.task)] = (window, len(window.tasks))
                 window.tasks = (*window.tasks, spec.task)
-            carrier = carriers < _CARRIERS_AT_MOST and not any(
+            window, index = found
+            carrier = carriers < carriers_at_most and not any(
                 (d in here) if isinstance(d, (str, tuple))
                 else (not isinstance(d, StateMarker) and any(k in here for k in d))
                 for d in step.deps)
             carriers += carrier
+            if (not carrier and carriers_at_most and id(window) not in carried
+                    and made.get(id(spec.run)) is window):
+                carrier = True  # new facts none of this window's tasks carries yet (a fan-in)
+            if carrier:
+                carried.add(id(window))
             # Task objects, not tuples: Dask would turn each reference of a tuple
             # into an Alias of its own (about 270 bytes a task on the scheduler);
             # upstreams as arguments of their own, not one list; the spec is the
@@ -113,7 +135,8 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
                     sent = alike[key[0]] = SentTask.alike(spec, window, index)
                 task = (GroupTask if grouped else Task)(key, sent, *deps, spec.map_index)
             else:
-                sent = SentTask.of(spec, window, index, kept=kept_here, carrier=carrier)
+                sent = SentTask.of(spec, window, index, kept=kept_here, carrier=carrier,
+                                   whole=key in mapped_over)
                 task = (GroupTask if grouped else Task)(key, sent, *deps)
             ann = step.annotations
             if ann:

@@ -12,9 +12,12 @@ task.  Here it travels once per worker process instead:
 * :class:`SentTask` is the function behind a task key: the task run's own parts
   (its name, key, upstream names, arguments, the index of its Task in the
   facts), and the facts, which it pickles whole only where they must be: from
-  the client (one graph, one copy of the facts), and in a few *carriers* (the
-  window's tasks that can start at once); every other task sent to a worker
-  carries the token (14 bytes).
+  the client (one graph, one copy of the facts), and in *carriers* (the
+  window's tasks that can start at once: all of them in a small window such as
+  a run's first, a few in a wide one); every other task sent to a worker
+  carries the token (14 bytes).  A run's later windows send the facts of its
+  earlier ones again, under the same token, for the Tasks those hold, so a
+  worker that ran the first window's tasks has what the later ones need.
 
 A worker keeps the facts it has seen (:data:`_ALIVE` while anything refers to
 them, the last :data:`_KEPT_AT_MOST` used ones besides).  A task whose facts the
@@ -42,6 +45,7 @@ from typing import Any
 from taskflow.engine.steps import NO_KWARGS, Group, Key, RunInfo, Slot, TaskRunSpec
 from taskflow.engine.task_runner import in_order
 from taskflow.exceptions import TaskflowError
+from taskflow.executors.dask_whole import Whole, hold, unwrap
 from taskflow.executors.dask_worker import run_kept_on_worker, run_on_worker
 from taskflow.results.policy import PersistSpec
 
@@ -131,8 +135,8 @@ _LAST = -1
 
 # the fields of a SentTask after its facts, and what each is when left out of its pickle
 _FIELDS = ("index", "name", "key", "upstream", "args", "kept", "kwargs", "templated",
-           "map_index", "persist", "carrier")
-_DEFAULTS: tuple[Any, ...] = (None, False, NO_KWARGS, True, None, None, False)
+           "map_index", "persist", "carrier", "whole")
+_DEFAULTS: tuple[Any, ...] = (None, False, NO_KWARGS, True, None, None, False, False)
 _FIRST_DEFAULTED = len(_FIELDS) - len(_DEFAULTS)  # index, name, key, upstream are always sent
 
 _SPEC_FIELDS = ("run", "name", "key", "task", "args", "kwargs", "upstream", "templated",
@@ -187,17 +191,18 @@ class SentTask:
     map_index: int | None
     persist: PersistSpec | None
     carrier: bool
+    whole: bool  # a map runs over its output: a long list is held whole (dask_whole)
 
     @classmethod
     def of(cls, spec: TaskRunSpec, facts: RunFacts, index: int, *, kept: bool = False,
-           carrier: bool = False) -> SentTask:
+           carrier: bool = False, whole: bool = False) -> SentTask:
         """The sent form of ``spec``, whose Task is ``facts.tasks[index]``."""
         args: tuple[Any, ...] | None = spec.args
         if (spec.templated and not spec.kwargs and len(spec.args) == len(spec.upstream)
                 and all(type(a) is Slot and a.index == i for i, a in enumerate(spec.args))):
             args = None
         return _sent(facts, index, spec.name, spec.key, spec.upstream, args, kept, spec.kwargs,
-                     spec.templated, spec.map_index, spec.persist, carrier)
+                     spec.templated, spec.map_index, spec.persist, carrier, whole)
 
     @classmethod
     def alike(cls, spec: TaskRunSpec, facts: RunFacts, index: int) -> SentTask:
@@ -215,6 +220,10 @@ class SentTask:
             self.facts = facts
         if not facts.origin:
             _keep(facts)
+        for v in upstream:
+            if type(v) is Whole or type(v) is list:  # a list a map runs over, held whole
+                upstream = _unwrapped(upstream, self.upstream)
+                break
         name, key, map_index = self.name, self.key, self.map_index
         if map_index == _LAST:  # one of alike children: its index comes last
             map_index = upstream[-1]
@@ -224,14 +233,16 @@ class SentTask:
         spec = _make_spec(facts.run, name, key, facts.tasks[self.index], args,
                           self.kwargs, self.upstream, self.templated, map_index,
                           self.persist)
-        return (run_kept_on_worker if self.kept else run_on_worker)(spec, *upstream)
+        out = (run_kept_on_worker if self.kept else run_on_worker)(spec, *upstream)
+        return hold(out) if self.whole else out
 
     def __reduce__(self) -> tuple[Any, ...]:
         facts: Any = self.facts
         if type(facts) is RunFacts and not (facts.origin or self.carrier):
             facts = facts.token  # from the scheduler to a worker: the worker has them, or asks
         values = (facts, self.index, self.name, self.key, self.upstream, self.args, self.kept,
-                  self.kwargs, self.templated, self.map_index, self.persist, self.carrier)
+                  self.kwargs, self.templated, self.map_index, self.persist, self.carrier,
+                  self.whole)
         end = len(values)
         while end > _FIRST_DEFAULTED + 1 and values[end - 1] == _DEFAULTS[end - 2 - _FIRST_DEFAULTED]:
             end -= 1
@@ -246,16 +257,29 @@ class SentTask:
         return f"<SentTask {self.name!r}>"
 
 
+def _unwrapped(upstream: tuple[Any, ...], names: tuple[str | Group, ...]) -> tuple[Any, ...]:
+    """``upstream`` with each :class:`~taskflow.executors.dask_whole.Whole` unwrapped,
+    in a group's values too."""
+    out = list(upstream)
+    for i, v in enumerate(out):
+        if type(v) is Whole:
+            out[i] = v.value
+        elif (type(v) is list and i < len(names) and type(names[i]) is Group
+                and any(type(x) is Whole for x in v)):
+            out[i] = [unwrap(x) for x in v]
+    return tuple(out)
+
+
 def _sent(facts: RunFacts | bytes, index: int, name: str, key: Key,
           upstream: tuple[str | Group, ...], args: tuple[Any, ...] | None = None,
           kept: bool = False, kwargs: dict[str, Any] = NO_KWARGS, templated: bool = True,
           map_index: int | None = None, persist: PersistSpec | None = None,
-          carrier: bool = False) -> SentTask:
+          carrier: bool = False, whole: bool = False) -> SentTask:
     """A SentTask from its fields (how one is unpickled)."""
     if type(facts) is bytes:
         facts = _ALIVE.get(facts) or facts
     t = SentTask.__new__(SentTask)
     t.facts, t.index, t.name, t.key, t.upstream, t.args = facts, index, name, key, upstream, args
-    t.kept, t.kwargs, t.templated, t.map_index, t.persist, t.carrier = (
-        kept, kwargs, templated, map_index, persist, carrier)
+    t.kept, t.kwargs, t.templated, t.map_index, t.persist, t.carrier, t.whole = (
+        kept, kwargs, templated, map_index, persist, carrier, whole)
     return t

@@ -7,6 +7,10 @@ what to send next:
 
 * the **first window** of each batch is small (``taskflow.dask.first-window``
   steps), so the first tasks of any flow or map, however wide, start at once;
+  the batch's second window is planned only once a task run of the first has
+  been heard from (or after ``_FIRST_GRACE`` seconds): with an embedded
+  LocalCluster the scheduler shares this process, and planning and sending
+  10,000 steps would delay the first tasks by seconds;
   a batch of at most four first windows (and one window) goes whole, as one graph;
 * later windows have ``taskflow.dask.submit-window`` steps, and the next goes
   when the oldest unfinished one has finished (every task run of a window
@@ -54,6 +58,10 @@ __all__ = ["Window", "Windows", "still_running", "window_sizes"]
 
 _UNFINISHED_WINDOWS = 2
 _LOOK_AFTER = 2.0  # seconds without any end heard from the oldest window: ask the scheduler
+# A split batch's second window waits this long at most for its first window to be heard
+# from: planned and sent at once, it would take the client's and the scheduler's time
+# (one process with an embedded LocalCluster) while the first tasks are being started
+_FIRST_GRACE = 1.0
 
 
 def window_sizes() -> tuple[int, int]:
@@ -85,13 +93,15 @@ def window_sizes() -> tuple[int, int]:
 class Window:
     """One window sent: its task runs not heard ending, and its futures."""
 
-    __slots__ = ("open", "futures", "looked", "heard")
+    __slots__ = ("open", "futures", "looked", "heard", "first", "started")
 
-    def __init__(self, open_: dict[str, Key]) -> None:
+    def __init__(self, open_: dict[str, Key], first: bool = False) -> None:
         self.open = open_  # task-run name -> key, until its end is heard
         self.futures: list[Future] = []  # of lengths and kept tasks
         self.looked = time.monotonic()
         self.heard = self.looked  # when an end was last heard
+        self.first = first  # the first window of a batch sent in several
+        self.started = not open_  # has any of its task runs been heard from?
 
     def finished(self, look: Callable[[list[Key]], set[Key]] | None) -> bool:
         """Has every step ended?  ``look`` asks the scheduler which keys still run."""
@@ -139,6 +149,7 @@ class Windows:
         self._wake = threading.Event()
         self._events: list[dict[str, Any]] = []  # of batches sent wholly, not yet asked for
         self._started: Batch | None = None  # the batch whose first window went last
+        self._split = False  # the window taken last is the first of a batch sent in several
         self.windows = 0  # windows sent so far
         self.done: list[Window] = []  # finished windows not handed on yet (see :meth:`finished`)
 
@@ -169,6 +180,10 @@ class Windows:
         Finished windows move to :attr:`done`."""
         while self._sent and self._sent[0].finished(look):
             self.done.append(self._sent.popleft())
+        last = self._sent[-1] if self._sent else None
+        if (last is not None and last.first and not last.started
+                and time.monotonic() - last.looked < _FIRST_GRACE):
+            return False  # its first tasks are being started: the next waits (_FIRST_GRACE)
         if not self.size or len(self._sent) < _UNFINISHED_WINDOWS:
             return True
         # Dask runs windows sent one after the other side by side, not one then the
@@ -190,8 +205,10 @@ class Windows:
             batch = self._batches[0]
             if n is None and self.size:
                 n = self.first if batch is not self._started else self.size
+                self._split = batch is not self._started
                 if batch is not self._started and batch.fits(self.whole):
                     n = self.whole  # a small batch goes as one graph: no split
+                    self._split = False
                 self._started = batch
             if n is None:
                 out.extend(batch.steps)
@@ -206,9 +223,21 @@ class Windows:
 
     def sending(self, steps: list[Step]) -> Window:
         """A window for ``steps``, watched from now (before it is sent: no end is missed)."""
-        window = Window({s.spec.name: s.spec.key for s in steps if type(s) is PlannedTask})
+        window = Window({s.spec.name: s.spec.key for s in steps if type(s) is PlannedTask},
+                        self._split)
+        self._split = False
         self._sent.append(window)
         return window
+
+    def heard(self, name: str) -> None:
+        """Task run ``name`` sent an event (any thread): a first window it is in has started."""
+        try:
+            last = self._sent[-1]
+        except IndexError:  # none sent, or cleared meanwhile
+            return
+        if not last.started and name in last.open:
+            last.started = True
+            self._wake.set()
 
     def ended(self, name: str) -> None:
         """Task run ``name`` reported its end (any thread)."""
