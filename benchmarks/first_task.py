@@ -50,7 +50,7 @@ class WTimeline(WorkerPlugin):
     def __init__(self):
         self.log = []
     def transition(self, key, start, finish, **kw):
-        if len(self.log) < 10 and ("stamp" in str(key) or "numbers" in str(key)):
+        if len(self.log) < 10 and "stamp" in str(key):  # the children only
             self.log.append((time.time(), f"{str(key)[-14:]} {start}->{finish}"))
 
 
@@ -89,9 +89,9 @@ def main():
         Flow("wide_map", _map_body).run(n=100, executor=ex)
         spies = []
         if os.environ.get("SPY"):
-            for pid in client.run(os.getpid).values():
+            for pid in [*client.run(os.getpid).values(), os.getpid()]:  # and this process's scheduler
                 spies.append(subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", os.environ["SPY"], "-r", "200",
-                                               "-o", os.path.join(tmp, f"spy{pid}.txt"), "-f", "raw"],
+                                               "-o", os.path.join(tmp, f"spy{pid}.txt"), "-f", "raw", "--idle"],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1.0)  # py-spy attaching: not a synchronisation
             print("py-spy output (raw, collapsed stacks) in", tmp)
@@ -106,7 +106,7 @@ def main():
             for w, lg in client.run(wlog).items():
                 rows += [(t, "w" + w[-5:], m) for t, m in lg]
             print(f"--- run {r}: first task {earliest - asked:.3f}s")
-            for t, who, m in sorted(rows)[:40]:
+            for t, who, m in sorted(rows)[:60]:
                 print(f"  {t - asked:7.3f} {who:12} {m}")
         client.close()
         cluster.close()
