@@ -144,6 +144,7 @@ class _Writer:
         self.queue.bound = self._bound
         self.batches = 0  # transactions written, and the largest one's rows (for benchmarks)
         self.largest = 0
+        self.looks = 0  # times the thread looked at its queue (a spinning writer counts fast)
         self._beat_every = _seconds("history.heartbeat-interval")
         self._cancel_every = _seconds("history.cancel-interval")
         self._runs: dict[str, _RunBuffer] = {}
@@ -204,6 +205,7 @@ class _Writer:
             if self.queue.full():  # someone may wait for room: take more at once
                 timeout = 0.0
             self.queue.wait(max(timeout, 0.0))
+            self.looks += 1
             full = False
             while not full:  # a batch at most: write now and then, even under a flood
                 item = self.queue.take()
