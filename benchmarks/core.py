@@ -95,8 +95,10 @@ def _serve_cluster(conn: Connection, kwargs: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def local_cluster(timeout: float = 120.0) -> Iterator[tuple[str, int]]:
+def local_cluster(timeout: float = 120.0, **overrides: Any) -> Iterator[tuple[str, int]]:
     """Start ONE LocalCluster in a helper process; yield its address and the process id.
+
+    ``overrides`` replace entries of :data:`CLUSTER_KWARGS` (``silence_logs``, say).
 
     Worker processes must import :mod:`benchmarks.workloads`, so the repository
     root goes on ``PYTHONPATH`` first.
@@ -106,7 +108,8 @@ def local_cluster(timeout: float = 120.0) -> Iterator[tuple[str, int]]:
     )
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    proc = ctx.Process(target=_serve_cluster, args=(theirs, CLUSTER_KWARGS), name="cluster")
+    proc = ctx.Process(target=_serve_cluster, args=(theirs, {**CLUSTER_KWARGS, **overrides}),
+                       name="cluster")
     proc.start()
     try:
         if not ours.poll(timeout):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import re
 import subprocess
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     sockets = SocketBytes()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="taskflow-wide-") as tmp, dask.config.set(_config(tmp)), \
-            local_cluster() as (address, pid), Client(address) as client:
+            local_cluster(silence_logs=logging.WARNING) as (address, pid), Client(address) as client:
         executor = DaskExecutor(client=client)
         if args.together:
             for w in ways:  # warm-up: imports on the workers, connections
