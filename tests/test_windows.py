@@ -99,6 +99,23 @@ def test_window_sizes_come_from_the_config_and_a_bad_one_is_refused():
         window_sizes()
 
 
+def test_a_bad_window_setting_is_refused_before_the_run_starts(process_executor):
+    class Started(RunObserver):
+        runs: list[str] = []
+
+        def run_started(self, *, plan, **kwargs):
+            self.runs.append(plan.run.run_id)
+
+    watcher = add_observer(Started())
+    try:
+        with dask.config.set({"taskflow.dask.first-window": "lots"}), \
+                pytest.raises(ValueError, match="taskflow.dask.first-window must be a whole"):
+            wf.doubled_total.run(n=3, executor=process_executor)
+    finally:
+        remove_observer(watcher)
+    assert Started.runs == []  # no run started, none recorded as Crashed
+
+
 def test_a_map_sent_in_windows_runs_every_child_and_its_fan_in(process_executor):
     with dask.config.set(SMALL):
         run = wf.doubled_total.run(n=200, executor=process_executor)

@@ -190,7 +190,11 @@ class DaskExecutor(Executor):
 
         Only on a client connected already: workers of a cluster being started for
         this run (``taskflow run``) would import it while the cluster starts, on the
-        same cores (measured slower end to end: ``benchmarks/first_run.py``)."""
+        same cores (measured slower end to end: ``benchmarks/first_run.py``).
+
+        A bad ``taskflow.dask`` window setting is refused here, before the run starts
+        (not as the run's Crashed state)."""
+        window_sizes()
         if self._client is not None:
             warm_workers(self._client)
 
