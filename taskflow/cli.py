@@ -39,6 +39,7 @@ from typing import Any
 import click
 import dask
 
+from taskflow import settings
 from taskflow.cli_common import (
     CliError,
     executor_options,
@@ -97,6 +98,7 @@ def cli(ctx: click.Context, history_url: str | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
     if history_url:
         ctx.with_resource(dask.config.set({"taskflow.history.url": history_url}))
+    settings.check()  # a bad setting is named before any command starts its work
 
 
 # -- run --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ __all__ = [
     "InvalidTransition",
     "ParameterError",
     "SchedulerUnreachableError",
+    "SettingError",
     "Signal",
     "TaskflowError",
     "TaskTimeoutError",
@@ -128,6 +129,23 @@ class SchedulerUnreachableError(TaskflowError, OSError):
     Traceback (most recent call last):
     ...
     taskflow.exceptions.SchedulerUnreachableError: no Dask scheduler answered at 'tcp://10.0.0.5:8786' within 10 s ...
+    """
+
+
+class SettingError(TaskflowError, ValueError):
+    """A ``taskflow`` setting in dask.config has a value of the wrong kind.
+
+    Raised before a run starts (:func:`taskflow.settings.check`); ``key`` is the
+    setting's full name and ``value`` what was found.
+
+    Examples
+    --------
+    >>> import dask, taskflow
+    >>> with dask.config.set({"taskflow.hooks.timeout": "a while"}):
+    ...     etl.run()  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    taskflow.exceptions.SettingError: taskflow.hooks.timeout must be a duration such as '10s' or a number of seconds, not 'a while': set it with ...
     """
 
 

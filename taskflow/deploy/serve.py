@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import dask.utils
 
-from taskflow import config
+from taskflow import config, settings
 from taskflow.deploy.schedules import Schedule
 from taskflow.exceptions import TaskflowError
 
@@ -443,6 +443,7 @@ def serve(*deployments: Deployment, executor: Executor | None = None, on_stop: s
     >>> serve(etl.to_deployment(IntervalSchedule("15m")),                  # doctest: +SKIP
     ...       report.to_deployment(CronSchedule("0 6 * * *"), parameters={"day": "today"}))
     """
+    settings.check()
     Server(deployments, executor, on_stop=on_stop, stop_timeout=stop_timeout,
            notify=notify).serve()
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from taskflow import settings
 from taskflow.engine.flow_runner import run_flow
 
 if TYPE_CHECKING:
@@ -64,8 +65,11 @@ def start_run(
 ) -> FlowRun:
     """Run ``flow`` on ``executor`` (default: the shared DaskExecutor), recorded in the history.
 
-    Arguments as :func:`~taskflow.engine.flow_runner.run_flow`.
+    Arguments as :func:`~taskflow.engine.flow_runner.run_flow`.  Every ``taskflow``
+    setting is checked first (:func:`taskflow.settings.check`): a bad one is refused
+    before anything of the run starts or is recorded.
     """
+    settings.check()
     if executor is None:
         from taskflow.executors import default_executor
 

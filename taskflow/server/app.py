@@ -24,7 +24,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.netutil import bind_sockets
 
-from taskflow import config
+from taskflow import config, settings
 from taskflow.history.store import HistoryStore
 from taskflow.server import api, auth, pages
 from taskflow.server.base import STATIC, ServerContext
@@ -73,6 +73,7 @@ def run_server(host: str | None = None, port: int | None = None, history_url: st
     BindError
         For a host beyond loopback without a token.
     """
+    settings.check()
     host = host or config.get("server.host") or "127.0.0.1"
     port = int(config.get("server.port") if port is None else port)
     token = token or config.get("server.token") or None
