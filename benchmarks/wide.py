@@ -143,6 +143,30 @@ def _hwm(pid: int, reset: bool = False) -> int:
     return int(found.group(1)) * 1024 if found else 0
 
 
+def _stalls(dask_scheduler: Any, reset: bool = False) -> float:
+    """Through ``run_on_scheduler``: the longest its event loop went without a turn
+    (seconds) since the last reset; the first call starts a 10 ms ticker there.  Over
+    ``distributed.comm.timeouts.tcp`` (30 s), clients and workers lose their connection."""
+    import asyncio
+
+    probe = getattr(dask_scheduler, "_benchmark_stalls", None)
+    if probe is None:
+        probe = dask_scheduler._benchmark_stalls = {"worst": 0.0, "last": time.perf_counter()}
+
+        async def tick() -> None:
+            while True:
+                now = time.perf_counter()
+                probe["worst"] = max(probe["worst"], now - probe["last"])
+                probe["last"] = now
+                await asyncio.sleep(0.01)
+
+        dask_scheduler.loop.add_callback(tick)
+    worst = probe["worst"]
+    if reset:
+        probe["worst"] = 0.0
+    return worst
+
+
 def measure_apart(address: str, scheduler_pid: int, way: str, n: int) -> dict[str, Any]:
     """:func:`measure` in a fresh client process, with the scheduler's peak around it."""
     cmd = [sys.executable, "-m", "benchmarks.wide", "--one", way, "--sizes", str(n),
@@ -152,9 +176,12 @@ def measure_apart(address: str, scheduler_pid: int, way: str, n: int) -> dict[st
     if line.strip() != "ready":
         raise RuntimeError(f"benchmark client for {way} said {line!r}")
     before = _hwm(scheduler_pid, reset=True)
-    out, _ = proc.communicate(timeout=7200)
-    row = json.loads(out)
-    row["scheduler"] = max(0, _hwm(scheduler_pid) - before)
+    with Client(address) as watcher:
+        watcher.run_on_scheduler(_stalls, reset=True)
+        out, _ = proc.communicate(timeout=7200)
+        row = json.loads(out)
+        row["scheduler"] = max(0, _hwm(scheduler_pid) - before)
+        row["stall"] = watcher.run_on_scheduler(_stalls)
     return row
 
 
@@ -174,13 +201,15 @@ def _one(address: str, way: str, n: int) -> int:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'tasks':>9s}  {'way':16s} {'wall (s)':>9s} {'first task (s)':>15s} "
-            f"{'client growth':>14s} {'per task':>9s} {'client read':>12s} {'scheduler peak':>15s}")
+            f"{'client growth':>14s} {'per task':>9s} {'client read':>12s} {'scheduler peak':>15s} "
+            f"{'longest stall (s)':>18s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         sched = fmt_bytes(r["scheduler"]) if "scheduler" in r else "-"
         lines.append(f"{r['n']:9,d}  {r['way']:16s} {r['wall']:9.2f} {r['first_task']:15.2f} "
                      f"{fmt_bytes(r['growth']):>14s} {fmt_bytes(r['per_task']):>9s} "
-                     f"{fmt_bytes(r['read']):>12s} {sched:>15s}")
+                     f"{fmt_bytes(r['read']):>12s} {sched:>15s} "
+                     f"{r['stall'] if 'stall' in r else float('nan'):18.2f}")
     return "\n".join(lines)
 
 

@@ -255,3 +255,24 @@ def test_the_scheduler_says_which_keys_of_a_window_still_run(process_client):
         assert still_running(process_client, keys[2:]) == {("never-abc", 2)}
     finally:
         nap.cancel()
+
+
+def test_a_fan_in_over_a_wide_map_takes_its_children_in_parts_with_the_same_values(
+        process_executor, monkeypatch):
+    from taskflow.executors import dask_groups
+
+    monkeypatch.setattr(dask_groups, "PART_SIZE", 7)
+    values, (parts, widest) = wf.doubled_seen.run(n=50, executor=process_executor).result()
+    assert values == [2 * i for i in range(50)]  # every value, in order
+    assert parts == 8 and widest <= 8  # while the fan-in ran: 8 parts of at most 7 children
+    with dask.config.set(SMALL):  # the fan-in in a window with its last children
+        values, (parts, widest) = wf.doubled_seen.run(n=50, executor=process_executor).result()
+    assert values == [2 * i for i in range(50)] and parts == 8 and widest <= 8
+    run = wf.bad_total.run(n=50, bad=13, executor=process_executor)  # a failed child
+    monkeypatch.setattr(dask_groups, "PART_SIZE", 10_000)
+    whole = wf.bad_total.run(n=50, bad=13, executor=process_executor)
+    assert run.state.type is whole.state.type is StateType.FAILED
+    assert {n: s.type for n, s in run.task_states.items()} == {
+        n: s.type for n, s in whole.task_states.items()}
+    values, (parts, widest) = wf.doubled_seen.run(n=50, executor=process_executor).result()
+    assert parts == 0 and widest == 50  # the same flow with its group whole

@@ -106,3 +106,29 @@ def scheduler_view(xs: list[dict]) -> dict:
 @flow
 def spans_of_children(n: int = 200) -> dict:
     return scheduler_view(own_span.map(numbers(n)))
+
+
+@flow
+def bad_total(n: int = 50, bad: int = 13) -> int:
+    return total(fails_at.map(numbers(n), bad=unmapped(bad)))
+
+
+@task
+def parts_seen(xs: list[int]) -> tuple[list[int], tuple[int, int]]:
+    """``xs``, and what the scheduler holds while this task runs (:func:`biggest_group`)."""
+    from taskflow import get_dask_client
+
+    return xs, get_dask_client().run_on_scheduler(biggest_group, prefix="double_part")
+
+
+@flow
+def doubled_seen(n: int = 50):
+    return parts_seen(double.map(numbers(n)))
+
+
+def biggest_group(dask_scheduler, prefix: str) -> tuple[int, int]:
+    """Through ``run_on_scheduler``: how many tasks named ``prefix`` the scheduler has,
+    and the most dependencies any task it has takes."""
+    tasks = dask_scheduler.tasks.values()
+    return (sum(1 for ts in tasks if ts.prefix.name == prefix),
+            max((len(ts.dependencies) for ts in tasks), default=0))

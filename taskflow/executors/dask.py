@@ -64,7 +64,15 @@ from taskflow.executors.dask_checks import (
 )
 from taskflow.executors.dask_connect import close_client, connect
 from taskflow.executors.dask_events import EndTracker, Router, router_for
-from taskflow.executors.dask_graph import Shared, given_order, named, send, to_dask_graph
+from taskflow.executors.dask_graph import (
+    Shared,
+    given_order,
+    named,
+    send,
+    send_parts,
+    split_at_wide,
+    to_dask_graph,
+)
 from taskflow.executors.dask_holds import Holds
 from taskflow.executors.dask_losses import gone_reason, loss, quietly, scheduler_lost
 from taskflow.executors.dask_spans import install as share_spans
@@ -294,6 +302,14 @@ class DaskExecutor(Executor):
         self.cancellations.on_cancel(run_id, stop)
 
         def submit(steps: list[Step], more: bool) -> None:
+            # a task over a wide group goes after the steps before it (its group's
+            # children among them), with the group's parts in between (dask_groups)
+            *before, last = split_at_wide(steps)
+            for segment in before:
+                submit_one(segment, True)
+            submit_one(last, more)
+
+        def submit_one(steps: list[Step], more: bool) -> None:
             for event in windows.events():
                 on_event(event)
             if not steps or self.cancellations.reason(run_id) or scheduler_lost(client):
@@ -321,6 +337,7 @@ class DaskExecutor(Executor):
             hold_key = derived(also[0], "hold") if also else None
             graph = named(to_dask_graph(steps, held, hold_key, also, shared, carry_all=window.first))
             try:
+                send_parts(client, steps, held)  # before the tasks over them, on one stream
                 futures = send(client, graph, wanted + [hold_key] * bool(also), given_order(steps, hold_key))
             except Exception as e:
                 raise TaskflowError(

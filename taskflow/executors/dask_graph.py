@@ -24,11 +24,12 @@ from distributed import Future
 from taskflow.engine.markers import StateMarker
 from taskflow.engine.outputs import ChildKeys, nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
-from taskflow.executors.dask_groups import GroupTask, Siblings
+from taskflow.executors import dask_groups
+from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
 from taskflow.executors.dask_spec import RunFacts, SentTask
 from taskflow.executors.dask_whole import item_of, length_of, state_probe
 
-__all__ = ["Shared", "given_order", "named", "send", "to_dask_graph"]
+__all__ = ["Shared", "given_order", "named", "send", "send_parts", "split_at_wide", "to_dask_graph"]
 
 
 # A batch with at most this many kept tasks (the run's return and terminal tasks) has
@@ -100,7 +101,7 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
             deps = [
                 d if isinstance(d, StateMarker)
                 else ref(d) if isinstance(d, (str, tuple))
-                else Siblings(d.base, d.n) if grouped and type(d) is ChildKeys
+                else _group(d) if grouped and type(d) is ChildKeys
                 else List(*[ref(k) for k in d])  # a group of other keys
                 for d in step.deps
             ]
@@ -154,6 +155,51 @@ def to_dask_graph(steps: list[Step], held: Mapping[Any, Future], hold: Any = Non
         layers[f"taskflow-annotated-{i}"] = MaterializedLayer(dsk, annotations=_thaw(frozen))
     layer_deps = {name: set(layers) - {name} for name in layers}
     return HighLevelGraph(layers, layer_deps)
+
+
+def _group(keys: ChildKeys) -> Siblings:
+    """A map's children as one group, or as the parts :func:`send_parts` sent."""
+    group = Siblings(keys.base, keys.n)
+    return parts_of(group)[0] if keys.n > dask_groups.PART_SIZE else group
+
+
+def _wide(step: Step) -> bool:
+    return type(step) is PlannedTask and any(
+        type(d) is ChildKeys and d.n > dask_groups.PART_SIZE for d in step.deps)
+
+
+def split_at_wide(steps: list[Step]) -> list[list[Step]]:
+    """``steps`` cut before each task over a wide group: sent in this order, every
+    part's children are on the scheduler before the part (:func:`send_parts`).
+
+    Examples
+    --------
+    >>> split_at_wide([])
+    [[]]
+    """
+    out: list[list[Step]] = [[]]
+    for step in steps:
+        if out[-1] and _wide(step):
+            out.append([])
+        out[-1].append(step)
+    return out
+
+
+def send_parts(client: Any, steps: list[Step], held: dict[Any, Future]) -> None:
+    """Send the parts of the wide groups ``steps`` depend on, one message each, their
+    futures into ``held`` (:func:`~taskflow.executors.dask_groups.parts_of`).
+
+    Each message takes the scheduler a bounded time: one over a million children
+    took it tens of seconds, in which it answered no one (workers, clients)."""
+    for step in steps:
+        if not _wide(step):
+            continue
+        for d in step.deps:
+            if type(d) is not ChildKeys or d.n <= dask_groups.PART_SIZE:
+                continue
+            for task in parts_of(Siblings(d.base, d.n))[1]:
+                if task.key not in held:
+                    (held[task.key],) = send(client, named({task.key: task}), [task.key], None)
 
 
 # A window with a dependency group wider than this (a wide map's fan-in) is sent with

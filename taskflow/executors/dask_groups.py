@@ -10,6 +10,14 @@ Dask asks for it (the scheduler does, once), and pickles as its arguments.  On
 the worker it calls its function with each group as the list of the children's
 values, in order, as a ``List`` of references would.
 
+A group wider than :data:`PART_SIZE` is not sent as one task's dependencies: the
+scheduler takes in a task's dependencies in one step of its event loop (about
+15 us each: over a million children, tens of seconds in which it answers no one,
+and the client's connection times out).  :func:`parts_of` splits it into
+:class:`Parts`, each a task gathering :data:`PART_SIZE` children's values into a
+list, sent one message each; the task over the group depends on the parts only
+and gets their lists joined, the same values in the same order.
+
 Examples
 --------
 >>> import pickle
@@ -27,6 +35,13 @@ True
 [('m', 0), ('m', 1), 'x', 'y']
 >>> t({"x": 1, "y": 2, ("m", 0): 3, ("m", 1): 4})
 (1, 7, [2], [3, 4])
+>>> parts, tasks = parts_of(Siblings("m", 5), size=2)
+>>> parts, [sorted(p.dependencies) for p in tasks]
+(Parts('m_part', 3), [[('m', 0), ('m', 1)], [('m', 2), ('m', 3)], [('m', 4)]])
+>>> values = {("m", i): i * 10 for i in range(5)}
+>>> lists = {p.key: p(values) for p in tasks}
+>>> GroupTask("total", sum, parts)(lists), GroupTask("all", list, parts)(lists)
+(100, [0, 10, 20, 30, 40])
 """
 from __future__ import annotations
 
@@ -35,38 +50,71 @@ from typing import Any
 
 from dask._task_spec import GraphNode, Task, TaskRef
 
-__all__ = ["GroupTask", "Siblings"]
+__all__ = ["PART_SIZE", "GroupTask", "Parts", "Siblings", "parts_of"]
+
+# Children per part of a wide group (and the widest group sent whole): a part's
+# dependencies take the scheduler about 0.15 s to take in
+PART_SIZE = 10_000
 
 
 class Siblings:
-    """The keys ``(base, 0)`` ... ``(base, n - 1)``: a mapped node's children."""
+    """The keys ``(base, start)`` ... ``(base, n - 1)``: a mapped node's children."""
 
-    __slots__ = ("base", "n")
+    __slots__ = ("base", "n", "start")
 
-    def __init__(self, base: str, n: int) -> None:
-        self.base, self.n = base, n
+    def __init__(self, base: str, n: int, start: int = 0) -> None:
+        self.base, self.n, self.start = base, n, start
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
         base = self.base
-        return ((base, i) for i in range(self.n))
+        return ((base, i) for i in range(self.start, self.n))
 
     def __len__(self) -> int:
-        return self.n
+        return self.n - self.start
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return Siblings, (self.base, self.n)
+        return type(self), (self.base, self.n, self.start)
 
-    def __dask_tokenize__(self) -> tuple[str, str, int]:
-        return ("Siblings", self.base, self.n)
+    def __dask_tokenize__(self) -> tuple[str, str, int, int]:
+        return (type(self).__name__, self.base, self.n, self.start)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Siblings) and (other.base, other.n) == (self.base, self.n)
+        return type(other) is type(self) and (other.base, other.n, other.start) == (
+            self.base, self.n, self.start)
 
     def __hash__(self) -> int:
-        return hash((self.base, self.n))
+        return hash((self.base, self.n, self.start))
 
     def __repr__(self) -> str:
-        return f"Siblings({self.base!r}, {self.n})"
+        tail = f", {self.start}" if self.start else ""
+        return f"{type(self).__name__}({self.base!r}, {self.n}{tail})"
+
+
+class Parts(Siblings):
+    """The keys of the parts of a wide group (:func:`parts_of`): their values are lists,
+    joined in order into the group's list of values."""
+
+    __slots__ = ()
+
+
+def listed(values: list[Any]) -> list[Any]:
+    """A part's task: the list of its children's values."""
+    return values
+
+
+def parts_of(group: Siblings, size: int | None = None) -> tuple[Parts, list[GroupTask]]:
+    """``group`` as :class:`Parts` of at most ``size`` keys (default :data:`PART_SIZE`),
+    and the tasks making them.
+
+    The parts' keys are ``(<base>_part-<token>, j)``: named after the group's base,
+    so the dashboard shows them beside it, and the same for every task over the group.
+    """
+    prefix, _, token = group.base.rpartition("-")
+    base = f"{prefix}_part-{token}" if prefix else f"{group.base}_part"
+    starts = range(group.start, group.n, size or PART_SIZE)
+    tasks = [GroupTask((base, j), listed, Siblings(group.base, min(group.n, s + (size or PART_SIZE)), s))
+             for j, s in enumerate(starts)]
+    return Parts(base, len(tasks)), tasks
 
 
 class GroupTask(Task):
@@ -88,7 +136,7 @@ class GroupTask(Task):
             for a in self.args:
                 if isinstance(a, TaskRef):
                     keys.add(a.key)
-                elif isinstance(a, Siblings):
+                elif isinstance(a, Siblings):  # Parts too
                     keys.update(a)
                 elif isinstance(a, GraphNode):  # a List of other keys
                     keys.update(a.dependencies)
@@ -105,6 +153,8 @@ class GroupTask(Task):
         def value(a: Any) -> Any:
             if isinstance(a, TaskRef):
                 return values[a.key]
+            if isinstance(a, Parts):
+                return [v for k in a for v in values[k]]
             if isinstance(a, Siblings):
                 return [values[k] for k in a]
             if isinstance(a, GraphNode):
