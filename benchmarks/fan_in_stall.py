@@ -1,0 +1,109 @@
+"""How long the scheduler's event loop stalls while a fan-in over N finished children lands.
+
+    python -m benchmarks.fan_in_stall --n 200000          # about 4 minutes a way on 2 cores
+
+The scheduler takes in a task's dependencies in one step of its event loop; while it
+does, it answers no one, and past ``distributed.comm.timeouts.tcp`` (30 s) clients and
+workers lose their connections to it.  Each way starts a LocalCluster, maps ``inc`` over
+N numbers (keys ``(base, i)``, as a taskflow map's children), waits for them, then sends
+one task over all of them:
+
+- ``dask``: ``client.submit(f, futures)``, plain Dask;
+- ``group``: taskflow's :class:`~taskflow.executors.dask_groups.GroupTask` over the
+  children as one group (taskflow before a700d48);
+- ``parts``: the group in parts of ``PART_SIZE``, each sent as a message of its own, and
+  the task over the parts (taskflow now).
+
+A 10 ms ticker on the scheduler's loop reports its longest gap while the fan-in lands.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from distributed import Client, LocalCluster, wait
+
+from taskflow.executors.dask_graph import named, send
+from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
+
+WAYS = ("dask", "group", "parts")
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def count(xs: list[int]) -> int:
+    return len(xs)
+
+
+class Ticker:
+    """The longest gap between turns of ``loop`` (seconds) since :meth:`reset`."""
+
+    def __init__(self, loop: Any) -> None:
+        self.worst, self.last = 0.0, time.perf_counter()
+        loop.add_callback(self._tick)
+
+    async def _tick(self) -> None:
+        while True:
+            now = time.perf_counter()
+            self.worst, self.last = max(self.worst, now - self.last), now
+            await asyncio.sleep(0.01)
+
+    def reset(self) -> None:
+        self.worst, self.last = 0.0, time.perf_counter()
+
+
+def measure(way: str, n: int) -> dict[str, Any]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        base = "child-0f1e"
+        futures = []
+        for start in range(0, n, 50_000):
+            stop = min(n, start + 50_000)
+            futures += client.map(inc, range(start, stop), key=[(base, i) for i in range(start, stop)])
+        wait(futures)
+        ticker = Ticker(cluster.scheduler.loop)
+        time.sleep(0.2)
+        ticker.reset()
+        began = time.perf_counter()
+        if way == "dask":
+            fan_in = client.submit(count, futures, key="fan-in")
+        else:
+            group: Siblings = Siblings(base, n)
+            parts: list[Any] = []
+            if way == "parts":
+                group, tasks = parts_of(group)
+                parts = [send(client, named({t.key: t}), [t.key], None)[0] for t in tasks]
+            (fan_in,) = send(client, named({"fan-in": GroupTask("fan-in", count, group)}),
+                             ["fan-in"], None)
+            del parts
+        assert fan_in.result() == n
+        return {"way": way, "n": n, "wall": time.perf_counter() - began, "stall": ticker.worst}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fan_in_stall", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=100_000, help="children (default 100,000)")
+    p.add_argument("--ways", default=",".join(WAYS), help=f"among: {', '.join(WAYS)}")
+    args = p.parse_args(argv)
+    ways = [w for w in args.ways.split(",") if w]
+    unknown = [w for w in ways if w not in WAYS]
+    if unknown or args.n < 1:
+        p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}" if unknown
+                else f"--n must be at least 1, got {args.n}")
+    print(f"{'children':>9s}  {'way':6s} {'fan-in wall (s)':>16s} {'longest stall (s)':>18s}")
+    for way in ways:
+        r = measure(way, args.n)
+        print(f"{r['n']:9,d}  {r['way']:6s} {r['wall']:16.2f} {r['stall']:18.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    from benchmarks.fan_in_stall import main as _main  # the tasks by reference, not as __main__'s
+
+    sys.exit(_main())
