@@ -193,3 +193,24 @@ def test_workers_import_taskflow_s_worker_side_while_a_starting_run_is_planned(o
     ex.prepare()  # once per client: asked again, nothing is sent
     run = flows.one_task.run(executor=ex, x=1)
     assert run.state.is_successful(), run.state
+
+
+@pytest.mark.timeout(120)
+def test_the_embedded_cluster_s_workers_import_the_worker_side_as_they_start_beside_the_user_s_preloads(tmp_path):
+    mine = tmp_path / "my_preload.py"
+    mine.write_text("def dask_setup(worker):\n    worker.my_preload_ran = True\n")
+    loaded = "'taskflow.executors.dask_spec' in __import__('sys').modules"
+    settings = {"taskflow.executor.local-cluster": {"n_workers": 1, "threads_per_worker": 1,
+                                                    "dashboard_address": "127.0.0.1:0"},
+                "distributed.worker.preload": [str(mine)]}
+    with dask.config.set(settings):
+        ex = DaskExecutor()
+        try:
+            client = ex.client  # starts the cluster; no task has run on it yet
+            assert list(client.run(eval, loaded).values()) == [True]
+            ran = client.run(lambda dask_worker: getattr(dask_worker, "my_preload_ran", False))
+            assert list(ran.values()) == [True]  # the user's preload still runs
+            run = flows.one_task.run(executor=ex, x=1)
+            assert run.state.is_successful(), run.state
+        finally:
+            ex.close()
