@@ -102,3 +102,19 @@ def test_released_kept_keys_are_forgotten(process_client):
     wants.release()
     wait_for(lambda: process_client.run_on_scheduler(
         _wanted_by, key="kept-then-released") is None, 30, "the released key to be forgotten")
+
+
+def test_plugins_go_straight_to_a_scheduler_in_this_process_and_by_message_to_any_other(process_client):
+    from distributed import Client
+
+    from taskflow.executors.dask_plugins import local_scheduler, on_scheduler
+
+    here = local_scheduler(process_client)  # the session's LocalCluster runs its scheduler here
+    assert here is not None and here.address == process_client.scheduler.address
+    assert on_scheduler(process_client, lambda dask_scheduler: dask_scheduler is here) is True
+    with Client(process_client.scheduler.address) as by_address:  # no cluster object: a message
+        assert local_scheduler(by_address) is None
+        assert on_scheduler(by_address, lambda dask_scheduler: len(dask_scheduler.tasks) >= 0)
+        assert install(by_address)
+    assert install(process_client)
+    assert list(here.plugins).count(PLUGIN) == 1

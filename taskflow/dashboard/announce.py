@@ -29,6 +29,7 @@ from taskflow import config
 from taskflow.dashboard import events
 from taskflow.engine.events import StateEvent, peek
 from taskflow.engine.observers import RunObserver
+from taskflow.executors.dask_plugins import local_scheduler
 from taskflow.runs import page_link
 
 if TYPE_CHECKING:
@@ -75,7 +76,12 @@ def _register(client: Client) -> bool:
     from taskflow.dashboard.plugin import TaskflowDashboard
 
     try:
-        client.register_plugin(TaskflowDashboard())
+        scheduler = local_scheduler(client)
+        if scheduler is None:
+            client.register_plugin(TaskflowDashboard())
+        else:  # the embedded cluster's scheduler is here: no round trip, no pickling
+            client.sync(scheduler.register_scheduler_plugin, plugin=TaskflowDashboard(),
+                        idempotent=True)
     except Exception as e:
         logger.warning(
             "the taskflow page could not be installed on the scheduler at %s (%s: %s). "
