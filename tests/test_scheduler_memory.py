@@ -118,3 +118,44 @@ def test_plugins_go_straight_to_a_scheduler_in_this_process_and_by_message_to_an
         assert install(by_address)
     assert install(process_client)
     assert list(here.plugins).count(PLUGIN) == 1
+
+
+def test_many_released_keys_reach_the_scheduler_in_steps_of_a_bounded_size(own_cluster, monkeypatch):
+    """A wide map's children are released at once when its fan-in's parts are sent: in
+    one step of the scheduler's loop (a million keys) that held it for over 30 s."""
+    from distributed import wait
+
+    from taskflow.executors import dask_wants
+    from taskflow.executors.dask_plugins import local_scheduler
+    from taskflow.executors.dask_wants import Wants
+    from tests.polling import wait_for
+
+    monkeypatch.setattr(dask_wants, "_PER_MESSAGE", 100)
+    client = own_cluster(n_workers=1)
+    scheduler = local_scheduler(client)
+    steps: list[tuple[int, int]] = []  # (loop turn, keys) per release message of the keeper
+    handle = scheduler.stream_handlers["client-releases-keys"]
+    ticks = [0]
+
+    def tick() -> None:  # counts the loop's turns: messages in one read share a count
+        ticks[0] += 1
+        scheduler.loop.call_later(0.001, tick)
+
+    def recording(keys, client, stimulus_id=None):
+        if client.startswith("taskflow-keeper"):  # the futures' own releases aside
+            steps.append((ticks[0], len(keys)))
+        return handle(keys=keys, client=client, stimulus_id=stimulus_id)
+
+    scheduler.stream_handlers["client-releases-keys"] = recording
+    scheduler.loop.add_callback(tick)
+    futures = client.map(_inc, range(450), key=[("paced", i) for i in range(450)])
+    wait(futures)
+    wants = Wants(client)
+    wants.want([f.key for f in futures])
+    del futures
+    wants.release()
+    wait_for(lambda: sum(n for _, n in steps) == 450, 30, "every key to be released")
+    assert [n for _, n in steps] == [100, 100, 100, 100, 50]
+    assert len({t for t, _ in steps}) == 5  # each message a turn of the loop of its own
+    wait_for(lambda: not any(k in scheduler.tasks for k in [("paced", i) for i in range(450)]),
+             30, "the released keys to be forgotten")

@@ -12,7 +12,8 @@ scheduler needs none of it: it keeps a key while some client *wants* it.
 window's graph (on the same ordered stream, so the scheduler knows them by then;
 a key cannot be released before: each is wanted by a step of its own window or
 by a window future), and ``client-releases-keys`` when no later step needs them,
-as a Future's release does.  Later windows reference them by
+as a Future's release does (more than 10,000 keys in messages of 10,000 paced 25 ms
+apart, so that no step of the scheduler's event loop releases more).  Later windows reference them by
 ``dask._task_spec.TaskRef`` (what a Future is).  The keys are kept compact:
 runs of children ``(base, i) .. (base, j)`` as one record.  They are wanted in the
 name of the client's keeper (:mod:`~taskflow.executors.dask_keepers`), so the
@@ -29,8 +30,10 @@ Examples
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from taskflow.engine.outputs import Later
@@ -43,7 +46,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "Wants", "compact", "expand"]
 
-_PER_MESSAGE = 50_000  # keys per release message
+# Keys per release message, and the wait between two: the scheduler handles a batch of
+# messages from a client in one step of its event loop, releasing ~20 us a key, and the
+# client batches what it sends over 10 ms; a million keys released at once (a wide map's
+# children, when its fan-in's parts are all sent) held the scheduler's loop for over 30 s,
+# and the client's connection was lost
+_PER_MESSAGE = 10_000
+_SPACING = 0.025
 
 
 class Run:
@@ -124,21 +133,34 @@ class Wants:
         self._send_releases(gone)
 
     def _send_releases(self, records: list[Any]) -> None:
-        batch: list[Key] = []
-        for key in expand(records):
-            batch.append(key)
-            if len(batch) >= _PER_MESSAGE:
-                self._release(batch)
-                batch = []
-        if batch:
-            self._release(batch)
+        """Release ``records``' keys: the first message now, the others (when there are
+        more than ``_PER_MESSAGE`` keys) paced on the client's event loop, each one a
+        step of its own on the scheduler."""
+        keys = expand(records)
+        batch = list(islice(keys, _PER_MESSAGE))
+        if not batch:
+            return
+        self._release(batch)
+        batch = list(islice(keys, _PER_MESSAGE))
+        if not batch:
+            return
 
-    def _release(self, keys: list[Key]) -> None:
+        async def paced(batch: list[Key]) -> None:
+            while batch:
+                await asyncio.sleep(_SPACING)
+                if not self._release(batch):
+                    return  # the client is gone: the scheduler released what it wanted
+                batch = list(islice(keys, _PER_MESSAGE))
+
+        self._client.loop.add_callback(paced, batch)
+
+    def _release(self, keys: list[Key]) -> bool:
         client = self._client
         if client.status not in ("running", "connecting", "newly-created"):
-            return  # gone: the scheduler released what it wanted
+            return False  # gone: the scheduler released what it wanted
         client._send_to_scheduler({"op": "client-releases-keys", "keys": keys,
                                    "client": self._as or client.id})
+        return True
 
     def __bool__(self) -> bool:
         return bool(self._records)
