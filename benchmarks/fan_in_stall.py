@@ -12,7 +12,9 @@ one task over all of them:
 - ``group``: taskflow's :class:`~taskflow.executors.dask_groups.GroupTask` over the
   children as one group (taskflow before a700d48);
 - ``parts``: the group in parts of ``PART_SIZE``, each sent as a message of its own, and
-  the task over the parts (taskflow now).
+  the task over the parts (taskflow at a700d48: sent in a row, the client's 10 ms
+  batching delivers them as one read, which the scheduler handles in one go);
+- ``paced``: the same parts ``PART_SPACING`` apart, each a read of its own (taskflow now).
 
 A 10 ms ticker on the scheduler's loop reports its longest gap while the fan-in lands.
 """
@@ -26,10 +28,10 @@ from typing import Any
 
 from distributed import Client, LocalCluster, wait
 
-from taskflow.executors.dask_graph import named, send
+from taskflow.executors.dask_graph import PART_SPACING, named, send
 from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
 
-WAYS = ("dask", "group", "parts")
+WAYS = ("dask", "group", "parts", "paced")
 
 
 def inc(x: int) -> int:
@@ -75,9 +77,12 @@ def measure(way: str, n: int) -> dict[str, Any]:
         else:
             group: Siblings = Siblings(base, n)
             parts: list[Any] = []
-            if way == "parts":
+            if way in ("parts", "paced"):
                 group, tasks = parts_of(group)
-                parts = [send(client, named({t.key: t}), [t.key], None)[0] for t in tasks]
+                for i, t in enumerate(tasks):
+                    if way == "paced" and i:
+                        time.sleep(PART_SPACING)
+                    parts.append(send(client, named({t.key: t}), [t.key], None)[0])
             (fan_in,) = send(client, named({"fan-in": GroupTask("fan-in", count, group)}),
                              ["fan-in"], None)
             del parts

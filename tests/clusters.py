@@ -40,7 +40,8 @@ __all__ = ["CLUSTER_KW", "no_leaks", "start_cluster"]
 CLUSTER_KW = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
 
 #: Threads that, once started, live as long as the process (not leaks).
-LIFELONG_THREADS = ("taskflow-history", "Dask-Offload", "watch message queue")
+LIFELONG_THREADS = ("taskflow-history", "Dask-Offload", "watch message queue",
+                    "Dask-Callback-Thread")  # distributed's pool for Future callbacks
 
 
 def _threads() -> set[threading.Thread]:

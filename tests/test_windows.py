@@ -276,3 +276,27 @@ def test_a_fan_in_over_a_wide_map_takes_its_children_in_parts_with_the_same_valu
         n: s.type for n, s in whole.task_states.items()}
     values, (parts, widest) = wf.doubled_seen.run(n=50, executor=process_executor).result()
     assert parts == 0 and widest == 50  # the same flow with its group whole
+
+
+def test_a_wide_fan_in_s_parts_reach_the_scheduler_each_in_a_read_of_its_own(own_cluster, monkeypatch):
+    """The scheduler handles one read's messages in a row before it reads that client
+    again: a million's 100 parts sent in a row left the client as one write (its 10 ms
+    batching), held the scheduler's loop over 30 s, and the client's connection was lost."""
+    from taskflow.executors import DaskExecutor, dask_groups
+
+    monkeypatch.setattr(dask_groups, "PART_SIZE", 7)
+    client = own_cluster(n_workers=1)
+    comm = client.scheduler_comm.comm  # what the client's batched sends write to
+    write = comm.write
+    parts_per_write: list[int] = []
+
+    def counting(msgs, *args, **kwargs):
+        parts_per_write.append(sum(
+            m.get("op") == "update-graph" and any("_part" in str(k) for k in m.get("keys", ()))
+            for m in msgs))
+        return write(msgs, *args, **kwargs)
+
+    monkeypatch.setattr(comm, "write", counting)
+    values, (parts, _) = wf.doubled_seen.run(n=50, executor=DaskExecutor(client=client)).result()
+    assert values == [2 * i for i in range(50)] and parts == 8
+    assert sum(parts_per_write) == 8 and max(parts_per_write) == 1  # eight writes, not one

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -190,7 +191,9 @@ def send_parts(client: Any, steps: list[Step], held: dict[Any, Future]) -> None:
     futures into ``held`` (:func:`~taskflow.executors.dask_groups.parts_of`).
 
     Each message takes the scheduler a bounded time: one over a million children
-    took it tens of seconds, in which it answered no one (workers, clients)."""
+    took it tens of seconds, in which it answered no one (workers, clients); they
+    leave ``PART_SPACING`` apart, so that they do not reach it as one read either."""
+    sent = False
     for step in steps:
         if not _wide(step):
             continue
@@ -199,7 +202,18 @@ def send_parts(client: Any, steps: list[Step], held: dict[Any, Future]) -> None:
                 continue
             for task in parts_of(Siblings(d.base, d.n))[1]:
                 if task.key not in held:
+                    if sent:  # the last one left in a batch of its own
+                        time.sleep(PART_SPACING)
                     (held[task.key],) = send(client, named({task.key: task}), [task.key], None)
+                    sent = True
+
+
+# Wait between two parts' messages: longer than the client's batching of what it sends
+# (10 ms), so each reaches the scheduler in a read of its own.  The scheduler handles a
+# read's messages one after the other before it reads that client again: a million's
+# 100 parts (~0.3 s each) sent in a row arrived as one read, held it over 30 s, and the
+# client's connection, whose data went unacknowledged meanwhile, timed out
+PART_SPACING = 0.025
 
 
 # A window with a dependency group wider than this (a wide map's fan-in) is sent with
