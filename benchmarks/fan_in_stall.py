@@ -14,7 +14,8 @@ one task over all of them:
 - ``parts``: the group in parts of ``PART_SIZE``, each sent as a message of its own, and
   the task over the parts (taskflow at a700d48: sent in a row, the client's 10 ms
   batching delivers them as one read, which the scheduler handles in one go);
-- ``paced``: the same parts ``PART_SPACING`` apart, each a read of its own (taskflow now).
+- ``paced``: the same parts ``PART_SPACING`` apart, each a read of its own (981b3da);
+- ``taken``: each part sent once the scheduler has taken in the one before (taskflow now).
 
 A 10 ms ticker on the scheduler's loop reports its longest gap while the fan-in lands.
 """
@@ -28,10 +29,11 @@ from typing import Any
 
 from distributed import Client, LocalCluster, wait
 
-from taskflow.executors.dask_graph import PART_SPACING, named, send
+from taskflow.executors.dask_graph import named, send, taken_in
 from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
 
-WAYS = ("dask", "group", "parts", "paced")
+WAYS = ("dask", "group", "parts", "paced", "taken")
+PART_SPACING = 0.025  # the paced way's wait between two parts (taskflow at 981b3da)
 
 
 def inc(x: int) -> int:
@@ -77,11 +79,13 @@ def measure(way: str, n: int) -> dict[str, Any]:
         else:
             group: Siblings = Siblings(base, n)
             parts: list[Any] = []
-            if way in ("parts", "paced"):
+            if way in ("parts", "paced", "taken"):
                 group, tasks = parts_of(group)
                 for i, t in enumerate(tasks):
                     if way == "paced" and i:
                         time.sleep(PART_SPACING)
+                    elif way == "taken" and i:
+                        taken_in(client, tasks[i - 1].key)
                     parts.append(send(client, named({t.key: t}), [t.key], None)[0])
             (fan_in,) = send(client, named({"fan-in": GroupTask("fan-in", count, group)}),
                              ["fan-in"], None)

@@ -94,3 +94,22 @@ def test_a_task_module_the_workers_cannot_import_is_a_clear_error_not_a_hang(
     with pytest.raises(TaskflowError, match=r"cannot import module 'only_here'.*local_only"):
         uses_it.run(executor=real_executor)
     assert time.monotonic() - start < 20
+
+
+@pytest.mark.timeout(120)
+def test_a_wide_fan_in_s_parts_wait_for_a_scheduler_in_another_process(
+    real_cluster, real_executor, monkeypatch
+):
+    """Each part waits for the one before to be on the scheduler: asked by a message
+    there (in its own process) as on the embedded cluster's scheduler in this one."""
+    from taskflow.executors import dask_groups
+    from taskflow.executors.dask_graph import taken_in
+    from tests import wide_flows as wf
+
+    monkeypatch.setattr(dask_groups, "PART_SIZE", 7)
+    values, (parts, widest) = wf.doubled_seen.run(n=50, executor=real_executor).result()
+    assert values == [2 * i for i in range(50)] and parts == 8 and widest <= 8
+    with Client(real_cluster[0], timeout=START_TIMEOUT) as client:
+        future = client.submit(sum, [1, 2], key="taken-in-test")
+        assert taken_in(client, future.key) is True
+        assert taken_in(client, "never-sent", timeout=0.2) is False

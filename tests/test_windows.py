@@ -278,25 +278,47 @@ def test_a_fan_in_over_a_wide_map_takes_its_children_in_parts_with_the_same_valu
     assert parts == 0 and widest == 50  # the same flow with its group whole
 
 
-def test_a_wide_fan_in_s_parts_reach_the_scheduler_each_in_a_read_of_its_own(own_cluster, monkeypatch):
-    """The scheduler handles one read's messages in a row before it reads that client
-    again: a million's 100 parts sent in a row left the client as one write (its 10 ms
-    batching), held the scheduler's loop over 30 s, and the client's connection was lost."""
+def test_a_wide_fan_in_s_parts_go_one_at_a_time_each_once_the_scheduler_took_the_one_before(
+        own_cluster, monkeypatch):
+    """The scheduler handles a client's messages one after the other, reading that
+    client again only between them: a million's 100 parts sent at once (one to two
+    seconds each there) left its connection unread for 30 s, and the run was lost.
+    Here the scheduler takes 50 ms a part: no part is written before the one before it
+    was taken in, and none shares a write (a read on the scheduler) with another."""
+    import asyncio
+
     from taskflow.executors import DaskExecutor, dask_groups
+    from taskflow.executors.dask_plugins import local_scheduler
 
     monkeypatch.setattr(dask_groups, "PART_SIZE", 7)
     client = own_cluster(n_workers=1)
+    scheduler = local_scheduler(client)
+    handle = scheduler.stream_handlers["update-graph"]
+
+    def is_part(msg) -> bool:
+        return any("_part" in str(k) for k in msg.get("keys", ()))
+
+    async def slow(**msg):  # a busy scheduler
+        if is_part(msg):
+            await asyncio.sleep(0.05)
+        return await handle(**msg)
+
+    monkeypatch.setitem(scheduler.stream_handlers, "update-graph", slow)
     comm = client.scheduler_comm.comm  # what the client's batched sends write to
     write = comm.write
-    parts_per_write: list[int] = []
+    writes: list[list] = []  # the parts' keys in each write
+    previous_taken_in: list[bool] = []
 
-    def counting(msgs, *args, **kwargs):
-        parts_per_write.append(sum(
-            m.get("op") == "update-graph" and any("_part" in str(k) for k in m.get("keys", ()))
-            for m in msgs))
+    def watching(msgs, *args, **kwargs):
+        parts = [k for m in msgs if m.get("op") == "update-graph" and is_part(m) for k in m["keys"]]
+        if parts and writes:
+            previous_taken_in.append(writes[-1][0] in scheduler.tasks)
+        if parts:
+            writes.append(parts)
         return write(msgs, *args, **kwargs)
 
-    monkeypatch.setattr(comm, "write", counting)
+    monkeypatch.setattr(comm, "write", watching)
     values, (parts, _) = wf.doubled_seen.run(n=50, executor=DaskExecutor(client=client)).result()
     assert values == [2 * i for i in range(50)] and parts == 8
-    assert sum(parts_per_write) == 8 and max(parts_per_write) == 1  # eight writes, not one
+    assert [len(w) for w in writes] == [1] * 8  # eight writes, each one part
+    assert previous_taken_in == [True] * 7

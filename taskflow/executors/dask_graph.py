@@ -14,7 +14,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -27,10 +26,12 @@ from taskflow.engine.outputs import ChildKeys, nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors import dask_groups
 from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
+from taskflow.executors.dask_plugins import awaited_on_scheduler
 from taskflow.executors.dask_spec import RunFacts, SentTask
 from taskflow.executors.dask_whole import item_of, length_of, state_probe
 
-__all__ = ["Shared", "given_order", "named", "send", "send_parts", "split_at_wide", "to_dask_graph"]
+__all__ = ["Shared", "given_order", "named", "send", "send_parts", "split_at_wide", "taken_in",
+           "to_dask_graph"]
 
 
 # A batch with at most this many kept tasks (the run's return and terminal tasks) has
@@ -186,14 +187,18 @@ def split_at_wide(steps: list[Step]) -> list[list[Step]]:
     return out
 
 
+# How long a part waits for the one before it to be taken in by the scheduler
+PART_WAIT = 120.0
+
+
 def send_parts(client: Any, steps: list[Step], held: dict[Any, Future]) -> None:
     """Send the parts of the wide groups ``steps`` depend on, one message each, their
     futures into ``held`` (:func:`~taskflow.executors.dask_groups.parts_of`).
 
     Each message takes the scheduler a bounded time: one over a million children
-    took it tens of seconds, in which it answered no one (workers, clients); they
-    leave ``PART_SPACING`` apart, so that they do not reach it as one read either."""
-    sent = False
+    took it tens of seconds, in which it answered no one (workers, clients).  A part
+    is sent once the scheduler has taken in the one before (:func:`taken_in`)."""
+    last = None
     for step in steps:
         if not _wide(step):
             continue
@@ -202,18 +207,43 @@ def send_parts(client: Any, steps: list[Step], held: dict[Any, Future]) -> None:
                 continue
             for task in parts_of(Siblings(d.base, d.n))[1]:
                 if task.key not in held:
-                    if sent:  # the last one left in a batch of its own
-                        time.sleep(PART_SPACING)
+                    if last is not None:
+                        taken_in(client, last)
                     (held[task.key],) = send(client, named({task.key: task}), [task.key], None)
-                    sent = True
+                    last = task.key
 
 
-# Wait between two parts' messages: longer than the client's batching of what it sends
-# (10 ms), so each reaches the scheduler in a read of its own.  The scheduler handles a
-# read's messages one after the other before it reads that client again: a million's
-# 100 parts (~0.3 s each) sent in a row arrived as one read, held it over 30 s, and the
-# client's connection, whose data went unacknowledged meanwhile, timed out
-PART_SPACING = 0.025
+def taken_in(client: Any, key: Any, timeout: float = PART_WAIT) -> bool:
+    """Wait (at most ``timeout`` seconds) until ``client``'s scheduler has taken in the
+    graph that holds ``key``; False when it had not by then.
+
+    The scheduler handles a client's messages one after the other, and reads that
+    client's connection again only between them.  A million's 100 parts (one to two
+    seconds each there) sent at once filled the connection's buffers, and it was lost
+    when no byte of it had been read for 30 s (``distributed.comm.timeouts.tcp``).  So
+    at most one part waits on the scheduler at a time."""
+    try:
+        return bool(awaited_on_scheduler(client, _taken_in(), key, timeout))
+    except Exception:  # noqa: BLE001 - an old or busy scheduler: the part goes anyway
+        return False
+
+
+def _taken_in() -> Any:
+    """The coroutine run on the scheduler (made here, so it travels by value: the
+    scheduler need not have taskflow installed)."""
+
+    async def wait(key: Any, timeout: float, dask_scheduler: Any = None) -> bool:
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout
+        while key not in dask_scheduler.tasks:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    return wait
 
 
 # A window with a dependency group wider than this (a wide map's fan-in) is sent with

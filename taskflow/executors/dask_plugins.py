@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_once", "local_scheduler", "on_scheduler"]
+__all__ = ["add_once", "awaited_on_scheduler", "local_scheduler", "on_scheduler"]
 
 _added: dict[str, weakref.WeakKeyDictionary[Any, str]] = {}
 
@@ -50,6 +50,16 @@ def on_scheduler(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args, dask_scheduler=scheduler)
 
     return client.sync(call)
+
+
+def awaited_on_scheduler(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """The result of coroutine function ``fn(*args, dask_scheduler=...)`` awaited on
+    ``client``'s scheduler (``client.run_on_scheduler`` awaits it there; a scheduler in
+    this process awaits it on the shared event loop, no round trip)."""
+    scheduler = local_scheduler(client)
+    if scheduler is None:
+        return client.run_on_scheduler(fn, *args)
+    return client.sync(fn, *args, dask_scheduler=scheduler)
 
 
 def add_once(client: Any, name: str, add_plugin: Callable[..., Any]) -> bool:
