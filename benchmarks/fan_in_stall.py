@@ -21,14 +21,13 @@ A 10 ms ticker on the scheduler's loop reports its longest gap while the fan-in 
 """
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 import time
 from typing import Any
 
 from distributed import Client, LocalCluster, wait
 
+from benchmarks.stalls import Ticker, inc, run_ways
 from taskflow.executors.dask_graph import named, send, taken_in
 from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
 
@@ -36,29 +35,8 @@ WAYS = ("dask", "group", "parts", "paced", "taken")
 PART_SPACING = 0.025  # the paced way's wait between two parts (taskflow at 981b3da)
 
 
-def inc(x: int) -> int:
-    return x + 1
-
-
 def count(xs: list[int]) -> int:
     return len(xs)
-
-
-class Ticker:
-    """The longest gap between turns of ``loop`` (seconds) since :meth:`reset`."""
-
-    def __init__(self, loop: Any) -> None:
-        self.worst, self.last = 0.0, time.perf_counter()
-        loop.add_callback(self._tick)
-
-    async def _tick(self) -> None:
-        while True:
-            now = time.perf_counter()
-            self.worst, self.last = max(self.worst, now - self.last), now
-            await asyncio.sleep(0.01)
-
-    def reset(self) -> None:
-        self.worst, self.last = 0.0, time.perf_counter()
 
 
 def measure(way: str, n: int) -> dict[str, Any]:
@@ -95,21 +73,9 @@ def measure(way: str, n: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.fan_in_stall", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000, help="children (default 100,000)")
-    p.add_argument("--ways", default=",".join(WAYS), help=f"among: {', '.join(WAYS)}")
-    args = p.parse_args(argv)
-    ways = [w for w in args.ways.split(",") if w]
-    unknown = [w for w in ways if w not in WAYS]
-    if unknown or args.n < 1:
-        p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}" if unknown
-                else f"--n must be at least 1, got {args.n}")
-    print(f"{'children':>9s}  {'way':6s} {'fan-in wall (s)':>16s} {'longest stall (s)':>18s}")
-    for way in ways:
-        r = measure(way, args.n)
-        print(f"{r['n']:9,d}  {r['way']:6s} {r['wall']:16.2f} {r['stall']:18.2f}", flush=True)
-    return 0
+    return run_ways(argv, prog="python -m benchmarks.fan_in_stall", doc=__doc__, ways=WAYS,
+                    default_n=100_000, counted="children", wall="fan-in wall (s)",
+                    measure=measure)
 
 
 if __name__ == "__main__":

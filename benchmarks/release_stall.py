@@ -18,14 +18,13 @@ until every key is forgotten.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from typing import Any
 
 from distributed import Client, LocalCluster, wait
 
-from benchmarks.fan_in_stall import Ticker, inc
+from benchmarks.stalls import Ticker, inc, run_ways
 from taskflow.executors.dask_wants import Wants
 
 WAYS = ("at-once", "paced")
@@ -71,21 +70,9 @@ def measure(way: str, n: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.release_stall", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=200_000, help="kept keys (default 200,000)")
-    p.add_argument("--ways", default=",".join(WAYS), help=f"among: {', '.join(WAYS)}")
-    args = p.parse_args(argv)
-    ways = [w for w in args.ways.split(",") if w]
-    unknown = [w for w in ways if w not in WAYS]
-    if unknown or args.n < 1:
-        p.error(f"unknown ways {unknown}; choose among {', '.join(WAYS)}" if unknown
-                else f"--n must be at least 1, got {args.n}")
-    print(f"{'keys':>9s}  {'way':8s} {'release wall (s)':>17s} {'longest stall (s)':>18s}")
-    for way in ways:
-        r = measure(way, args.n)
-        print(f"{r['n']:9,d}  {r['way']:8s} {r['wall']:17.2f} {r['stall']:18.2f}", flush=True)
-    return 0
+    return run_ways(argv, prog="python -m benchmarks.release_stall", doc=__doc__, ways=WAYS,
+                    default_n=200_000, counted="keys", wall="release wall (s)",
+                    measure=measure)
 
 
 if __name__ == "__main__":
