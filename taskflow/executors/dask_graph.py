@@ -26,7 +26,7 @@ from taskflow.engine.outputs import ChildKeys, nothing
 from taskflow.engine.plan import Item, Length, PlannedTask, Probe, Step
 from taskflow.executors import dask_groups
 from taskflow.executors.dask_groups import GroupTask, Siblings, parts_of
-from taskflow.executors.dask_plugins import awaited_on_scheduler
+from taskflow.executors.dask_plugins import on_scheduler
 from taskflow.executors.dask_spec import RunFacts, SentTask
 from taskflow.executors.dask_whole import item_of, length_of, state_probe
 
@@ -223,7 +223,7 @@ def taken_in(client: Any, key: Any, timeout: float = PART_WAIT) -> bool:
     when no byte of it had been read for 30 s (``distributed.comm.timeouts.tcp``).  So
     at most one part waits on the scheduler at a time."""
     try:
-        return bool(awaited_on_scheduler(client, _taken_in(), key, timeout))
+        return bool(on_scheduler(client, _taken_in(), key, timeout))
     except Exception:  # noqa: BLE001 - an old or busy scheduler: the part goes anyway
         return False
 

@@ -13,11 +13,12 @@ function on it on the event loop they share, without a round trip or pickling.
 """
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_once", "awaited_on_scheduler", "local_scheduler", "on_scheduler"]
+__all__ = ["add_once", "local_scheduler", "on_scheduler"]
 
 _added: dict[str, weakref.WeakKeyDictionary[Any, str]] = {}
 
@@ -40,26 +41,17 @@ def local_scheduler(client: Any) -> Any:
 
 def on_scheduler(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args, dask_scheduler=...)`` on ``client``'s scheduler, as
-    ``client.run_on_scheduler`` does; called directly, on the shared event loop, when
-    that scheduler is in this process."""
+    ``client.run_on_scheduler`` does (a coroutine function is awaited there); called
+    directly, on the shared event loop, when that scheduler is in this process."""
     scheduler = local_scheduler(client)
     if scheduler is None:
         return client.run_on_scheduler(fn, *args)
 
     async def call() -> Any:
-        return fn(*args, dask_scheduler=scheduler)
+        out = fn(*args, dask_scheduler=scheduler)
+        return await out if inspect.isawaitable(out) else out
 
     return client.sync(call)
-
-
-def awaited_on_scheduler(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """The result of coroutine function ``fn(*args, dask_scheduler=...)`` awaited on
-    ``client``'s scheduler (``client.run_on_scheduler`` awaits it there; a scheduler in
-    this process awaits it on the shared event loop, no round trip)."""
-    scheduler = local_scheduler(client)
-    if scheduler is None:
-        return client.run_on_scheduler(fn, *args)
-    return client.sync(fn, *args, dask_scheduler=scheduler)
 
 
 def add_once(client: Any, name: str, add_plugin: Callable[..., Any]) -> bool:
